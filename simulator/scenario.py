@@ -1,0 +1,227 @@
+"""Scenario files: the population, coupon menu, costs, campaign and budget of one what-if.
+
+A scenario is TOML validated by pydantic models that forbid unknown keys; every problem is
+reported as one line naming the key. ``Scenario()`` *is* the embedded default scenario
+(``scenarios/default.toml`` spells it out, and a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from optimizer.errors import InputError
+from optimizer.lifecycle import STAGES
+from optimizer.menu import Denomination, Menu
+from optimizer.schema import ARCHETYPES
+from optimizer.tomlio import read_toml, validation_error_line
+
+__all__ = [
+    "StageShares",
+    "ArchetypeShares",
+    "Population",
+    "Costs",
+    "Campaign",
+    "Budget",
+    "Manual",
+    "History",
+    "Scenario",
+    "DEFAULT_MENU",
+    "load_scenario",
+]
+
+_SHARE_TOLERANCE = 1e-6
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Shares(_Strict):
+    """Shares in [0, 1] that sum to 1."""
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> _Shares:
+        values = self.model_dump()
+        total = sum(values.values())
+        if not math.isclose(total, 1.0, abs_tol=_SHARE_TOLERANCE):
+            raise ValueError(f"shares sum to {total:g}; expected 1 ({', '.join(values)})")
+        return self
+
+    def as_tuple(self) -> tuple[float, ...]:
+        """Shares in declaration order."""
+        return tuple(self.model_dump().values())
+
+
+class StageShares(_Shares):
+    """Share of the customer base in each lifecycle stage (by days since the last order)."""
+
+    active: float = Field(0.25, ge=0, le=1, description="<= 30 days since last order")
+    cooling: float = Field(0.20, ge=0, le=1, description="31-90 days")
+    lapsed: float = Field(0.20, ge=0, le=1, description="91-180 days")
+    dormant: float = Field(0.35, ge=0, le=1, description="> 180 days")
+
+
+class ArchetypeShares(_Shares):
+    """Share of each uplift archetype in the population."""
+
+    sure_thing: float = Field(0.15, ge=0, le=1, description="buys anyway; a coupon adds ~nothing")
+    persuadable: float = Field(0.30, ge=0, le=1, description="buys because of a coupon")
+    lost_cause: float = Field(0.50, ge=0, le=1, description="buys neither way")
+    sleeping_dog: float = Field(0.05, ge=0, le=1, description="a message makes them buy less")
+
+
+assert tuple(StageShares.model_fields) == STAGES
+assert tuple(ArchetypeShares.model_fields) == ARCHETYPES
+
+
+class Population(_Strict):
+    """The synthetic customer base."""
+
+    users: int = Field(200_000, ge=1, description="number of customers")
+    seed: int = Field(20261129, ge=0, description="random seed of the world")
+    stages: StageShares = StageShares()
+    archetypes: ArchetypeShares = ArchetypeShares()
+
+
+class Costs(_Strict):
+    """Money per message and margin; money in the scenario's currency units."""
+
+    sms_cost: float = Field(0.05, ge=0, description="cost per message sent, currency units")
+    margin_rate: float = Field(
+        0.30, ge=0, le=1, description="gross margin as a share of GMV, for incremental profit"
+    )
+
+
+class Campaign(_Strict):
+    """When and whom the campaign targets."""
+
+    window_days: float = Field(14, gt=0, le=365, description="campaign window, days")
+    validity_days: float = Field(
+        7, gt=0, le=365, description="coupon validity after delivery, days"
+    )
+    target_stages: tuple[str, ...] = Field(
+        ("dormant",), min_length=1, description="lifecycle stages the campaign targets"
+    )
+
+    @field_validator("target_stages")
+    @classmethod
+    def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in value if s not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown stage {unknown[0]!r}; expected some of {', '.join(STAGES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a stage is listed twice")
+        return value
+
+
+class Budget(_Strict):
+    """The campaign budget."""
+
+    amount: float = Field(50_000, ge=0, description="campaign budget, currency units")
+
+
+class Manual(_Strict):
+    """What operations do by hand: one uniform denomination to the best RFM scores."""
+
+    denomination: str = Field("10off99", description="the uniform coupon operations send")
+
+
+class History(_Strict):
+    """The past campaigns recorded in the log that models are trained on."""
+
+    randomized_share: float = Field(
+        0.30, gt=0, le=1, description="share of all users in the past randomized campaign"
+    )
+    holdout_share: float = Field(
+        0.20, gt=0, lt=1, description="share of randomized-log users assigned no coupon"
+    )
+    manual_share: float = Field(
+        0.50, ge=0, le=1, description="share of target-stage users in the past manual campaign"
+    )
+    manual_min_rfm: int = Field(
+        8, ge=3, le=15, description="manual campaign sent its coupon to RFM score >= this"
+    )
+
+
+DEFAULT_MENU = Menu(
+    denomination=(
+        Denomination(name="5off49", face_value=5, threshold=49),
+        Denomination(name="10off99", face_value=10, threshold=99),
+        Denomination(name="20off199", face_value=20, threshold=199),
+        Denomination(name="50off399", face_value=50, threshold=399),
+    )
+)
+
+
+class Scenario(_Strict):
+    """One complete what-if: population, menu, costs, campaign, budget, manual practice, history.
+
+    ``Scenario()`` is the embedded default (about 200k users, four denominations, dormant
+    customers targeted, budget 50,000).
+    """
+
+    name: str = Field("default", min_length=1, description="short name shown in reports")
+    description: str = Field(
+        "Embedded default: 200k customers, dormant stage targeted, four-coupon menu.",
+        description="one-line description",
+    )
+    currency: str = Field("CNY", min_length=1, description="currency of all money figures")
+    population: Population = Population()
+    menu: Menu = DEFAULT_MENU
+    costs: Costs = Costs()
+    campaign: Campaign = Campaign()
+    budget: Budget = Budget()
+    manual: Manual = Manual()
+    history: History = History()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if self.manual.denomination not in self.menu.names:
+            raise ValueError(
+                f"manual.denomination {self.manual.denomination!r} is not on the menu "
+                f"({', '.join(self.menu.names)})"
+            )
+        if self.campaign.validity_days > self.campaign.window_days:
+            raise ValueError(
+                f"campaign.validity_days {self.campaign.validity_days:g} exceeds "
+                f"campaign.window_days {self.campaign.window_days:g}"
+            )
+        targeted = sum(getattr(self.population.stages, s) for s in self.campaign.target_stages)
+        if targeted <= 0:
+            raise ValueError(
+                "campaign.target_stages select no users: their population.stages shares are 0"
+            )
+        return self
+
+    def with_overrides(
+        self, *, users: int | None = None, seed: int | None = None, budget: float | None = None
+    ) -> Scenario:
+        """A validated copy with the population size, seed or budget replaced."""
+        data = self.model_dump()
+        if users is not None:
+            data["population"]["users"] = users
+        if seed is not None:
+            data["population"]["seed"] = seed
+        if budget is not None:
+            data["budget"]["amount"] = budget
+        return Scenario.model_validate(data)
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Read and validate a scenario TOML file; ``None`` gives the embedded default.
+
+    Raises
+    ------
+    InputError
+        One line naming the file and the offending key.
+    """
+    if path is None:
+        return Scenario()
+    data = read_toml(path)
+    try:
+        return Scenario.model_validate(data)
+    except Exception as exc:  # pydantic.ValidationError
+        raise InputError(validation_error_line(exc, Scenario), source=path) from None

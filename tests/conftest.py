@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from simulator.generate import World, build_world
+from simulator.scenario import Scenario
+
+
+@pytest.fixture(scope="session")
+def scenario() -> Scenario:
+    """The embedded default scenario (200k users)."""
+    return Scenario()
+
+
+@pytest.fixture(scope="session")
+def world(scenario: Scenario) -> World:
+    """The default world, generated once per test session."""
+    return build_world(scenario)
+
+
+@pytest.fixture(scope="session")
+def small_scenario() -> Scenario:
+    return Scenario().with_overrides(users=5_000, seed=11)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
