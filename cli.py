@@ -318,11 +318,14 @@ def validate(
 
 def _schema_table(schema: TableSchema) -> Table:
     table = Table(title=f"{schema.name}: {schema.description}", title_justify="left")
-    for col in ("column", "type", "unit", "nullable", "allowed", "meaning"):
+    table.add_column("column", no_wrap=True)
+    for col in ("type", "unit", "nullable", "allowed", "meaning"):
         table.add_column(col)
     for spec in schema.columns:
         allowed = ""
-        if spec.categories:
+        if spec.kind == "flag":
+            allowed = "0, 1"
+        elif spec.categories:
             allowed = ", ".join(spec.categories)
         elif spec.lower is not None or spec.upper is not None:
             lo = "" if spec.lower is None else f"{spec.lower:g}"

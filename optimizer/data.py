@@ -328,11 +328,9 @@ def load_log(path: str | Path, menu: Menu) -> pd.DataFrame:
             "0 when converted is 0",
         ),
     )
-    face = np.zeros(len(log))
-    coupon_rows = ~no_coupon
-    if coupon_rows.any():
-        codes = pd.Categorical(log["denomination"], categories=list(menu.names)).codes
-        face[coupon_rows] = menu.face_values[codes[coupon_rows]]
+    # Categories are the menu names followed by 'none', so codes index the menu directly.
+    codes = log["denomination"].cat.codes.to_numpy()
+    face = np.append(menu.face_values, 0.0)[codes]
     expected_discount = np.where(redeemed, face, 0.0)
     checks += (
         (

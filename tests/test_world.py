@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from optimizer.lifecycle import STAGES, STAGE_UPPER_DAYS
+from optimizer.lifecycle import STAGE_UPPER_DAYS, STAGES
 from optimizer.menu import NO_COUPON
 from optimizer.rfm import rfm_score
 from optimizer.schema import ARCHETYPES, USERS, coupon_column, redeem_column

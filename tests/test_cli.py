@@ -1,0 +1,140 @@
+"""The couponopt command line: help with units, the main job, generate, atomic outputs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from cli import app
+from optimizer.data import load_log, load_truth, load_users
+from optimizer.menu import load_menu
+from simulator import generate as generate_module
+from simulator.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = sorted(typer.main.get_command(app).commands)
+
+
+def test_every_option_has_help():
+    group = typer.main.get_command(app)
+    assert {"generate", "optimize", "validate", "schema"} <= set(COMMANDS)
+    for name, command in group.commands.items():
+        assert command.help, name
+        for param in command.params:
+            if param.name == "help":
+                continue
+            assert getattr(param, "help", None), (name, param.name)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_subcommand_help(runner, command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.stdout
+
+
+def test_help_states_units(runner):
+    assert "currency units" in runner.invoke(app, ["optimize", "--help"]).stdout
+    top = runner.invoke(app, ["--help"]).stdout
+    assert "currency units" in top and "days" in top
+
+
+def test_optimize_main_job_reports_population_and_missing_models(runner):
+    result = runner.invoke(app, ["optimize", "--budget", "50000", "--users", "20000"])
+    assert result.exit_code == 0, result.output
+    assert "Synthetic population: 20,000 users" in result.stdout
+    assert "no models yet" in result.stdout
+    assert "50,000.00 CNY" in result.stdout
+
+
+def test_generate_writes_every_table(runner, tmp_path, small_scenario):
+    out = tmp_path / "world"
+    result = runner.invoke(
+        app, ["generate", "--users", "3000", "--seed", "5", "--out", str(out), "--csv"]
+    )
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "users.parquet",
+        "history.parquet",
+        "truth.parquet",
+        "users.csv",
+        "history.csv",
+        "truth.csv",
+        "menu.toml",
+        "scenario.toml",
+    }
+    scenario = load_scenario(out / "scenario.toml")
+    assert scenario.population.users == 3000 and scenario.population.seed == 5
+    menu = load_menu(out / "menu.toml")
+    assert menu == scenario.menu
+    assert len(load_users(out / "users.parquet")) == 3000
+    assert len(load_truth(out / "truth.csv", menu)) == 3000
+    assert len(load_log(out / "history.parquet", menu)) > 0
+    for fragment in ("Synthetic population: 3,000 users", "Uplift archetypes", "Campaign log"):
+        assert fragment in result.stdout
+    # No staging directories left beside the output.
+    assert [p.name for p in tmp_path.iterdir()] == ["world"]
+
+
+def test_interrupted_generate_leaves_nothing(runner, tmp_path, monkeypatch):
+    out = tmp_path / "world"
+    real = generate_module.generate_users
+
+    def failing(scenario, block, n, params):
+        if block == 1:
+            raise KeyboardInterrupt
+        return real(scenario, block, n, params)
+
+    monkeypatch.setattr(generate_module, "generate_users", failing)
+    result = runner.invoke(app, ["generate", "--users", "70000", "--out", str(out)])
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr
+    assert not out.exists() or not any(out.iterdir())
+    assert [p.name for p in tmp_path.iterdir() if p.name != "world"] == []
+
+
+def test_existing_outputs_survive_a_failed_run(runner, tmp_path, monkeypatch):
+    out = tmp_path / "world"
+    assert runner.invoke(app, ["generate", "--users", "1000", "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def failing(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate_module, "generate_users", failing)
+    assert runner.invoke(app, ["generate", "--users", "2000", "--out", str(out)]).exit_code == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_schema_command_lists_the_contract(runner):
+    result = runner.invoke(app, ["schema", "--kind", "scores"])
+    assert result.exit_code == 0
+    assert "p_coupon__10off99" in result.stdout
+    bad = runner.invoke(app, ["schema", "--kind", "nope"])
+    assert bad.exit_code == 2 and "unknown kind 'nope'" in bad.stderr
+
+
+def test_python_cli_py_works_from_the_root():
+    result = subprocess.run(
+        [sys.executable, "cli.py", "validate", "scenarios/article.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "scenario 'article'" in result.stdout
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("couponopt", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("couponopt console script not installed in this environment (pip install -e .)")
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "generate" in result.stdout
