@@ -112,19 +112,18 @@ def _summary_tables(summary: WorldSummary, scenario: Scenario) -> list[Table]:
     for name in summary.menu_names:
         table.add_column(f"lift {name}", justify="right")
     for stage, row in stages.iterrows():
-        label = f"{stage} *" if row["targeted"] and stage != "target" else str(stage)
         table.add_row(
-            label,
+            str(stage),
             f"{row['users']:,}",
             _pct(row["share"]),
             _pct(row["natural_rate"]),
             *(_pp(row[f"lift__{name}"]) for name in summary.menu_names),
-            style="bold" if stage in ("target", "all") else None,
+            style="bold" if stage in ("target", "all") else ("cyan" if row["targeted"] else None),
         )
     table.caption = (
         f"natural: mean true P(buy in the {window} | no coupon). "
         "lift: mean true P(buy | coupon) - natural, in percentage points. "
-        f"* targeted stage; target = {', '.join(scenario.campaign.target_stages)}."
+        f"target = {', '.join(scenario.campaign.target_stages)} (highlighted)."
     )
     table.caption_justify = "left"
 
