@@ -236,6 +236,312 @@ def optimize(
     out.print(status)
 
 
+def _stages(segment: list[str] | None) -> list[str] | None:
+    """Accept ``--segment dormant --segment lapsed`` and ``--segment dormant,lapsed``."""
+    if not segment:
+        return None
+    return [s.strip() for item in segment for s in item.split(",") if s.strip()]
+
+
+def _metric(x: float, digits: int = 3) -> str:
+    return "n/a" if x != x else f"{x:.{digits}f}"  # NaN-safe
+
+
+@app.command()
+@_friendly
+def train(
+    log: Annotated[
+        Path, typer.Option("--log", help="Campaign log (history.parquet or .csv).", dir_okay=False)
+    ],
+    users: Annotated[
+        Path, typer.Option("--users", help="User table (users.parquet or .csv).", dir_okay=False)
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory to write the trained models into.")
+    ],
+    menu: Annotated[
+        Path | None,
+        typer.Option(
+            "--menu",
+            help="Coupon menu TOML (default: menu.toml beside the log, else the default menu).",
+            dir_okay=False,
+        ),
+    ] = None,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--segment",
+            help="Train only on log rows of these lifecycle stages at campaign time "
+            "(active, cooling, lapsed, dormant; repeat or comma-separate). Default: all.",
+        ),
+    ] = None,
+    test_share: Annotated[
+        float,
+        typer.Option(
+            "--test-share", min=0.0, max=0.9, help="Share of users held out for `evaluate`."
+        ),
+    ] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the split and models.")] = 0,
+    max_epochs: Annotated[
+        int, typer.Option("--max-epochs", min=1, help="Upper bound on training epochs per model.")
+    ] = 60,
+    head: Annotated[
+        str,
+        typer.Option(
+            "--head",
+            help="Coupon model head: shared (monotone in face value and threshold, scores new "
+            "denominations) or per_denomination.",
+        ),
+    ] = "shared",
+    calibration: Annotated[
+        str, typer.Option("--calibration", help="platt, isotonic or none.")
+    ] = "platt",
+) -> None:
+    """Train the natural and coupon conversion models on the randomized campaign log.
+
+    Manual-campaign rows are ignored (their assignment is biased). A share of users is held
+    out (written as holdout.parquet in the models directory) for `couponopt evaluate`.
+    """
+    from optimizer.bundle import ConversionModels
+    from optimizer.logdata import select_log_rows
+
+    the_menu = _menu_for(log, menu)
+    users_df = load_users(users)
+    log_df = load_log(log, the_menu)
+    models = ConversionModels(
+        segment=_stages(segment),
+        test_share=test_share,
+        random_state=seed,
+        natural_params={"max_epochs": max_epochs, "calibration": calibration},
+        coupon_params={"max_epochs": max_epochs, "calibration": calibration, "head": head},
+    )
+    with _progress() as bar:
+        tasks = {
+            name: bar.add_task(f"{name} model", total=max_epochs) for name in ("natural", "coupon")
+        }
+
+        def on_epoch(name: str, report) -> None:
+            bar.update(
+                tasks[name],
+                completed=report.epoch,
+                description=f"{name} model (val loss {report.validation_loss:.4f})",
+            )
+
+        models.fit(log_df, users_df, the_menu, progress=on_epoch, source=log)
+        models.summary_["users_path"] = str(users.resolve())
+        for task in tasks.values():
+            bar.update(task, completed=max_epochs)
+    from optimizer.atomic import atomic_directory
+    from optimizer.data import write_table
+
+    with atomic_directory(out_dir) as staging:
+        models.save(staging)
+        write_table(select_log_rows(log_df, models.holdout_), staging / "holdout.parquet")
+    table = Table(title="Trained models (validation split)", title_justify="left")
+    for col in ("model", "rows", "epochs", "AUC", "log-loss", "calibration error"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, model in (("natural", models.natural_), ("coupon", models.coupon_)):
+        before = model.validation_metrics_["before_calibration"]
+        after = model.validation_metrics_["after_calibration"]
+        table.add_row(
+            name,
+            f"{after['rows']:,}",
+            str(model.n_epochs_),
+            _metric(after["auc"]),
+            f"{_metric(before['log_loss'], 4)} -> {_metric(after['log_loss'], 4)}",
+            f"{_metric(before['calibration_error'], 4)} -> "
+            f"{_metric(after['calibration_error'], 4)}",
+        )
+    table.caption = (
+        "rows: validation rows (early stopping and calibration). log-loss and calibration error "
+        "(mean |observed - predicted| over 10 equal-count bins) before -> after calibration."
+    )
+    table.caption_justify = "left"
+    out.print(table)
+    out.print(f"wrote {out_dir}/ (natural/, coupon/, models.json, holdout.parquet)")
+
+
+@app.command()
+@_friendly
+def score(
+    models_dir: Annotated[
+        Path, typer.Option("--models", help="Models directory written by `couponopt train`.")
+    ],
+    users: Annotated[
+        Path, typer.Option("--users", help="User table to score (Parquet or CSV).", dir_okay=False)
+    ],
+    out_path: Annotated[
+        Path,
+        typer.Option("--out", help="Scores file to write (.parquet or .csv).", dir_okay=False),
+    ],
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", min=1000, help="Users per chunk (bounds memory).")
+    ] = 500_000,
+    psi_threshold: Annotated[
+        float,
+        typer.Option(
+            "--psi-threshold",
+            min=0.0,
+            help="Warn about features whose population stability index exceeds this.",
+        ),
+    ] = 0.2,
+) -> None:
+    """Score users: natural and per-denomination coupon conversion probabilities.
+
+    Writes one row per user with p_natural and p_coupon__<denomination> (probabilities), in
+    chunks of bounded memory, and warns when the scored population drifts from the training
+    population (population stability index per feature).
+    """
+    from optimizer.bundle import ConversionModels
+    from optimizer.scoring import score_file
+
+    models = ConversionModels.load(models_dir)
+    with _progress() as bar:
+        task = bar.add_task("scoring users", total=None)
+        run = score_file(
+            models,
+            users,
+            out_path,
+            chunk_rows=chunk_rows,
+            progress=lambda done: bar.update(task, completed=done),
+        )
+    table = Table(title=f"Scored {run.rows:,} users", title_justify="left")
+    table.add_column("score")
+    table.add_column("mean", justify="right")
+    for name, value in run.mean_scores.items():
+        table.add_row(name, _pct(value))
+    table.caption = "p_natural: P(buy | no coupon); p_coupon__<d>: P(buy | coupon d)."
+    table.caption_justify = "left"
+    out.print(table)
+    drifted = run.drift[run.drift["psi"] > psi_threshold]
+    if len(drifted):
+        warn = Table(
+            title=f"Warning: {len(drifted)} features drifted from the training population",
+            title_justify="left",
+            title_style="bold yellow",
+        )
+        warn.add_column("feature")
+        warn.add_column("PSI", justify="right")
+        for _, row in drifted.iterrows():
+            warn.add_row(row["feature"], f"{row['psi']:.3f}")
+        warn.caption = (
+            f"population stability index > {psi_threshold:g} (0.1-0.2 moderate, > 0.2 "
+            "significant): the models were trained on a different population; the article "
+            "trains on the same lifecycle stage it targets (train --segment)."
+        )
+        warn.caption_justify = "left"
+        err.print(warn)
+    out.print(f"wrote {out_path}")
+
+
+@app.command()
+@_friendly
+def evaluate(
+    models_dir: Annotated[
+        Path, typer.Option("--models", help="Models directory written by `couponopt train`.")
+    ],
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            help="Randomized log to evaluate on (default: the models' holdout.parquet).",
+            dir_okay=False,
+        ),
+    ] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            "--users",
+            help="User table with the logged users' features (default: the one used in train).",
+            dir_okay=False,
+        ),
+    ] = None,
+    plots: Annotated[
+        Path | None,
+        typer.Option(
+            "--plots", help="Directory for coverage.png, precision_recall.png and qini.png."
+        ),
+    ] = None,
+) -> None:
+    """Evaluate the models: AUC and calibration, uplift (Qini, AUUC, uplift@30%) per coupon.
+
+    Also reports the article's threshold analysis of the natural model: the knee of the
+    coverage curve (share of users taken, share of natural converters covered, precision and
+    probability threshold there).
+    """
+    from optimizer.bundle import ConversionModels
+    from optimizer.evaluation import evaluate_models
+    from optimizer.logdata import training_rows
+
+    models = ConversionModels.load(models_dir)
+    log_path = log if log is not None else models_dir / "holdout.parquet"
+    users_path = users if users is not None else models.summary_.get("users_path")
+    if users_path is None:
+        raise InputError("which user table? pass --users", source="--users")
+    log_df = load_log(log_path, models.menu_)
+    rows = training_rows(log_df, load_users(users_path), segment=models.segment, source=log_path)
+    ev = evaluate_models(models, rows)
+    quality = Table(title=f"Model quality on {log_path}", title_justify="left")
+    for col in ("model", "rows", "conversion", "AUC", "log-loss", "calibration error"):
+        quality.add_column(col, justify="left" if col == "model" else "right")
+    for _, r in ev.quality.iterrows():
+        quality.add_row(
+            r["model"],
+            f"{r['rows']:,}",
+            _pct(r["positive_rate"]),
+            _metric(r["auc"]),
+            _metric(r["log_loss"], 4),
+            _metric(r["calibration_error"], 4),
+        )
+    quality.caption = (
+        "natural: no-coupon rows; coupon <d>: rows sent d. calibration error: mean "
+        "|observed - predicted| rate over 10 equal-count bins (probability)."
+    )
+    quality.caption_justify = "left"
+    out.print(quality)
+    uplift = Table(title="Uplift ranking per denomination (vs no coupon)", title_justify="left")
+    for col in (
+        "denomination",
+        "treated",
+        "control",
+        "Qini",
+        "AUUC",
+        "uplift@30%",
+        "observed",
+        "predicted",
+    ):
+        uplift.add_column(col, justify="left" if col == "denomination" else "right")
+    for _, r in ev.uplift.iterrows():
+        uplift.add_row(
+            r["denomination"],
+            f"{r['treated_rows']:,}",
+            f"{r['control_rows']:,}",
+            _metric(r["qini"]),
+            _metric(r["auuc"]),
+            _pp(r["uplift_at_30"]),
+            _pp(r["observed_uplift"]),
+            _pp(r["predicted_uplift"]),
+        )
+    uplift.caption = (
+        "Ranking by predicted uplift p_coupon - p_natural. Qini, AUUC: area over random, as a "
+        "share of the perfect ranking's (0 random, 1 perfect). uplift@30%: observed conversion "
+        "rate difference (percentage points) among the top 30%; observed/predicted: overall."
+    )
+    uplift.caption_justify = "left"
+    out.print(uplift)
+    k = ev.knee
+    out.print(
+        f"natural model knee: taking the top {_pct(k['share_taken'])} by natural probability "
+        f"(p >= {k['threshold']:.3f}) covers {_pct(k['coverage'])} of natural converters at "
+        f"precision {_pct(k['precision'])}."
+    )
+    if plots is not None:
+        from optimizer.plots import plot_evaluation
+
+        for path in plot_evaluation(ev, plots):
+            out.print(f"wrote {path}")
+
+
 _KINDS = ("users", "log", "truth", "scores", "menu", "scenario")
 
 

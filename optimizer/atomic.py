@@ -41,11 +41,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_directory(directory: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling directory; on success move each file in it into ``directory``.
+    """Yield a temporary sibling directory; on success move each entry in it into ``directory``.
 
-    Files are moved one by one with ``os.replace`` only after everything was written, so an
-    interrupted run leaves ``directory`` as it was. Existing files of the same names are
-    replaced; other files in ``directory`` are left alone.
+    Entries are moved one by one with ``os.replace`` only after everything was written, so an
+    interrupted run leaves ``directory`` as it was. Existing files (and sub-directories) of the
+    same names are replaced; other entries of ``directory`` are left alone.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -55,6 +55,9 @@ def atomic_directory(directory: str | Path) -> Iterator[Path]:
     try:
         yield staging
         for item in sorted(staging.iterdir()):
-            os.replace(item, directory / item.name)
+            target = directory / item.name
+            if item.is_dir() and target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

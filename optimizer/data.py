@@ -6,6 +6,7 @@ first offending rows (the first data row is row 1) and what is expected.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 
+from optimizer.atomic import atomic_path
 from optimizer.errors import InputError, format_rows
 from optimizer.lifecycle import STAGES, stage_codes
 from optimizer.menu import NO_COUPON, Menu
@@ -31,9 +33,13 @@ __all__ = [
     "read_table",
     "validate_frame",
     "load_users",
+    "check_users",
+    "iter_table",
+    "iter_users",
     "load_log",
     "load_truth",
     "load_scores",
+    "write_table",
 ]
 
 #: File suffixes that :func:`read_table` understands.
@@ -79,13 +85,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError(f"not a readable CSV file ({reason})", source=path) from None
 
 
-def _first_rows(mask: np.ndarray) -> tuple[np.ndarray, int]:
+class _Source(str):
+    """A file name that also knows the position of its chunk's first row in the file."""
+
+    offset: int = 0
+
+
+def _first_rows(mask: np.ndarray, source: object = None) -> tuple[np.ndarray, int]:
     rows = np.flatnonzero(mask)
-    return rows[:5], int(rows.size)
+    return rows[:5] + getattr(source, "offset", 0), int(rows.size)
 
 
 def _fail(source: str, spec: ColumnSpec, mask: np.ndarray, problem: str, expected: str) -> None:
-    rows, total = _first_rows(mask)
+    rows, total = _first_rows(mask, source)
     raise InputError(
         f"{problem} at {format_rows(rows, total)}; expected {expected}",
         source=source,
@@ -128,7 +140,7 @@ def _to_numeric(series: pd.Series, spec: ColumnSpec, source: str) -> np.ndarray:
     bad = converted.isna().to_numpy() & series.notna().to_numpy()
     if bad.any():
         first = series[bad].iloc[0]
-        rows, total = _first_rows(bad)
+        rows, total = _first_rows(bad, source)
         raise InputError(
             f"wrong type: text {str(first)!r} at {format_rows(rows, total)}; "
             f"expected {_expected_text(spec)}",
@@ -187,7 +199,7 @@ def _check_category(series: pd.Series, spec: ColumnSpec, source: str) -> pd.Seri
         bad = ~missing & ~allowed[np.maximum(codes, 0)] if labels.size else ~missing
         if bad.any():
             first = labels[codes[np.flatnonzero(bad)[0]]]
-            rows, total = _first_rows(bad)
+            rows, total = _first_rows(bad, source)
             noun = "denomination" if spec.name == "denomination" else "value"
             raise InputError(
                 f"unknown {noun} {first!r} at {format_rows(rows, total)}; "
@@ -210,7 +222,9 @@ def _check_category(series: pd.Series, spec: ColumnSpec, source: str) -> pd.Seri
     )
 
 
-def validate_frame(df: pd.DataFrame, schema: TableSchema, source: str | Path) -> pd.DataFrame:
+def validate_frame(
+    df: pd.DataFrame, schema: TableSchema, source: str | Path, *, row_offset: int = 0
+) -> pd.DataFrame:
     """Check ``df`` against ``schema`` and return it with the contract's dtypes.
 
     Parameters
@@ -222,14 +236,18 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, source: str | Path) ->
         a unique key.
     source : str or Path
         The file name used in error messages.
+    row_offset : int
+        Position of ``df``'s first row in the file (when validating a file chunk by chunk), so
+        that error messages give row numbers in the whole file.
 
     Returns
     -------
     DataFrame, shape (n, len(schema.columns))
         Columns in schema order, cast to the schema's dtypes, with a fresh RangeIndex.
     """
-    source = str(source)
-    if len(df) == 0:
+    source = _Source(str(source))
+    source.offset = row_offset
+    if len(df) == 0 and row_offset == 0:
         raise InputError(f"no data rows; expected at least one {schema.name} row", source=source)
     columns = [str(c) for c in df.columns]
     missing = [c for c in schema.names if c not in columns]
@@ -265,7 +283,7 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, source: str | Path) ->
         if dup.any():
             row = int(np.flatnonzero(dup)[0])
             key_text = ", ".join(f"{k}={result[k].iloc[row]}" for k in schema.key)
-            rows, total = _first_rows(dup)
+            rows, total = _first_rows(dup, source)
             raise InputError(
                 f"duplicated {'/'.join(schema.key)} ({key_text}) at {format_rows(rows, total)}; "
                 f"expected each {'/'.join(schema.key)} once",
@@ -273,6 +291,21 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, source: str | Path) ->
                 column=schema.key[-1],
             )
     return result
+
+
+def check_users(users: pd.DataFrame, source: str | Path, row_offset: int = 0) -> None:
+    """Cross-column checks of a validated user table: stage agrees with recency."""
+    expected = np.asarray(STAGES)[stage_codes(users["days_since_last_order"].to_numpy())]
+    wrong = users["lifecycle_stage"].astype(object).to_numpy() != expected
+    if wrong.any():
+        rows, total = _first_rows(wrong)
+        where = format_rows(rows + row_offset, total)
+        raise InputError(
+            f"stage disagrees with days_since_last_order at {where}; "
+            "expected active <= 30 days, cooling 31-90, lapsed 91-180, dormant > 180",
+            source=source,
+            column="lifecycle_stage",
+        )
 
 
 def load_users(path: str | Path) -> pd.DataFrame:
@@ -285,17 +318,76 @@ def load_users(path: str | Path) -> pd.DataFrame:
     DataFrame, shape (n_users, 16)
     """
     users = validate_frame(read_table(path), USERS, path)
-    expected = np.asarray(STAGES)[stage_codes(users["days_since_last_order"].to_numpy())]
-    wrong = users["lifecycle_stage"].astype(object).to_numpy() != expected
-    if wrong.any():
-        rows, total = _first_rows(wrong)
-        raise InputError(
-            f"stage disagrees with days_since_last_order at {format_rows(rows, total)}; "
-            "expected active <= 30 days, cooling 31-90, lapsed 91-180, dormant > 180",
-            source=path,
-            column="lifecycle_stage",
-        )
+    check_users(users, path)
     return users
+
+
+def iter_table(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Read a Parquet or CSV file in chunks of about ``chunk_rows`` rows.
+
+    Yields
+    ------
+    offset : int
+        Position of the chunk's first row in the file.
+    chunk : DataFrame
+        The rows, not yet validated.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise InputError("file not found", source=path)
+    if path.stat().st_size == 0:
+        raise InputError("file is empty (0 bytes); expected a header and data rows", source=path)
+    offset = 0
+    try:
+        if fmt == "parquet":
+            parquet = pq.ParquetFile(path)
+            if parquet.metadata.num_rows == 0:
+                raise InputError("no data rows", source=path)
+            for batch in parquet.iter_batches(batch_size=chunk_rows):
+                frame = batch.to_pandas()
+                yield offset, frame
+                offset += len(frame)
+        else:
+            for frame in pd.read_csv(path, chunksize=chunk_rows, low_memory=False):
+                yield offset, frame
+                offset += len(frame)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"not a readable {fmt} file ({exc})", source=path) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("file is empty; expected a header and data rows", source=path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"not a readable CSV file ({reason})", source=path) from None
+    if offset == 0:
+        raise InputError("no data rows; expected at least one row", source=path)
+
+
+def iter_users(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
+    """Validated user-table chunks of about ``chunk_rows`` rows, in bounded memory.
+
+    User ids are checked for duplicates across chunks too; that check completes when the last
+    chunk has been yielded, so write results to a temporary file and rename it only after the
+    iteration ends without error.
+    """
+    seen: list[np.ndarray] = []
+    for offset, frame in iter_table(path, chunk_rows):
+        users = validate_frame(frame, USERS, path, row_offset=offset)
+        check_users(users, path, offset)
+        seen.append(users["user_id"].to_numpy())
+        yield users
+    ids = np.concatenate(seen)
+    unique, first = np.unique(ids, return_index=True)
+    if unique.size != ids.size:
+        dup_mask = np.ones(ids.size, dtype=bool)
+        dup_mask[first] = False
+        rows, total = _first_rows(dup_mask)
+        raise InputError(
+            f"duplicated user_id (user_id={ids[rows[0]]}) at {format_rows(rows, total)}; "
+            "expected each user_id once",
+            source=path,
+            column="user_id",
+        )
 
 
 def load_log(path: str | Path, menu: Menu) -> pd.DataFrame:
@@ -365,3 +457,16 @@ def load_scores(path: str | Path, menu: Menu) -> pd.DataFrame:
         ``user_id``, ``p_natural`` and ``p_coupon__<name>`` per denomination, float32.
     """
     return validate_frame(read_table(path), scores_schema(menu), path)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write ``frame`` to Parquet or CSV (by suffix), atomically."""
+    path = Path(path)
+    fmt = _format_of(path)
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(
+                tmp, index=False, compression="gzip" if path.name.endswith(".gz") else None
+            )
