@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from optimizer.data import load_log, load_scores, load_truth, load_users
+from optimizer.data import count_rows, load_log, load_scores, load_truth, load_users
 from optimizer.errors import InputError
 from optimizer.menu import Menu, load_menu
 from optimizer.schema import USERS, TableSchema, log_schema, scores_schema, truth_schema
@@ -397,7 +397,7 @@ def score(
 
     models = ConversionModels.load(models_dir)
     with _progress() as bar:
-        task = bar.add_task("scoring users", total=None)
+        task = bar.add_task("scoring users", total=count_rows(users))
         run = score_file(
             models,
             users,
@@ -415,11 +415,13 @@ def score(
     out.print(table)
     drifted = run.drift[run.drift["psi"] > psi_threshold]
     if len(drifted):
-        warn = Table(
-            title=f"Warning: {len(drifted)} features drifted from the training population",
-            title_justify="left",
-            title_style="bold yellow",
+        err.print(
+            f"[bold yellow]warning:[/] {len(drifted)} features drifted from the training "
+            f"population (PSI > {psi_threshold:g}): " + ", ".join(drifted["feature"].tolist()),
+            soft_wrap=True,
+            highlight=False,
         )
+        warn = Table(title="Feature drift", title_justify="left")
         warn.add_column("feature")
         warn.add_column("PSI", justify="right")
         for _, row in drifted.iterrows():

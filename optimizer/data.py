@@ -35,6 +35,7 @@ __all__ = [
     "load_users",
     "check_users",
     "iter_table",
+    "count_rows",
     "iter_users",
     "load_log",
     "load_truth",
@@ -320,6 +321,17 @@ def load_users(path: str | Path) -> pd.DataFrame:
     users = validate_frame(read_table(path), USERS, path)
     check_users(users, path)
     return users
+
+
+def count_rows(path: str | Path) -> int | None:
+    """Rows of a Parquet file from its metadata; None for CSV or an unreadable file."""
+    path = Path(path)
+    if path.name.lower().endswith((".parquet", ".pq")) and path.is_file():
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except (pa.ArrowInvalid, OSError):
+            return None
+    return None
 
 
 def iter_table(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[tuple[int, pd.DataFrame]]:

@@ -1,0 +1,214 @@
+"""The two conversion models against the synthetic world's truth, and their contracts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from optimizer.bundle import FEATURES, ConversionModels
+from optimizer.errors import InputError
+from optimizer.logdata import training_rows, user_split
+from optimizer.menu import Denomination, Menu
+from optimizer.metrics import true_uplift_at_k
+from optimizer.models import (
+    CouponConversionModel,
+    NaturalConversionModel,
+    enforce_menu_monotonicity,
+    load_model,
+)
+from optimizer.schema import coupon_column
+
+
+@pytest.fixture(scope="session")
+def dormant_models(world) -> ConversionModels:
+    """Both models trained the article's way: on dormant customers of the randomized log."""
+    return ConversionModels(segment=["dormant"]).fit(
+        world.history, world.users, world.scenario.menu
+    )
+
+
+@pytest.fixture(scope="session")
+def dormant(world):
+    mask = (world.users["lifecycle_stage"] == "dormant").to_numpy()
+    return world.users[mask].reset_index(drop=True), world.truth[mask].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def coupon_rows(world):
+    rows = training_rows(world.history, world.users, segment=["dormant"])
+    return rows[rows["denomination"] != "none"].reset_index(drop=True)
+
+
+def test_natural_model_tracks_the_true_natural_probability(dormant_models, dormant):
+    users, truth = dormant
+    p0 = dormant_models.natural_.predict_proba(users)
+    assert stats.pearsonr(p0, truth["p_natural"]).statistic > 0.7
+    # Calibrated: the mean prediction is close to the mean true probability.
+    assert abs(p0.mean() - truth["p_natural"].mean()) < 0.02
+
+
+def test_uplift_ranking_beats_random_and_v1_on_true_incremental_conversions(
+    dormant_models, dormant, world
+):
+    users, truth = dormant
+    scores = dormant_models.predict(users)
+    p0 = scores["p_natural"].to_numpy()
+    for name in world.scenario.menu.names:
+        pk = scores[coupon_column(name)].to_numpy()
+        true_lift = (truth[coupon_column(name)] - truth["p_natural"]).to_numpy()
+        ours = true_uplift_at_k(true_lift, pk - p0, 0.2)
+        v1 = true_uplift_at_k(true_lift, pk, 0.2)  # the article's first version
+        random = 0.2 * true_lift.sum()
+        assert ours > 1.6 * random, name
+        assert ours > 1.4 * v1, name
+
+
+def test_predictions_are_probabilities_of_the_right_shape(dormant_models, dormant, world):
+    users, _ = dormant
+    p = dormant_models.coupon_.predict_proba(users.iloc[:500])
+    assert p.shape == (500, len(world.scenario.menu)) and p.dtype == np.float32
+    assert ((p >= 0) & (p <= 1)).all()
+    scores = dormant_models.predict(users.iloc[:500])
+    assert list(scores.columns) == [
+        "user_id",
+        "p_natural",
+        *(coupon_column(n) for n in world.scenario.menu.names),
+    ]
+
+
+def _grid_menu(faces, thresholds) -> Menu:
+    return Menu(
+        denomination=tuple(
+            Denomination(name=f"d{i}", face_value=f, threshold=t)
+            for i, (f, t) in enumerate(zip(faces, thresholds, strict=True))
+        )
+    )
+
+
+def test_shared_head_is_monotone_on_any_denomination(dormant_models, dormant):
+    users, _ = dormant
+    sample = users.sample(2_000, random_state=1)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        threshold = float(rng.uniform(30, 600))
+        faces = np.sort(rng.uniform(1, threshold, 6))
+        up = dormant_models.coupon_.predict_proba(sample, _grid_menu(faces, [threshold] * 6))
+        assert (np.diff(up, axis=1) >= -1e-6).all()
+        face = float(rng.uniform(1, 50))
+        thresholds = np.sort(rng.uniform(face, 800, 6))
+        down = dormant_models.coupon_.predict_proba(sample, _grid_menu([face] * 6, thresholds))
+        assert (np.diff(down, axis=1) <= 1e-6).all()
+
+
+def test_new_denomination_is_scored_without_retraining(dormant_models, dormant, world):
+    users, _ = dormant
+    menu = Menu(
+        denomination=(
+            *world.scenario.menu.denomination,
+            Denomination(name="15off99", face_value=15, threshold=99),
+        )
+    )
+    p = dormant_models.coupon_.predict_proba(users.iloc[:1000], menu)
+    assert p.shape == (1000, 5)
+    # 15 off 99 is more generous than 10 off 99: never less likely to convert.
+    assert (p[:, 4] >= p[:, menu.index("10off99")] - 1e-6).all()
+
+
+def test_per_denomination_heads_are_corrected_to_be_monotone(coupon_rows):
+    # A menu where one coupon dominates another (same threshold, more off).
+    menu = Menu(
+        denomination=(
+            Denomination(name="10off99", face_value=10, threshold=99),
+            Denomination(name="20off99", face_value=20, threshold=99),
+        )
+    )
+    rows = coupon_rows[coupon_rows["denomination"].isin(["10off99", "20off199"])].copy()
+    rows["denomination"] = rows["denomination"].replace({"20off199": "20off99"})
+    model = CouponConversionModel(head="per_denomination", max_epochs=3).fit(
+        rows[list(FEATURES)], rows["denomination"].to_numpy(), rows["converted"], menu=menu
+    )
+    p = model.predict_proba(rows[list(FEATURES)].iloc[:2000])
+    assert (p[:, 1] >= p[:, 0]).all()
+    raw = model.calibrator_.transform(model.decision_function(rows[list(FEATURES)].iloc[:2000]))
+    assert np.allclose(p[:, 1], np.maximum(raw[:, 0], raw[:, 1]), atol=1e-6)
+    with pytest.raises(InputError, match="was not in training"):
+        model.predict_proba(
+            rows.iloc[:5], Menu(denomination=(Denomination(name="x", face_value=1, threshold=2),))
+        )
+
+
+def test_enforce_menu_monotonicity_closure():
+    menu = _grid_menu([5, 10, 10, 20], [49, 99, 49, 99])
+    # d2 (10 off 49) dominates d0 (5 off 49) and d1 (10 off 99); d3 dominates d1.
+    p = np.array([[0.5, 0.4, 0.1, 0.2]])
+    out = enforce_menu_monotonicity(p, menu)
+    assert out.tolist() == [[0.5, 0.4, 0.5, 0.4]]
+
+
+def test_fit_is_deterministic_and_seeded(coupon_rows, world):
+    X = coupon_rows[list(FEATURES)].iloc[:4000]
+    y = coupon_rows["converted"].iloc[:4000].to_numpy()
+    a = NaturalConversionModel(max_epochs=3, random_state=3).fit(X, y).predict_proba(X)
+    b = NaturalConversionModel(max_epochs=3, random_state=3).fit(X, y).predict_proba(X)
+    c = NaturalConversionModel(max_epochs=3, random_state=4).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_save_and_load_round_trip(dormant_models, dormant, tmp_path):
+    users, _ = dormant
+    dormant_models.save(tmp_path / "m")
+    loaded = ConversionModels.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(
+        loaded.predict(users.iloc[:3000]), dormant_models.predict(users.iloc[:3000])
+    )
+    assert isinstance(load_model(tmp_path / "m" / "natural"), NaturalConversionModel)
+    assert isinstance(load_model(tmp_path / "m" / "coupon"), CouponConversionModel)
+    with pytest.raises(InputError, match="not a saved model"):
+        load_model(tmp_path)
+    with pytest.raises(InputError, match="holds a CouponConversionModel"):
+        NaturalConversionModel.load(tmp_path / "m" / "coupon")
+
+
+def test_calibration_never_worsens_validation_log_loss(dormant_models):
+    for model in (dormant_models.natural_, dormant_models.coupon_):
+        before = model.validation_metrics_["before_calibration"]["log_loss"]
+        after = model.validation_metrics_["after_calibration"]["log_loss"]
+        assert after <= before + 1e-9
+
+
+@pytest.mark.parametrize("calibration", ["isotonic", "none"])
+def test_other_calibrations(coupon_rows, calibration):
+    X = coupon_rows[list(FEATURES)].iloc[:3000]
+    y = coupon_rows["converted"].iloc[:3000].to_numpy()
+    p = NaturalConversionModel(max_epochs=2, calibration=calibration).fit(X, y).predict_proba(X)
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_missing_values_and_unseen_labels_are_handled(dormant_models, dormant):
+    users, _ = dormant
+    odd = users.iloc[:50].copy()
+    odd["age"] = np.nan
+    odd["avg_order_value"] = np.nan
+    odd["region"] = pd.Categorical(["atlantis"] * 50)
+    p0 = dormant_models.natural_.predict_proba(odd)
+    p = dormant_models.coupon_.predict_proba(odd)
+    assert np.isfinite(p0).all() and np.isfinite(p).all()
+
+
+def test_user_split_is_stable_and_close_to_the_share():
+    ids = np.arange(1, 100_001)
+    test = user_split(ids, 0.2, seed=0)
+    assert abs(test.mean() - 0.2) < 0.01
+    np.testing.assert_array_equal(test[:500], user_split(ids[:500], 0.2, seed=0))
+    assert not np.array_equal(test, user_split(ids, 0.2, seed=1))
+
+
+def test_training_needs_both_arms(world):
+    log = world.history[world.history["denomination"] != "none"]
+    with pytest.raises(InputError, match="no-coupon arm"):
+        ConversionModels(test_share=0.0).fit(log, world.users, world.scenario.menu)
+    with pytest.raises(InputError, match="unknown segment 'sleepy'"):
+        ConversionModels(segment=["sleepy"]).fit(world.history, world.users, world.scenario.menu)
