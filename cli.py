@@ -296,6 +296,14 @@ def train(
     calibration: Annotated[
         str, typer.Option("--calibration", help="platt, isotonic or none.")
     ] = "platt",
+    architecture: Annotated[
+        str,
+        typer.Option(
+            "--architecture",
+            help="shared_trunk (one network with a treatment input; measured better) or "
+            "two_models (the article's: one network per question).",
+        ),
+    ] = "shared_trunk",
 ) -> None:
     """Train the natural and coupon conversion models on the randomized campaign log.
 
@@ -309,6 +317,7 @@ def train(
     users_df = load_users(users)
     log_df = load_log(log, the_menu)
     models = ConversionModels(
+        architecture=architecture,
         segment=_stages(segment),
         test_share=test_share,
         random_state=seed,
@@ -316,9 +325,8 @@ def train(
         coupon_params={"max_epochs": max_epochs, "calibration": calibration, "head": head},
     )
     with _progress() as bar:
-        tasks = {
-            name: bar.add_task(f"{name} model", total=max_epochs) for name in ("natural", "coupon")
-        }
+        names = ("joint",) if architecture == "shared_trunk" else ("natural", "coupon")
+        tasks = {name: bar.add_task(f"{name} model", total=max_epochs) for name in names}
 
         def on_epoch(name: str, report) -> None:
             bar.update(
@@ -340,13 +348,13 @@ def train(
     table = Table(title="Trained models (validation split)", title_justify="left")
     for col in ("model", "rows", "epochs", "AUC", "log-loss", "calibration error"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    for name, model in (("natural", models.natural_), ("coupon", models.coupon_)):
-        before = model.validation_metrics_["before_calibration"]
-        after = model.validation_metrics_["after_calibration"]
+    for quality in models.validation_quality():
+        before = quality["before_calibration"]
+        after = quality["after_calibration"]
         table.add_row(
-            name,
+            quality["model"],
             f"{after['rows']:,}",
-            str(model.n_epochs_),
+            str(quality["epochs"]),
             _metric(after["auc"]),
             f"{_metric(before['log_loss'], 4)} -> {_metric(after['log_loss'], 4)}",
             f"{_metric(before['calibration_error'], 4)} -> "

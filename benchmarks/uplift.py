@@ -111,7 +111,17 @@ def fit_predict(
     """Fit ``method`` on ``train`` rows and return (uplift on test, fit s, predict s)."""
     X, t, y = ds.X, ds.treatment, ds.y
     start = time.perf_counter()
-    if method == "ours":
+    if method == "ours-joint":
+        from optimizer.joint import JointConversionModel
+
+        basket = {} if synthetic else {"basket_column": None}
+        joint = JointConversionModel(numeric=ds.numeric, categorical=ds.categorical, **basket)
+        coupon = np.where(t[train] == 1, ds.arm, "none")
+        joint.fit(X.iloc[train], coupon, y[train], menu=menu)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        uplift = joint.predict_proba(X.iloc[test], menu)[:, 0] - joint.predict_natural(X.iloc[test])
+    elif method == "ours":
         cols = dict(numeric=ds.numeric, categorical=ds.categorical)
         c, tr = train[t[train] == 0], train[t[train] == 1]
         natural = NaturalConversionModel(**cols).fit(X.iloc[c], y[c])
@@ -233,16 +243,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 folds, Hillstrom visit only")
     parser.add_argument("--skip-1m", action="store_true", help="skip the 1M-row training time")
+    parser.add_argument("--methods", nargs="+", help="only these methods")
     parser.add_argument(
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "uplift.json"
     )
     args = parser.parse_args()
     folds = 2 if args.quick else 5
-    methods = ["ours", "t-learner", "s-learner"]
+    methods = ["ours", "ours-joint", "t-learner", "s-learner"]
     if HAVE_CAUSALML:
         methods += ["causalml-T", "causalml-X"]
     else:
         console.print("causalml is not installed: its baselines are skipped")
+    if args.methods:
+        methods = [m for m in methods if m in args.methods]
 
     datasets: list[tuple[UpliftDataset, np.ndarray | None, Menu | None]] = []
     if data_dir().is_dir():

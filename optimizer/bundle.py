@@ -1,7 +1,14 @@
 """The two models trained together on a randomized log, saved and scored as one unit.
 
-A models directory holds ``natural/`` and ``coupon/`` (each a saved model) and
-``models.json`` (segment, split, training rows per arm, feature columns, versions).
+Two architectures answer the same two questions (P(buy | no coupon) and P(buy | coupon d)):
+
+* ``two_models`` (the article's): a :class:`NaturalConversionModel` on the no-coupon arm and a
+  :class:`CouponConversionModel` on the coupon arms;
+* ``shared_trunk``: one :class:`optimizer.joint.JointConversionModel` on all arms, with a
+  treatment input.
+
+A models directory holds ``natural/`` and ``coupon/`` (two models) or ``joint/`` (shared trunk),
+each a saved model, and ``models.json`` (architecture, segment, split, rows per arm, menu).
 """
 
 from __future__ import annotations
@@ -16,13 +23,18 @@ import pandas as pd
 
 from optimizer.atomic import atomic_path
 from optimizer.errors import InputError
+from optimizer.features import FeatureEncoder
+from optimizer.joint import JointConversionModel
 from optimizer.logdata import is_coupon, training_rows, user_split
 from optimizer.menu import NO_COUPON, Menu
 from optimizer.models import CouponConversionModel, NaturalConversionModel
 from optimizer.schema import USERS, coupon_column
 from optimizer.training import EpochReport
 
-__all__ = ["ConversionModels", "FEATURES", "TrainingProgress"]
+__all__ = ["ConversionModels", "FEATURES", "ARCHITECTURES", "TrainingProgress"]
+
+#: How the pair of probabilities is modelled (see the module docstring).
+ARCHITECTURES: tuple[str, ...] = ("two_models", "shared_trunk")
 
 #: Feature columns of the user table that the models learn from (all but the id).
 FEATURES: tuple[str, ...] = tuple(c for c in USERS.names if c != "user_id")
@@ -34,6 +46,8 @@ class ConversionModels:
 
     Parameters
     ----------
+    architecture : {"two_models", "shared_trunk"}
+        Two separate networks, or one network with a treatment input.
     segment : sequence of str, optional
         Lifecycle stages (at campaign time) to train on; the article trains on the population it
         will target. None uses every stage.
@@ -42,12 +56,14 @@ class ConversionModels:
     random_state : int
         Seed of the split and of both models.
     natural_params, coupon_params : dict, optional
-        Keyword arguments of :class:`NaturalConversionModel` and :class:`CouponConversionModel`.
+        Keyword arguments of :class:`NaturalConversionModel` and :class:`CouponConversionModel`
+        (``coupon_params`` also configures the shared-trunk model).
 
     Attributes
     ----------
-    natural_ : NaturalConversionModel
-    coupon_ : CouponConversionModel
+    natural_ : NaturalConversionModel or None
+        None with the shared-trunk architecture.
+    coupon_ : CouponConversionModel or JointConversionModel
     menu_ : Menu
     holdout_ : DataFrame
         The held-out log rows joined with features (see :func:`optimizer.logdata.training_rows`).
@@ -58,12 +74,14 @@ class ConversionModels:
     def __init__(
         self,
         *,
+        architecture: str = "shared_trunk",
         segment: Sequence[str] | None = None,
         test_share: float = 0.2,
         random_state: int = 0,
         natural_params: dict[str, Any] | None = None,
         coupon_params: dict[str, Any] | None = None,
     ) -> None:
+        self.architecture = architecture
         self.segment = segment
         self.test_share = test_share
         self.random_state = random_state
@@ -101,30 +119,47 @@ class ConversionModels:
             raise InputError(
                 "the training rows need both a no-coupon arm and coupon arms", source=source
             )
+        if self.architecture not in ARCHITECTURES:
+            raise InputError(
+                f"architecture must be one of {', '.join(ARCHITECTURES)}", source="architecture"
+            )
         seed = {"random_state": self.random_state}
-        self.natural_ = NaturalConversionModel(**(seed | (self.natural_params or {})))
-        self.coupon_ = CouponConversionModel(**(seed | (self.coupon_params or {})))
         features = list(FEATURES)
-        untreated_rows = train[~treated]
-        treated_rows = train[treated]
 
         def report(name: str):
             return None if progress is None else (lambda r: progress(name, r))
 
-        self.natural_.fit(
-            untreated_rows[features],
-            untreated_rows["converted"].to_numpy(),
-            progress=report("natural"),
-        )
-        self.coupon_.fit(
-            treated_rows[features],
-            treated_rows["denomination"].to_numpy(),
-            treated_rows["converted"].to_numpy(),
-            menu=menu,
-            progress=report("coupon"),
-        )
+        if self.architecture == "shared_trunk":
+            params = dict(self.coupon_params or {})
+            params.pop("head", None)
+            self.natural_ = None
+            self.coupon_ = JointConversionModel(**(seed | params)).fit(
+                train[features],
+                train["denomination"].to_numpy(),
+                train["converted"].to_numpy(),
+                menu=menu,
+                progress=report("joint"),
+            )
+        else:
+            self.natural_ = NaturalConversionModel(**(seed | (self.natural_params or {})))
+            self.coupon_ = CouponConversionModel(**(seed | (self.coupon_params or {})))
+            untreated_rows = train[~treated]
+            treated_rows = train[treated]
+            self.natural_.fit(
+                untreated_rows[features],
+                untreated_rows["converted"].to_numpy(),
+                progress=report("natural"),
+            )
+            self.coupon_.fit(
+                treated_rows[features],
+                treated_rows["denomination"].to_numpy(),
+                treated_rows["converted"].to_numpy(),
+                menu=menu,
+                progress=report("coupon"),
+            )
         self.menu_ = menu
         self.summary_ = {
+            "architecture": self.architecture,
             "segment": list(self.segment) if self.segment else None,
             "test_share": self.test_share,
             "random_state": self.random_state,
@@ -132,6 +167,44 @@ class ConversionModels:
             "holdout_rows": _arm_counts(self.holdout_),
         }
         return self
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """Names of the fitted networks, as reported in training progress."""
+        return ("joint",) if self.architecture == "shared_trunk" else ("natural", "coupon")
+
+    @property
+    def encoder(self) -> FeatureEncoder:
+        """The feature encoder (with the training population's drift reference)."""
+        return self.coupon_.encoder_ if self.natural_ is None else self.natural_.encoder_
+
+    def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
+        """P(convert | no coupon), shape (n,), float32."""
+        if self.natural_ is None:
+            return self.coupon_.predict_natural(X)
+        return self.natural_.predict_proba(X)
+
+    def predict_coupon(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray:
+        """P(convert | coupon d), shape (n, k), float32, for the denominations of ``menu``."""
+        return self.coupon_.predict_proba(X, self.menu_ if menu is None else menu)
+
+    def validation_quality(self) -> list[dict[str, Any]]:
+        """Validation AUC, log-loss and calibration error (before/after) of each output."""
+        if self.natural_ is None:
+            pairs = [
+                ("natural", self.coupon_.natural_metrics_),
+                ("coupon", self.coupon_.validation_metrics_),
+            ]
+        else:
+            pairs = [
+                ("natural", self.natural_.validation_metrics_),
+                ("coupon", self.coupon_.validation_metrics_),
+            ]
+        epochs = {
+            "natural": self.coupon_.n_epochs_ if self.natural_ is None else self.natural_.n_epochs_,
+            "coupon": self.coupon_.n_epochs_,
+        }
+        return [{"model": name, "epochs": epochs[name], **metrics} for name, metrics in pairs]
 
     def predict(self, users: pd.DataFrame, menu: Menu | None = None) -> pd.DataFrame:
         """Scores for ``users``: the contract's scores table.
@@ -143,19 +216,23 @@ class ConversionModels:
         """
         menu = self.menu_ if menu is None else menu
         out = pd.DataFrame({"user_id": users["user_id"].to_numpy()})
-        out["p_natural"] = self.natural_.predict_proba(users)
-        p = self.coupon_.predict_proba(users, menu)
+        out["p_natural"] = self.predict_natural(users)
+        p = self.predict_coupon(users, menu)
         for k, name in enumerate(menu.names):
             out[coupon_column(name)] = p[:, k]
         return out
 
     def save(self, path: str | Path) -> None:
-        """Write ``natural/``, ``coupon/`` and ``models.json`` into directory ``path``."""
+        """Write the networks and ``models.json`` into directory ``path``."""
         path = Path(path)
-        self.natural_.save(path / "natural")
-        self.coupon_.save(path / "coupon")
+        if self.natural_ is None:
+            self.coupon_.save(path / "joint")
+        else:
+            self.natural_.save(path / "natural")
+            self.coupon_.save(path / "coupon")
         meta = {
             "params": {
+                "architecture": self.architecture,
                 "segment": list(self.segment) if self.segment else None,
                 "test_share": self.test_share,
                 "random_state": self.random_state,
@@ -177,8 +254,12 @@ class ConversionModels:
             raise InputError("not a models directory (models.json missing)", source=path)
         meta = json.loads(meta_path.read_text())
         models = cls(**meta["params"])
-        models.natural_ = NaturalConversionModel.load(path / "natural")
-        models.coupon_ = CouponConversionModel.load(path / "coupon")
+        if models.architecture == "shared_trunk":
+            models.natural_ = None
+            models.coupon_ = JointConversionModel.load(path / "joint")
+        else:
+            models.natural_ = NaturalConversionModel.load(path / "natural")
+            models.coupon_ = CouponConversionModel.load(path / "coupon")
         models.menu_ = Menu.model_validate(meta["menu"])
         models.summary_ = meta["summary"]
         return models

@@ -98,8 +98,8 @@ def evaluate_models(models: ConversionModels, rows: pd.DataFrame) -> Evaluation:
     y = rows["converted"].to_numpy().astype(np.int64)
     features = rows[list(FEATURES)]
     menu = models.menu_
-    p0 = models.natural_.predict_proba(features).astype(np.float64)
-    pk = models.coupon_.predict_proba(features, menu).astype(np.float64)
+    p0 = models.predict_natural(features).astype(np.float64)
+    pk = models.predict_coupon(features, menu).astype(np.float64)
 
     quality = [_quality_row("natural", y[control], p0[control])]
     uplift_rows = []

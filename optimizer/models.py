@@ -9,6 +9,7 @@ encoder, calibration, menu, parameters, versions and training metrics); no pickl
 
 from __future__ import annotations
 
+import inspect
 import json
 import platform
 from collections.abc import Sequence
@@ -123,11 +124,7 @@ class _ConversionModel:
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters (scikit-learn convention)."""
-        names = self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]
-        names += self.__init__.__code__.co_varnames[
-            self.__init__.__code__.co_argcount : self.__init__.__code__.co_argcount
-            + self.__init__.__code__.co_kwonlyargcount
-        ]
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {name: getattr(self, name) for name in names}
 
     def _check_params(self) -> None:
@@ -142,8 +139,13 @@ class _ConversionModel:
         self.encoder_ = FeatureEncoder(self.numeric, self.categorical).fit(X)
         return self.encoder_.transform(X)
 
+    def _seeded_net(self) -> torch.nn.Module:
+        """Build the network with initial weights drawn from ``random_state`` only."""
+        with torch.random.fork_rng():
+            torch.manual_seed(self.random_state)
+            return self._build_net()
+
     def _trunk(self) -> Trunk:
-        torch.manual_seed(self.random_state)
         return Trunk(
             self.encoder_.n_numeric_,
             self.encoder_.cardinalities_,
@@ -223,7 +225,7 @@ class _ConversionModel:
         model.n_epochs_ = len(model.history_)
         model.validation_metrics_ = meta["validation_metrics"]
         model._load_extra(meta)
-        model.net_ = model._build_net()
+        model.net_ = model._seeded_net()
         state = torch.load(path / "weights.pt", weights_only=True)
         model.net_.load_state_dict(state)
         model.net_.eval()
@@ -300,7 +302,7 @@ class NaturalConversionModel(_ConversionModel):
         self._check_params()
         y = np.asarray(y, dtype=np.float32)
         numeric, categorical = self._encode_fit(X)
-        self.net_ = self._build_net()
+        self.net_ = self._seeded_net()
 
         def forward(num, cat):
             return self.net_(num, cat)[:, 0]
@@ -342,7 +344,7 @@ class CouponConversionModel(_ConversionModel):
         Monotone basis functions of the shared head.
     basket_column : str or None
         Feature holding the user's typical basket (money) for relative face values and
-        thresholds; None is allowed with ``head="per_denomination"`` only.
+        thresholds; None uses face values and thresholds as they are (a basket of 1).
     **kwargs
         As for :class:`NaturalConversionModel`.
 
@@ -392,6 +394,8 @@ class CouponConversionModel(_ConversionModel):
         self.basket_column = basket_column
 
     def _basket(self, X: pd.DataFrame) -> np.ndarray:
+        if self.basket_column is None:
+            return np.ones(len(X))
         if self.basket_column not in X.columns:
             raise InputError(f"basket column '{self.basket_column}' is missing from the input")
         basket = X[self.basket_column].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -434,8 +438,6 @@ class CouponConversionModel(_ConversionModel):
         self._check_params()
         if self.head not in HEADS:
             raise InputError(f"head must be one of {', '.join(HEADS)}", source="head")
-        if self.head == "shared" and self.basket_column is None:
-            raise InputError("head='shared' needs a basket_column", source="basket_column")
         coupon = np.asarray(coupon, dtype=object)
         unknown = sorted(set(coupon.tolist()) - set(menu.names))
         if unknown:
@@ -453,7 +455,7 @@ class CouponConversionModel(_ConversionModel):
             self.basket_median_ = float(np.median(raw[ok])) if ok.any() else 1.0
         else:
             self.basket_median_ = 1.0
-        self.net_ = self._build_net()
+        self.net_ = self._seeded_net()
         if self.head == "shared":
             # One coupon per row: relative face value and threshold of shape (n, 1).
             log_b = np.log(self._basket(X))
@@ -516,10 +518,14 @@ class CouponConversionModel(_ConversionModel):
         self.basket_median_ = meta["basket_median"]
 
 
-def load_model(path: str | Path) -> NaturalConversionModel | CouponConversionModel:
+def load_model(path: str | Path) -> _ConversionModel:
     """Load whichever conversion model is saved in directory ``path``."""
     meta = _read_meta(path)
-    classes = {c.__name__: c for c in (NaturalConversionModel, CouponConversionModel)}
+    from optimizer.joint import JointConversionModel
+
+    classes = {
+        c.__name__: c for c in (NaturalConversionModel, CouponConversionModel, JointConversionModel)
+    }
     if meta["class"] not in classes:
         raise InputError(f"unknown model class {meta['class']!r}", source=path)
     return classes[meta["class"]]._restore(meta, Path(path))

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Trunk", "LogitNet", "MonotoneCouponNet", "embedding_dim"]
+__all__ = ["Trunk", "LogitNet", "MonotoneCouponNet", "JointConversionNet", "embedding_dim"]
 
 
 def embedding_dim(cardinality: int) -> int:
@@ -120,3 +120,37 @@ class MonotoneCouponNet(nn.Module):
         rise = torch.sigmoid(F.softplus(self.alpha) * (log_face.unsqueeze(-1) - self.mu))
         fall = torch.sigmoid(-F.softplus(self.beta) * (log_threshold.unsqueeze(-1) - self.nu))
         return base + (amp * rise * fall).sum(-1)  # (n, k)
+
+
+class JointConversionNet(MonotoneCouponNet):
+    """One network for both outcomes: a shared trunk with a treatment input.
+
+    ``logit_natural = base(x)``;
+    ``logit_k = base(x) + message(x) + sum_j a_j(x) * rise_j(f_k/b) * fall_j(t_k/b)``, where
+    ``message(x)`` (any sign: a message can put a sleeping dog off) is the effect of being
+    contacted at all and the sum is the monotone coupon term of :class:`MonotoneCouponNet`.
+    Natural and coupon conversion share the trunk and the base, so their difference (the
+    uplift) is learned as its own term instead of as the difference of two noisy models.
+    """
+
+    def __init__(self, trunk: Trunk, n_basis: int = 4) -> None:
+        super().__init__(trunk, n_basis)
+        self.message = nn.Linear(trunk.out_features, 1)
+
+    def forward(
+        self,
+        numeric: torch.Tensor,
+        categorical: torch.Tensor,
+        log_face: torch.Tensor,
+        log_threshold: torch.Tensor,
+        treated: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits, shape (n, k); rows with ``treated`` 0 get the natural logit."""
+        h = self.trunk(numeric, categorical)
+        amp = F.softplus(self.amplitude(h)).unsqueeze(1)
+        rise = torch.sigmoid(F.softplus(self.alpha) * (log_face.unsqueeze(-1) - self.mu))
+        fall = torch.sigmoid(-F.softplus(self.beta) * (log_threshold.unsqueeze(-1) - self.nu))
+        effect = self.message(h) + (amp * rise * fall).sum(-1)  # (n, k)
+        if treated is None:
+            return self.base(h) + effect
+        return self.base(h) + treated.view(-1, 1) * effect

@@ -94,7 +94,7 @@ def score_file(
     """
     out_path = Path(out_path)
     kind = _writer_for(out_path)
-    encoder = models.natural_.encoder_
+    encoder = models.encoder
     reference = encoder.reference()
     counts = {f: np.zeros_like(r, dtype=np.float64) for f, r in reference.items()}
     sums: dict[str, float] = {}

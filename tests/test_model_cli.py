@@ -45,9 +45,10 @@ def models_dir(world_dir, tmp_path_factory) -> Path:
 
 def test_train_writes_models_and_holdout(models_dir):
     names = {p.name for p in models_dir.iterdir()}
-    assert {"natural", "coupon", "models.json", "holdout.parquet"} <= names
-    assert {p.name for p in (models_dir / "natural").iterdir()} == {"weights.pt", "model.json"}
+    assert {"joint", "models.json", "holdout.parquet"} <= names
+    assert {p.name for p in (models_dir / "joint").iterdir()} == {"weights.pt", "model.json"}
     models = ConversionModels.load(models_dir)
+    assert models.architecture == "shared_trunk"
     assert models.segment == ["dormant"]
     holdout = pd.read_parquet(models_dir / "holdout.parquet")
     assert set(holdout["lifecycle_stage"].astype(str)) == {"dormant"}
@@ -148,8 +149,22 @@ def test_bad_model_inputs_fail_cleanly(runner, tmp_path, world_dir):
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
 
 
-def test_knee_threshold_separates_high_natural_users(models_dir, world_dir):
-    models = ConversionModels.load(models_dir)
-    users = pd.read_parquet(world_dir / "users.parquet")
-    p0 = models.natural_.predict_proba(users)
-    assert np.isfinite(p0).all()
+def test_two_models_architecture_from_the_command_line(runner, world_dir, tmp_path):
+    out = tmp_path / "two"
+    result = runner.invoke(
+        app,
+        ["train", "--log", str(world_dir / "history.parquet"), "--users",
+         str(world_dir / "users.parquet"), "--out", str(out), "--max-epochs", "2",
+         "--architecture", "two_models", "--head", "per_denomination"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {"natural", "coupon"} <= {p.name for p in out.iterdir()}
+    models = ConversionModels.load(out)
+    users = pd.read_parquet(world_dir / "users.parquet").iloc[:100]
+    assert np.isfinite(models.predict(users).iloc[:, 1:].to_numpy()).all()
+    bad = runner.invoke(
+        app,
+        ["train", "--log", str(world_dir / "history.parquet"), "--users",
+         str(world_dir / "users.parquet"), "--out", str(tmp_path / "x"), "--architecture", "big"],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "architecture must be one of" in bad.stderr

@@ -1,0 +1,176 @@
+"""One shared-trunk network for natural and coupon conversion (the alternative to two models).
+
+:class:`JointConversionModel` is trained on every randomized row at once, the no-coupon arm
+and the coupon arms, with a treatment input (:class:`optimizer.nets.JointConversionNet`). It
+answers both questions of the article's two models: ``predict_natural`` and ``predict_proba``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from optimizer.calibration import Calibrator
+from optimizer.errors import InputError
+from optimizer.menu import NO_COUPON, Menu
+from optimizer.models import CouponConversionModel, _quality
+from optimizer.nets import JointConversionNet
+from optimizer.training import Progress, predict_logits
+
+__all__ = ["JointConversionModel"]
+
+
+class JointConversionModel(CouponConversionModel):
+    """P(convert | no coupon, x) and P(convert | coupon d, x) from one network.
+
+    Parameters are those of :class:`optimizer.models.CouponConversionModel` (the head is always
+    the shared monotone one).
+
+    Attributes
+    ----------
+    natural_calibrator_ : Calibrator
+        Calibration of the natural output (fitted on validation no-coupon rows).
+    calibrator_ : Calibrator
+        Calibration of the coupon outputs (fitted on validation coupon rows).
+    natural_metrics_, validation_metrics_ : dict
+        Validation quality of the natural and the coupon outputs.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_basis: int = 4,
+        basket_column: str | None = "avg_order_value",
+        hidden: Sequence[int] = (64, 32),
+        dropout: float = 0.1,
+        max_epochs: int = 60,
+        batch_size: int = 1024,
+        learning_rate: float = 2e-3,
+        weight_decay: float = 1e-5,
+        patience: int = 6,
+        validation_fraction: float = 0.2,
+        calibration: str = "platt",
+        random_state: int = 0,
+        numeric: Sequence[str] | None = None,
+        categorical: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(
+            head="shared",
+            n_basis=n_basis,
+            basket_column=basket_column,
+            hidden=hidden,
+            dropout=dropout,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            calibration=calibration,
+            random_state=random_state,
+            numeric=numeric,
+            categorical=categorical,
+        )
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn convention)."""
+        params = super().get_params()
+        params.pop("head", None)
+        return params
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        coupon: np.ndarray | Sequence[str],
+        y: np.ndarray,
+        *,
+        menu: Menu,
+        progress: Progress | None = None,
+    ) -> JointConversionModel:
+        """Fit on randomized rows of every arm.
+
+        Parameters
+        ----------
+        X : DataFrame, shape (n, c)
+            Features.
+        coupon : array of str, shape (n,)
+            The denomination each user was sent, or ``"none"``.
+        y : ndarray of {0, 1}, shape (n,)
+            Conversions in the window.
+        menu : Menu
+            Face values and thresholds of the denominations.
+        """
+        self._check_params()
+        coupon = np.asarray(coupon, dtype=object)
+        unknown = sorted(set(coupon.tolist()) - {*menu.names, NO_COUPON})
+        if unknown:
+            raise InputError(f"coupon {unknown[0]!r} is not on the menu", source="coupon")
+        treated = coupon != NO_COUPON
+        if treated.all() or not treated.any():
+            raise InputError("the joint model needs no-coupon rows and coupon rows")
+        self.menu_ = menu
+        y = np.asarray(y, dtype=np.float32)
+        numeric, categorical = self._encode_fit(X)
+        self.basket_median_ = 1.0
+        if self.basket_column is not None:
+            raw = X[self.basket_column].to_numpy(dtype=np.float64, na_value=np.nan)
+            ok = np.isfinite(raw) & (raw > 0)
+            self.basket_median_ = float(np.median(raw[ok])) if ok.any() else 1.0
+        index = np.maximum(pd.Index(menu.names).get_indexer(coupon), 0)
+        log_b = np.log(self._basket(X))
+        log_f = np.where(treated, np.log(menu.face_values[index]) - log_b, 0.0)
+        log_t = np.where(treated, np.log(menu.thresholds[index]) - log_b, 0.0)
+        inputs = (
+            numeric,
+            categorical,
+            log_f[:, None].astype(np.float32),
+            log_t[:, None].astype(np.float32),
+            treated.astype(np.float32),
+        )
+        self.net_ = self._seeded_net()
+
+        def forward(num, cat, lf, lt, tr):
+            return self.net_(num, cat, lf, lt, tr)[:, 0]
+
+        val_idx = self._train(forward, inputs, y, progress)
+        logits = predict_logits(forward, inputs).reshape(-1)
+        rows = val_idx if val_idx.size else np.arange(y.size)
+        control, coupon_rows = rows[~treated[rows]], rows[treated[rows]]
+        self._calibrate(logits[coupon_rows], y[coupon_rows], np.arange(coupon_rows.size))
+        self.natural_calibrator_ = Calibrator(self.calibration).fit(logits[control], y[control])
+        raw_p = 1.0 / (1.0 + np.exp(-logits[control]))
+        self.natural_metrics_ = {
+            "before_calibration": _quality(y[control], raw_p),
+            "after_calibration": _quality(
+                y[control], self.natural_calibrator_.transform(logits[control])
+            ),
+        }
+        return self
+
+    def _build_net(self) -> torch.nn.Module:
+        return JointConversionNet(self._trunk(), self.n_basis)
+
+    def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(convert | no coupon), shape (n,), float32."""
+        numeric, categorical = self.encoder_.transform(X)
+        n = len(X)
+        zeros = np.zeros((n, 1), dtype=np.float32)
+        logits = predict_logits(
+            self.net_, (numeric, categorical, zeros, zeros, np.zeros(n, dtype=np.float32))
+        )[:, 0]
+        return self.natural_calibrator_.transform(logits).astype(np.float32)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return super()._extra_state() | {
+            "natural_calibrator": self.natural_calibrator_.to_dict(),
+            "natural_metrics": self.natural_metrics_,
+        }
+
+    def _load_extra(self, meta: dict[str, Any]) -> None:
+        super()._load_extra(meta)
+        self.natural_calibrator_ = Calibrator.from_dict(meta["natural_calibrator"])
+        self.natural_metrics_ = meta["natural_metrics"]
