@@ -103,6 +103,8 @@ def fit_logits(
         Rows held out for validation.
     """
     n = y.shape[0]
+    # Dropout draws from torch's global generator: seed it too (callers fork it first).
+    torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
     n_val = int(round(validation_fraction * n)) if n >= 20 else 0
