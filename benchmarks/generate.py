@@ -10,20 +10,13 @@ own. Prints a table and writes ``benchmarks/results/generate.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from _common import ROOT, run_child, write_json
 from rich.console import Console
 from rich.table import Table
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from optimizer.atomic import atomic_path  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -51,10 +44,7 @@ print(json.dumps({{
 def run(users: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="couponopt-bench-") as tmp:
         code = CHILD.format(root=str(ROOT), users=users, out=str(Path(tmp) / "world"))
-        proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(code)
 
 
 def main() -> None:
@@ -90,8 +80,7 @@ def main() -> None:
         "machine": platform.machine(),
         "results": results,
     }
-    with atomic_path(args.json) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2))
+    write_json(args.json, payload)
     console.print(f"wrote {args.json}")
 
 

@@ -11,20 +11,14 @@ Prints a table and writes ``benchmarks/results/score.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from _common import ROOT, run_child, write_json
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from optimizer.atomic import atomic_path  # noqa: E402
 from optimizer.bundle import ConversionModels  # noqa: E402
 from simulator.generate import build_world, write_world  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
@@ -69,10 +63,7 @@ def main() -> None:
                 out=str(tmp / "scores.parquet"),
                 chunk=args.chunk_rows,
             )
-            proc = subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True
-            )
-            record = json.loads(proc.stdout.strip().splitlines()[-1])
+            record = run_child(code)
             record["users"] = users
             results.append(record)
     table = Table(title="couponopt score: time and peak memory", title_justify="left")
@@ -96,8 +87,7 @@ def main() -> None:
         "chunk_rows": args.chunk_rows,
         "results": results,
     }
-    with atomic_path(args.json) as tmp_json:
-        tmp_json.write_text(json.dumps(payload, indent=2))
+    write_json(args.json, payload)
     console.print(f"wrote {args.json}")
 
 

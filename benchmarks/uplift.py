@@ -19,24 +19,19 @@ on a 1M-row randomized log.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import ROOT, write_json
 from rich.console import Console
 from rich.table import Table
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import StratifiedKFold
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from optimizer.atomic import atomic_path  # noqa: E402
 from optimizer.bundle import FEATURES, ConversionModels  # noqa: E402
 from optimizer.datasets import (  # noqa: E402
     UpliftDataset,
@@ -361,8 +356,7 @@ def main() -> None:
         "folds_detail": records,
         "training_1m": training,
     }
-    with atomic_path(args.json) as tmp:
-        tmp.write_text(json.dumps(payload, indent=1, default=float))
+    write_json(args.json, payload)
     console.print(f"wrote {args.json}")
 
 

@@ -131,7 +131,7 @@ class ConversionModels:
 
         if self.architecture == "shared_trunk":
             params = dict(self.coupon_params or {})
-            params.pop("head", None)
+            params.pop("head", None)  # the joint model has the shared head only
             self.natural_ = None
             self.coupon_ = JointConversionModel(**(seed | params)).fit(
                 train[features],

@@ -6,6 +6,7 @@ first offending rows (the first data row is row 1) and what is expected.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,31 @@ def _format_of(path: Path) -> str:
     )
 
 
+def _checked_file(path: str | Path) -> tuple[Path, str]:
+    """The path and its format, after checking that it exists and is not zero bytes."""
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise InputError("file not found", source=path)
+    if path.stat().st_size == 0:
+        raise InputError("file is empty (0 bytes); expected a header and data rows", source=path)
+    return path, fmt
+
+
+@contextlib.contextmanager
+def _read_errors(path: Path, fmt: str) -> Iterator[None]:
+    """Turn the readers' exceptions into one-line :class:`InputError` s."""
+    try:
+        yield
+    except pd.errors.EmptyDataError:
+        raise InputError("file is empty; expected a header and data rows", source=path) from None
+    except (pa.ArrowInvalid, pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        kind = "Parquet" if fmt == "parquet" else "CSV"
+        raise InputError(f"not a readable {kind} file ({reason})", source=path) from None
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a Parquet or CSV file into a DataFrame without interpreting it.
 
@@ -66,24 +92,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
     InputError
         The file is missing, empty, of an unknown type or not parseable.
     """
-    path = Path(path)
-    fmt = _format_of(path)
-    if not path.is_file():
-        raise InputError("file not found", source=path)
-    if path.stat().st_size == 0:
-        raise InputError("file is empty (0 bytes); expected a header and data rows", source=path)
-    if fmt == "parquet":
-        try:
+    path, fmt = _checked_file(path)
+    with _read_errors(path, fmt):
+        if fmt == "parquet":
             return pq.read_table(path).to_pandas()
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"not a readable Parquet file ({exc})", source=path) from None
-    try:
         return pd.read_csv(path, low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise InputError("file is empty; expected a header and data rows", source=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"not a readable CSV file ({reason})", source=path) from None
 
 
 class _Source(str):
@@ -344,33 +357,17 @@ def iter_table(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[tuple[
     chunk : DataFrame
         The rows, not yet validated.
     """
-    path = Path(path)
-    fmt = _format_of(path)
-    if not path.is_file():
-        raise InputError("file not found", source=path)
-    if path.stat().st_size == 0:
-        raise InputError("file is empty (0 bytes); expected a header and data rows", source=path)
+    path, fmt = _checked_file(path)
     offset = 0
-    try:
+    with _read_errors(path, fmt):
         if fmt == "parquet":
             parquet = pq.ParquetFile(path)
-            if parquet.metadata.num_rows == 0:
-                raise InputError("no data rows", source=path)
-            for batch in parquet.iter_batches(batch_size=chunk_rows):
-                frame = batch.to_pandas()
-                yield offset, frame
-                offset += len(frame)
+            batches = (b.to_pandas() for b in parquet.iter_batches(batch_size=chunk_rows))
         else:
-            for frame in pd.read_csv(path, chunksize=chunk_rows, low_memory=False):
-                yield offset, frame
-                offset += len(frame)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"not a readable {fmt} file ({exc})", source=path) from None
-    except pd.errors.EmptyDataError:
-        raise InputError("file is empty; expected a header and data rows", source=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"not a readable CSV file ({reason})", source=path) from None
+            batches = pd.read_csv(path, chunksize=chunk_rows, low_memory=False)
+        for frame in batches:
+            yield offset, frame
+            offset += len(frame)
     if offset == 0:
         raise InputError("no data rows; expected at least one row", source=path)
 

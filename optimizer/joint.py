@@ -27,8 +27,8 @@ __all__ = ["JointConversionModel"]
 class JointConversionModel(CouponConversionModel):
     """P(convert | no coupon, x) and P(convert | coupon d, x) from one network.
 
-    Parameters are those of :class:`optimizer.models.CouponConversionModel` (the head is always
-    the shared monotone one).
+    Parameters are those of :class:`optimizer.models.CouponConversionModel`; ``head`` must be
+    ``"shared"`` (the monotone coupon term), its default.
 
     Attributes
     ----------
@@ -39,48 +39,6 @@ class JointConversionModel(CouponConversionModel):
     natural_metrics_, validation_metrics_ : dict
         Validation quality of the natural and the coupon outputs.
     """
-
-    def __init__(
-        self,
-        *,
-        n_basis: int = 4,
-        basket_column: str | None = "avg_order_value",
-        hidden: Sequence[int] = (64, 32),
-        dropout: float = 0.1,
-        max_epochs: int = 60,
-        batch_size: int = 1024,
-        learning_rate: float = 2e-3,
-        weight_decay: float = 1e-5,
-        patience: int = 6,
-        validation_fraction: float = 0.2,
-        calibration: str = "platt",
-        random_state: int = 0,
-        numeric: Sequence[str] | None = None,
-        categorical: Sequence[str] | None = None,
-    ) -> None:
-        super().__init__(
-            head="shared",
-            n_basis=n_basis,
-            basket_column=basket_column,
-            hidden=hidden,
-            dropout=dropout,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            patience=patience,
-            validation_fraction=validation_fraction,
-            calibration=calibration,
-            random_state=random_state,
-            numeric=numeric,
-            categorical=categorical,
-        )
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        params = super().get_params()
-        params.pop("head", None)
-        return params
 
     def fit(
         self,
@@ -105,6 +63,8 @@ class JointConversionModel(CouponConversionModel):
             Face values and thresholds of the denominations.
         """
         self._check_params()
+        if self.head != "shared":
+            raise InputError("the joint model has the shared head only", source="head")
         coupon = np.asarray(coupon, dtype=object)
         unknown = sorted(set(coupon.tolist()) - {*menu.names, NO_COUPON})
         if unknown:
