@@ -1,0 +1,112 @@
+"""The exact campaign MILP in PuLP (HiGHS from PyPI; PuLP's CBC when HiGHS is missing).
+
+The reference solver for small campaigns: binary ``x_ik`` (user i gets coupon k), at most one
+per user, expected cost within the budget, optional per-denomination caps and a cap on
+messages. Options with value <= 0 are left out: with only "at most" constraints they can never
+improve a plan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pulp
+
+from optimizer.errors import InputError
+from optimizer.problem import CampaignProblem
+
+__all__ = ["MilpSolution", "solve_milp", "milp_solver"]
+
+
+def milp_solver(time_limit: float | None = None, gap: float = 1e-7) -> pulp.LpSolver:
+    """HiGHS through highspy when available, else PuLP's bundled CBC, silent."""
+    available = pulp.listSolvers(onlyAvailable=True)
+    if "HiGHS" in available:
+        return pulp.HiGHS(msg=False, timeLimit=time_limit, gapRel=gap)
+    if "PULP_CBC_CMD" in available:
+        return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=gap)
+    raise InputError("no MILP solver for PuLP: install highspy (pip install highspy)")
+
+
+@dataclass
+class MilpSolution:
+    """The MILP's plan and its status."""
+
+    choice: np.ndarray
+    value: float
+    cost: float
+    upper_bound: float
+    status: str
+    seconds: float
+
+
+def solve_milp(
+    problem: CampaignProblem,
+    budget: float,
+    *,
+    max_per_denomination: Mapping[str, int] | None = None,
+    max_messages: int | None = None,
+    time_limit: float | None = None,
+) -> MilpSolution:
+    """Solve the campaign exactly.
+
+    Parameters
+    ----------
+    problem : CampaignProblem
+    budget : float
+        Expected-cost budget (money).
+    max_per_denomination : mapping of str to int, optional
+        Coupon inventory: at most this many coupons of a denomination.
+    max_messages : int, optional
+        At most this many messages (coupons) in all.
+    time_limit : float, optional
+        Seconds; the best plan found so far is returned with a ``status`` saying so.
+    """
+    start = time.perf_counter()
+    n, k = problem.value.shape
+    ok = problem.eligible & (problem.value > 0) & np.isfinite(problem.value)
+    if max_per_denomination:
+        for name, cap in max_per_denomination.items():
+            if cap <= 0:
+                ok[:, problem.menu.index(name)] = False
+    rows, cols = np.nonzero(ok)
+    model = pulp.LpProblem("campaign", pulp.LpMaximize)
+    x = [model.add_variable(f"x{j}", 0, 1, cat=pulp.LpBinary) for j in range(rows.size)]
+    values = problem.value[rows, cols]
+    costs = problem.cost[rows, cols]
+    model += pulp.lpDot(values.tolist(), x)
+    model += pulp.lpDot(costs.tolist(), x) <= budget, "budget"
+    order = np.argsort(rows, kind="stable")
+    starts = np.flatnonzero(np.diff(np.concatenate([[-1], rows[order]])))
+    for a, b in zip(starts, np.append(starts[1:], order.size), strict=True):
+        if b - a > 1:
+            model += pulp.lpSum(x[j] for j in order[a:b]) <= 1
+    if max_per_denomination:
+        for name, cap in max_per_denomination.items():
+            col = problem.menu.index(name)
+            members = np.flatnonzero(cols == col)
+            if cap > 0 and members.size > cap:
+                model += pulp.lpSum(x[j] for j in members) <= cap, f"cap_{col}"
+    if max_messages is not None and rows.size > max_messages:
+        model += pulp.lpSum(x) <= max_messages, "messages"
+    status_code = model.solve(milp_solver(time_limit))
+    status = pulp.LpStatus[status_code]
+    chosen = np.array([(v.varValue or 0.0) > 0.5 for v in x], dtype=bool)
+    choice = np.full(n, -1, dtype=np.int16)
+    choice[rows[chosen]] = cols[chosen]
+    value = float(values[chosen].sum())
+    bound = value
+    objective = pulp.value(model.objective)
+    if objective is not None:
+        bound = max(bound, float(objective))
+    return MilpSolution(
+        choice=choice,
+        value=value,
+        cost=float(costs[chosen].sum()),
+        upper_bound=bound,
+        status=status,
+        seconds=time.perf_counter() - start,
+    )

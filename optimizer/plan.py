@@ -1,0 +1,198 @@
+"""A campaign plan: which coupon (or none) each user gets, and the expected figures.
+
+Every policy and every solver returns a :class:`Plan`, so every comparison is like for like.
+:func:`check_plan` verifies the invariants before a plan is written: every input user present
+once, at most one coupon each, only eligible coupons, never over the budget or any cap.
+
+Definitions used in every summary: *campaign cost* = expected face value of redeemed coupons +
+message cost; *ROI* = expected incremental GMV / campaign cost; *incremental profit* =
+margin x incremental GMV - campaign cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+from optimizer.menu import NO_COUPON
+from optimizer.problem import CampaignProblem
+
+__all__ = ["Plan", "PlanError", "check_plan", "ROI_DEFINITION"]
+
+ROI_DEFINITION = (
+    "campaign cost = expected face value of redeemed coupons + message cost; "
+    "ROI = expected incremental GMV / campaign cost; "
+    "incremental profit = margin x incremental GMV - campaign cost"
+)
+
+
+class PlanError(InputError):
+    """A plan breaks an invariant (over budget, a cap, a user twice...)."""
+
+
+@dataclass
+class Plan:
+    """Per-user choices of one policy on one problem.
+
+    Attributes
+    ----------
+    problem : CampaignProblem
+        The scores, values and costs the plan was made from.
+    choice : ndarray of int16, shape (n,)
+        Denomination index per user (menu order), -1 for none.
+    policy, solver : str
+        Who made the plan and how.
+    budget : float
+        Budget the plan was made for (money).
+    upper_bound : float or None
+        Proven bound on the objective of any feasible plan (None when unknown).
+    seconds : float
+        Solve time.
+    details : dict
+        Solver extras (multipliers, status, thresholds...).
+    """
+
+    problem: CampaignProblem
+    choice: np.ndarray
+    policy: str
+    solver: str
+    budget: float
+    upper_bound: float | None = None
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def _chosen(self, matrix: np.ndarray) -> np.ndarray:
+        rows = np.flatnonzero(self.choice >= 0)
+        out = np.zeros(self.choice.size)
+        out[rows] = matrix[rows, self.choice[rows]]
+        return out
+
+    @property
+    def targeted(self) -> np.ndarray:
+        """True for users who get a coupon, shape (n,)."""
+        return self.choice >= 0
+
+    @property
+    def expected_cost(self) -> np.ndarray:
+        """Expected campaign cost per user (money), shape (n,)."""
+        return self._chosen(self.problem.cost)
+
+    @property
+    def expected_uplift(self) -> np.ndarray:
+        """Expected incremental conversions per user, shape (n,)."""
+        return self._chosen(self.problem.uplift())
+
+    @property
+    def value(self) -> float:
+        """Objective value of the plan (in the objective's unit)."""
+        return float(self._chosen(self.problem.value).sum())
+
+    @property
+    def gap(self) -> float | None:
+        """Certified relative gap to the upper bound, when one is known."""
+        if self.upper_bound is None:
+            return None
+        if self.upper_bound <= 0:
+            return 0.0
+        return max(0.0, (self.upper_bound - self.value) / self.upper_bound)
+
+    def summary(self) -> dict[str, Any]:
+        """The figures every table prints (money in currency units)."""
+        cost = float(self.expected_cost.sum())
+        gmv = float(self._chosen(self.problem.gmv_uplift()).sum())
+        return {
+            "policy": self.policy,
+            "solver": self.solver,
+            "objective": self.problem.objective,
+            "budget": self.budget,
+            "users": self.problem.n_users,
+            "users_targeted": int(self.targeted.sum()),
+            "incremental_conversions": float(self.expected_uplift.sum()),
+            "expected_cost": cost,
+            "incremental_gmv": gmv,
+            "roi": gmv / cost if cost > 0 else float("nan"),
+            "incremental_profit": self.problem.margin_rate * gmv - cost,
+            "objective_value": self.value,
+            "upper_bound": self.upper_bound,
+            "gap": self.gap,
+            "seconds": self.seconds,
+        }
+
+    def by_denomination(self) -> pd.DataFrame:
+        """Users, expected incremental conversions and cost per denomination (and none)."""
+        labels = np.array([*self.problem.menu.names, NO_COUPON], dtype=object)
+        idx = np.where(self.choice >= 0, self.choice, len(labels) - 1)
+        frame = pd.DataFrame(
+            {
+                "denomination": labels[idx],
+                "users": 1,
+                "incremental_conversions": self.expected_uplift,
+                "expected_cost": self.expected_cost,
+            }
+        )
+        out = frame.groupby("denomination", sort=False).sum().reindex(labels).fillna(0)
+        return out.reset_index()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The plan file: one row per user.
+
+        Returns
+        -------
+        DataFrame, shape (n, 6)
+            ``user_id``, ``denomination`` (name or ``none``), ``p_natural``, ``p_coupon`` (of
+            the chosen coupon; p_natural when none), ``expected_uplift``, ``expected_cost``.
+        """
+        labels = np.array([*self.problem.menu.names, NO_COUPON], dtype=object)
+        idx = np.where(self.choice >= 0, self.choice, len(labels) - 1)
+        p_coupon = np.where(self.targeted, self._chosen(self.problem.p), self.problem.p0)
+        return pd.DataFrame(
+            {
+                "user_id": self.problem.user_id,
+                "denomination": pd.Categorical(labels[idx], categories=list(labels)),
+                "p_natural": self.problem.p0.astype(np.float32),
+                "p_coupon": p_coupon.astype(np.float32),
+                "expected_uplift": self.expected_uplift.astype(np.float32),
+                "expected_cost": self.expected_cost,
+            }
+        )
+
+
+def check_plan(
+    plan: Plan,
+    *,
+    max_per_denomination: Mapping[str, int] | None = None,
+    max_messages: int | None = None,
+    tolerance: float = 1e-6,
+) -> None:
+    """Raise :class:`PlanError` unless ``plan`` keeps every invariant.
+
+    Every input user is present once, each has at most one coupon from the menu, only eligible
+    coupons are sent, and the expected cost, the per-denomination counts and the message count
+    stay within the budget and caps.
+    """
+    problem = plan.problem
+    n, k = problem.p.shape
+    if plan.choice.shape != (n,):
+        raise PlanError(f"plan has {plan.choice.size} rows for {n} users")
+    if np.unique(problem.user_id).size != n:
+        raise PlanError("a user appears more than once in the plan")
+    if ((plan.choice < -1) | (plan.choice >= k)).any():
+        raise PlanError("a plan row names a denomination that is not on the menu")
+    rows = np.flatnonzero(plan.choice >= 0)
+    if not problem.eligible[rows, plan.choice[rows]].all():
+        raise PlanError("the plan sends a coupon to an excluded user or a capped-out coupon")
+    cost = float(plan.expected_cost.sum())
+    if cost > plan.budget * (1 + tolerance) + tolerance:
+        raise PlanError(f"expected cost {cost:,.2f} exceeds the budget {plan.budget:,.2f}")
+    counts = np.bincount(plan.choice[rows], minlength=k)
+    for name, cap in (max_per_denomination or {}).items():
+        got = int(counts[problem.menu.index(name)])
+        if got > cap:
+            raise PlanError(f"{got} coupons of {name} exceed its cap of {cap}")
+    if max_messages is not None and rows.size > max_messages:
+        raise PlanError(f"{rows.size} messages exceed the cap of {max_messages}")

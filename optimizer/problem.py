@@ -1,0 +1,148 @@
+"""The campaign as an optimisation problem: per-user, per-denomination value and expected cost.
+
+For user i and denomination k (face value f_k, threshold t_k, planning redemption share r_k):
+
+* expected cost ``c_ik = sms_cost + p_ik * r_k * f_k`` (money): the message always, the face
+  value only when a converter redeems. A coupon sent to a sure thing costs nearly its face value
+  and buys nothing, which is the article's lesson;
+* value by objective: incremental conversions ``p_ik - p0_i`` (default); incremental GMV
+  ``p_ik * max(b_i, t_k) - p0_i * b_i`` with ``b_i`` the user's average order value (a coupon
+  order is at least the threshold); incremental profit ``margin * incremental GMV - c_ik``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.errors import InputError
+from optimizer.menu import Menu
+
+__all__ = ["OBJECTIVES", "CampaignProblem", "build_problem"]
+
+#: What the plan maximises.
+OBJECTIVES: tuple[str, ...] = ("conversions", "gmv", "profit")
+
+
+@dataclass
+class CampaignProblem:
+    """Arrays of one campaign: who can get which coupon, at what value and expected cost.
+
+    Attributes
+    ----------
+    user_id : ndarray of int64, shape (n,)
+    p0 : ndarray of float64, shape (n,)
+        P(convert | no coupon).
+    p : ndarray of float64, shape (n, k)
+        P(convert | coupon k).
+    value : ndarray of float64, shape (n, k)
+        Objective gain of sending coupon k instead of nothing (conversions or money).
+    cost : ndarray of float64, shape (n, k)
+        Expected cost of sending coupon k (money).
+    eligible : ndarray of bool, shape (n, k)
+        False where user i must not get coupon k (excluded users, zero caps).
+    basket : ndarray of float64, shape (n,)
+        Average order value used for GMV (money); ones when not given.
+    menu : Menu
+    objective : str
+    sms_cost, margin_rate : float
+    """
+
+    user_id: np.ndarray
+    p0: np.ndarray
+    p: np.ndarray
+    value: np.ndarray
+    cost: np.ndarray
+    eligible: np.ndarray
+    basket: np.ndarray
+    menu: Menu
+    objective: str
+    sms_cost: float
+    margin_rate: float
+
+    @property
+    def n_users(self) -> int:
+        """Number of users."""
+        return int(self.user_id.size)
+
+    def uplift(self) -> np.ndarray:
+        """Incremental conversion probability ``p_ik - p0_i``, shape (n, k)."""
+        return self.p - self.p0[:, None]
+
+    def gmv_uplift(self) -> np.ndarray:
+        """Expected incremental GMV of each option (money), shape (n, k)."""
+        order = np.maximum(self.basket[:, None], self.menu.thresholds[None, :])
+        return self.p * order - (self.p0 * self.basket)[:, None]
+
+
+def build_problem(
+    user_id: np.ndarray,
+    p0: np.ndarray,
+    p: np.ndarray,
+    menu: Menu,
+    *,
+    objective: str = "conversions",
+    sms_cost: float = 0.05,
+    margin_rate: float = 0.3,
+    basket: np.ndarray | None = None,
+    excluded: np.ndarray | None = None,
+) -> CampaignProblem:
+    """Assemble a :class:`CampaignProblem` from scores.
+
+    Parameters
+    ----------
+    user_id : ndarray of int, shape (n,)
+    p0 : ndarray, shape (n,)
+        Natural conversion probabilities.
+    p : ndarray, shape (n, k)
+        Coupon conversion probabilities, columns in menu order.
+    menu : Menu
+        Face values, thresholds, redemption shares.
+    objective : {"conversions", "gmv", "profit"}
+    sms_cost : float
+        Money per message.
+    margin_rate : float
+        Gross margin share of GMV (profit objective).
+    basket : ndarray, shape (n,), optional
+        Average order value (money); required for ``gmv`` and ``profit``.
+    excluded : ndarray of bool, shape (n,), optional
+        Users who must get nothing (opted out).
+    """
+    if objective not in OBJECTIVES:
+        raise InputError(f"objective must be one of {', '.join(OBJECTIVES)}", source="--objective")
+    p0 = np.asarray(p0, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    n = p0.size
+    if p.shape != (n, len(menu)):
+        raise InputError(
+            f"coupon probabilities have shape {p.shape}; expected ({n}, {len(menu)}) for the menu"
+        )
+    if basket is None:
+        if objective != "conversions":
+            raise InputError(f"the {objective} objective needs each user's average order value")
+        basket = np.ones(n)
+    basket = np.nan_to_num(np.asarray(basket, dtype=np.float64), nan=0.0)
+    cost = sms_cost + p * (menu.redemption_shares * menu.face_values)[None, :]
+    problem = CampaignProblem(
+        user_id=np.asarray(user_id, dtype=np.int64),
+        p0=p0,
+        p=p,
+        value=np.empty_like(p),
+        cost=cost,
+        eligible=np.ones(p.shape, dtype=bool),
+        basket=basket,
+        menu=menu,
+        objective=objective,
+        sms_cost=float(sms_cost),
+        margin_rate=float(margin_rate),
+    )
+    if objective == "conversions":
+        problem.value = problem.uplift()
+    elif objective == "gmv":
+        problem.value = problem.gmv_uplift()
+    else:
+        problem.value = margin_rate * problem.gmv_uplift() - cost
+    if excluded is not None:
+        problem.eligible &= ~np.asarray(excluded, dtype=bool)[:, None]
+    return problem
