@@ -22,8 +22,9 @@ from rich.table import Table
 from optimizer.data import count_rows, load_log, load_scores, load_truth, load_users
 from optimizer.errors import InputError
 from optimizer.menu import Menu, load_menu
+from optimizer.plan import ROI_DEFINITION
 from optimizer.schema import USERS, TableSchema, log_schema, scores_schema, truth_schema
-from simulator.generate import WorldSummary, build_world, write_world
+from simulator.generate import WorldSummary, write_world
 from simulator.scenario import Scenario, load_scenario
 
 app = typer.Typer(
@@ -197,6 +198,76 @@ def generate(
     out.print(f"wrote {out_dir}/{{users,history,truth}}.parquet, menu.toml, scenario.toml")
 
 
+def _parse_caps(text: str | None) -> dict[str, int] | None:
+    """``10off99=20000,5off49=100`` -> {"10off99": 20000, "5off49": 100}."""
+    if not text:
+        return None
+    caps: dict[str, int] = {}
+    for item in text.split(","):
+        name, sep, number = item.partition("=")
+        if not sep or not name.strip() or not number.strip().isdigit():
+            raise InputError(
+                f"expected DENOMINATION=COUNT items, got {item!r}", source="--max-per-denomination"
+            )
+        caps[name.strip()] = int(number)
+    return caps
+
+
+def _plan_tables(plans: dict, currency: str) -> list[Table]:
+    summaries = {name: plan.summary() for name, plan in plans.items()}
+    table = Table(title=f"Campaign plans ({currency})", title_justify="left")
+    table.add_column("figure")
+    for name in summaries:
+        table.add_column(name, justify="right")
+    rows = [
+        ("users (candidates)", lambda s: f"{s['users']:,}"),
+        ("users targeted", lambda s: f"{s['users_targeted']:,}"),
+        ("incremental conversions", lambda s: f"{s['incremental_conversions']:,.1f}"),
+        ("expected cost", lambda s: f"{s['expected_cost']:,.0f}"),
+        ("incremental GMV", lambda s: f"{s['incremental_gmv']:,.0f}"),
+        ("ROI", lambda s: f"{s['roi']:.2f}"),
+        ("incremental profit", lambda s: f"{s['incremental_profit']:,.0f}"),
+        ("solver", lambda s: s["solver"]),
+        ("certified gap", lambda s: "" if s["gap"] is None else f"{100 * s['gap']:.4f}%"),
+        ("time (s)", lambda s: f"{s['seconds']:.2f}"),
+    ]
+    best_rows = {
+        "incremental conversions": "incremental_conversions",
+        "ROI": "roi",
+        "incremental profit": "incremental_profit",
+    }
+    for label, fmt in rows:
+        cells = [fmt(s) for s in summaries.values()]
+        key = best_rows.get(label)
+        if key and len(summaries) > 1:
+            best = max(summaries, key=lambda n, key=key: summaries[n][key])
+            cells = [
+                f"[bold green]{c}[/]" if n == best else c
+                for n, c in zip(summaries, cells, strict=True)
+            ]
+        table.add_row(label, *cells)
+    table.caption = (
+        "Expected figures under the models' probabilities. "
+        + ROI_DEFINITION
+        + ". Best value per row in green."
+    )
+    table.caption_justify = "left"
+    tables = [table]
+    first = next(iter(plans.values()))
+    by = Table(title=f"{first.policy} plan by denomination", title_justify="left")
+    for col in ("denomination", "users", "incremental conversions", "expected cost"):
+        by.add_column(col, justify="left" if col == "denomination" else "right")
+    for _, r in first.by_denomination().iterrows():
+        by.add_row(
+            r["denomination"],
+            f"{int(r['users']):,}",
+            f"{r['incremental_conversions']:,.1f}",
+            f"{r['expected_cost']:,.0f}",
+        )
+    tables.append(by)
+    return tables
+
+
 @app.command()
 @_friendly
 def optimize(
@@ -207,33 +278,159 @@ def optimize(
         ),
     ] = None,
     scenario: ScenarioOption = None,
-    users: UsersOption = None,
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            "--scores",
+            help="Scores file from `couponopt score` (default: the "
+            "scenario's synthetic world, scored end to end).",
+            dir_okay=False,
+        ),
+    ] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            "--users", help="User table for --scores (features, lifecycle stages).", dir_okay=False
+        ),
+    ] = None,
+    menu: Annotated[
+        Path | None,
+        typer.Option(
+            "--menu",
+            help="Coupon menu TOML for --scores (default: the scenario's).",
+            dir_okay=False,
+        ),
+    ] = None,
+    objective: Annotated[
+        str, typer.Option("--objective", help="conversions, gmv or profit (money).")
+    ] = "conversions",
+    solver: Annotated[
+        str, typer.Option("--solver", help="auto (exact up to 10,000 users), pulp or dual.")
+    ] = "auto",
+    policy: Annotated[
+        str,
+        typer.Option("--policy", help="optimal, manual, v1, v2, uplift or random."),
+    ] = "optimal",
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Also plan every baseline policy at this budget.")
+    ] = False,
+    denomination: Annotated[
+        str | None,
+        typer.Option(
+            "--denomination",
+            help="Uniform coupon of the baseline policies "
+            "(default: the scenario's manual practice).",
+        ),
+    ] = None,
+    v2_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--v2-threshold",
+            min=0.0,
+            max=1.0,
+            help="Natural-probability cut of v2 "
+            "(default: the natural model's coverage knee, else 0.9).",
+        ),
+    ] = None,
+    max_per_denomination: Annotated[
+        str | None,
+        typer.Option(
+            "--max-per-denomination", help="Coupon inventory, e.g. 10off99=20000,5off49=500."
+        ),
+    ] = None,
+    max_messages: Annotated[
+        int | None, typer.Option("--max-messages", min=0, help="At most this many messages.")
+    ] = None,
+    population: Annotated[
+        int | None,
+        typer.Option(
+            "--population",
+            min=1,
+            help="Synthetic world size without --scores "
+            "(overrides the scenario's population.users).",
+        ),
+    ] = None,
     seed: SeedOption = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the plan (.parquet or .csv): user_id, denomination, "
+            "p_natural, p_coupon, expected_uplift, expected_cost.",
+            dir_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the figures, nothing else.")
+    ] = False,
 ) -> None:
-    """Plan a campaign under a budget: who gets which coupon.
+    """Plan a campaign under a budget: who gets which coupon, and what it is expected to return.
 
-    This version builds the scenario's synthetic population and reports it; the conversion
-    models and the budget solver are not part of this version yet, so no plan is produced.
+    Without --scores it runs the scenario end to end: synthetic world, randomized log, models
+    (trained on the target stages and cached), scores of the target users, then the plan.
     """
-    scen = _scenario(scenario, users, seed)
+    import json as jsonlib
+
+    from optimizer.campaign import align_scores, plan_campaign
+    from optimizer.data import write_table
+    from optimizer.policies import POLICIES, PolicySettings
+    from simulator.pipeline import score_scenario
+
+    scen = _scenario(scenario, population, seed)
     amount = scen.budget.amount if budget is None else budget
-    with _progress() as bar:
-        task = bar.add_task("building population", total=scen.population.users)
-        world = build_world(scen, progress=lambda done, _t: bar.update(task, completed=done))
-    for table in _summary_tables(world.summary, scen):
-        out.print(table)
-    status = Table(
-        title=f"Plan at budget {amount:,.2f} {scen.currency}: no models yet", title_justify="left"
+    knee = None
+    if scores is None:
+        if users is not None or menu is not None:
+            raise InputError("--users and --menu go with --scores", source="--scores")
+        with err.status("scoring the scenario's users ...") as status:
+            scored = score_scenario(scen, progress=lambda msg: status.update(msg))
+        the_menu = scen.menu
+        inputs = align_scores(
+            scored.scores, scored.users, the_menu, stages=scen.campaign.target_stages
+        )
+        knee = (scored.models.summary_.get("natural_knee") or {}).get("threshold")
+    else:
+        if users is None:
+            raise InputError("--scores needs --users (the user table)", source="--users")
+        the_menu = load_menu(menu) if menu is not None else scen.menu
+        inputs = align_scores(load_scores(scores, the_menu), load_users(users), the_menu)
+    if len(inputs.scores) == 0:
+        raise InputError("no candidate users to plan for", source="--scores")
+    caps = _parse_caps(max_per_denomination)
+    settings = PolicySettings(
+        denomination=denomination or scen.manual.denomination,
+        v2_threshold=v2_threshold if v2_threshold is not None else knee,
+        solver=solver,
+        max_per_denomination=caps,
+        max_messages=max_messages,
     )
-    status.add_column("component")
-    status.add_column("status")
-    status.add_column("needed for")
-    status.add_row("natural conversion model P(buy | no coupon)", "not built yet", "uplift, v2")
-    status.add_row("coupon conversion model P(buy | coupon k)", "not built yet", "v1, v2, optimal")
-    status.add_row("budget solver (users x denominations)", "not built yet", "optimal plan")
-    status.caption = "No plan was produced: this version generates and validates data only."
-    status.caption_justify = "left"
-    out.print(status)
+    policies = [policy] + ([p for p in POLICIES if p != policy] if compare else [])
+    plans = plan_campaign(
+        inputs,
+        amount,
+        policies,
+        settings,
+        objective=objective,
+        sms_cost=scen.costs.sms_cost,
+        margin_rate=scen.costs.margin_rate,
+    )
+    if out_path is not None:
+        write_table(plans[policy].to_frame(), out_path)
+    if as_json:
+        payload = {
+            "currency": scen.currency,
+            "budget": amount,
+            "objective": objective,
+            "definitions": ROI_DEFINITION,
+            "plans": {name: plan.summary() for name, plan in plans.items()},
+            "by_denomination": plans[policy].by_denomination().to_dict(orient="records"),
+        }
+        sys.stdout.write(jsonlib.dumps(payload, default=float) + "\n")
+        return
+    for table in _plan_tables(plans, scen.currency):
+        out.print(table)
+    if out_path is not None:
+        out.print(f"wrote {out_path}")
 
 
 def _stages(segment: list[str] | None) -> list[str] | None:

@@ -27,6 +27,7 @@ from optimizer.features import FeatureEncoder
 from optimizer.joint import JointConversionModel
 from optimizer.logdata import is_coupon, training_rows, user_split
 from optimizer.menu import NO_COUPON, Menu
+from optimizer.metrics import coverage_knee
 from optimizer.models import CouponConversionModel, NaturalConversionModel
 from optimizer.schema import USERS, coupon_column
 from optimizer.training import EpochReport
@@ -158,7 +159,14 @@ class ConversionModels:
                 progress=report("coupon"),
             )
         self.menu_ = menu
+        knee = None
+        control = self.holdout_[self.holdout_["denomination"] == NO_COUPON]
+        if len(control) and control["converted"].nunique() == 2:
+            knee = coverage_knee(
+                control["converted"].to_numpy(), self.predict_natural(control[features])
+            )
         self.summary_ = {
+            "natural_knee": knee,
             "architecture": self.architecture,
             "segment": list(self.segment) if self.segment else None,
             "test_share": self.test_share,

@@ -8,8 +8,11 @@ improve a plan.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +22,25 @@ from optimizer.errors import InputError
 from optimizer.problem import CampaignProblem
 
 __all__ = ["MilpSolution", "solve_milp", "milp_solver"]
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null for the duration (a solver's C code writes there)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def milp_solver(time_limit: float | None = None, gap: float = 1e-7) -> pulp.LpSolver:
@@ -92,7 +114,8 @@ def solve_milp(
                 model += pulp.lpSum(x[j] for j in members) <= cap, f"cap_{col}"
     if max_messages is not None and rows.size > max_messages:
         model += pulp.lpSum(x) <= max_messages, "messages"
-    status_code = model.solve(milp_solver(time_limit))
+    with _stdout_silenced():  # HiGHS prints a banner on the C-level stdout even when quiet
+        status_code = model.solve(milp_solver(time_limit))
     status = pulp.LpStatus[status_code]
     chosen = np.array([(v.varValue or 0.0) > 0.5 for v in x], dtype=bool)
     choice = np.full(n, -1, dtype=np.int16)

@@ -27,3 +27,11 @@ def small_scenario() -> Scenario:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_cache(tmp_path_factory):
+    """Keep `optimize`'s model cache inside the test session."""
+    import os
+
+    os.environ["COUPONOPT_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))

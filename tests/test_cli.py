@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import typer.main
 
@@ -44,12 +46,33 @@ def test_help_states_units(runner):
     assert "currency units" in top and "days" in top
 
 
-def test_optimize_main_job_reports_population_and_missing_models(runner):
-    result = runner.invoke(app, ["optimize", "--budget", "50000", "--users", "20000"])
+def test_optimize_main_job_plans_the_embedded_scenario(runner, tmp_path):
+    out = tmp_path / "plan.parquet"
+    args = ["optimize", "--budget", "5000", "--population", "30000", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--compare"])
     assert result.exit_code == 0, result.output
-    assert "Synthetic population: 20,000 users" in result.stdout
-    assert "no models yet" in result.stdout
-    assert "50,000.00 CNY" in result.stdout
+    for fragment in (
+        "Campaign plans (CNY)",
+        "optimal",
+        "manual",
+        "v1",
+        "v2",
+        "uplift",
+        "ROI = expected incremental GMV / campaign cost",
+        "plan by denomination",
+    ):
+        assert fragment in " ".join(result.stdout.split())
+    plan = pd.read_parquet(out)
+    assert plan["user_id"].is_unique
+    assert plan["expected_cost"].sum() <= 5000 + 1e-6
+    # Second run: the trained models come from the cache, and --json prints only JSON.
+    again = runner.invoke(app, [*args, "--json"])
+    assert again.exit_code == 0, again.output
+    payload = json.loads(again.stdout)
+    assert payload["plans"]["optimal"]["expected_cost"] <= 5000 + 1e-6
+    assert payload["plans"]["optimal"]["users_targeted"] == int(
+        (plan["denomination"] != "none").sum()
+    )
 
 
 def test_generate_writes_every_table(runner, tmp_path, small_scenario):

@@ -1,0 +1,118 @@
+"""Plan a campaign from scores: build the problem, run the policies, check every plan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+from optimizer.menu import Menu
+from optimizer.plan import Plan, check_plan
+from optimizer.policies import PolicySettings, make_plan
+from optimizer.problem import build_problem
+from optimizer.schema import coupon_column
+
+__all__ = ["CampaignInputs", "plan_campaign", "align_scores"]
+
+
+@dataclass
+class CampaignInputs:
+    """Candidates of one campaign, aligned row by row.
+
+    Attributes
+    ----------
+    scores : DataFrame, shape (n, 2 + k)
+        ``user_id``, ``p_natural``, ``p_coupon__<name>`` in menu order.
+    users : DataFrame, shape (n, 16)
+        The same users' rows of the user table (features for manual ranking, stages).
+    menu : Menu
+    """
+
+    scores: pd.DataFrame
+    users: pd.DataFrame
+    menu: Menu
+
+
+def align_scores(
+    scores: pd.DataFrame,
+    users: pd.DataFrame,
+    menu: Menu,
+    *,
+    stages: Sequence[str] | None = None,
+    exclude: np.ndarray | None = None,
+) -> CampaignInputs:
+    """Join scores with user rows; keep the given lifecycle stages; drop excluded ids.
+
+    Raises
+    ------
+    InputError
+        A scored user is missing from the user table, or no candidate is left.
+    """
+    merged = scores.merge(users, on="user_id", how="left", indicator=True, validate="one_to_one")
+    missing = merged["_merge"].to_numpy() == "left_only"
+    if missing.any():
+        first = merged.loc[missing, "user_id"].iloc[0]
+        raise InputError(
+            f"{int(missing.sum())} scored users are not in the user table (first: {first})",
+            source="--users",
+        )
+    keep = np.ones(len(merged), dtype=bool)
+    if stages:
+        keep &= merged["lifecycle_stage"].isin(list(stages)).to_numpy()
+    if exclude is not None:
+        keep &= ~merged["user_id"].isin(exclude).to_numpy()
+    merged = merged[keep].reset_index(drop=True)
+    score_cols = ["user_id", "p_natural", *(coupon_column(n) for n in menu.names)]
+    return CampaignInputs(
+        scores=merged[score_cols],
+        users=merged[[c for c in users.columns]],
+        menu=menu,
+    )
+
+
+def plan_campaign(
+    inputs: CampaignInputs,
+    budget: float,
+    policies: Sequence[str],
+    settings: PolicySettings,
+    *,
+    objective: str = "conversions",
+    sms_cost: float = 0.05,
+    margin_rate: float = 0.3,
+) -> dict[str, Plan]:
+    """Plans of every requested policy at the same budget, each checked before it is returned.
+
+    Returns
+    -------
+    dict of str to Plan
+        In the order of ``policies``.
+    """
+    menu = inputs.menu
+    scores = inputs.scores
+    problem = build_problem(
+        scores["user_id"].to_numpy(),
+        scores["p_natural"].to_numpy(),
+        scores[[coupon_column(n) for n in menu.names]].to_numpy(),
+        menu,
+        objective=objective,
+        sms_cost=sms_cost,
+        margin_rate=margin_rate,
+        basket=inputs.users["avg_order_value"].to_numpy(dtype=np.float64),
+    )
+    caps = settings.max_per_denomination
+    if caps:
+        unknown = [d for d in caps if d not in menu.names]
+        if unknown:
+            raise InputError(
+                f"denomination {unknown[0]!r} is not on the menu ({', '.join(menu.names)})",
+                source="--max-per-denomination",
+            )
+    plans = {}
+    for policy in policies:
+        plan = make_plan(policy, problem, budget, settings, users=inputs.users)
+        check_plan(plan, max_per_denomination=caps, max_messages=settings.max_messages)
+        plans[policy] = plan
+    return plans

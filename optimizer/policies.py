@@ -1,0 +1,189 @@
+"""Targeting policies: every one returns a :class:`~optimizer.plan.Plan` on the same problem.
+
+* ``manual``: operations' practice: rank the target users by RFM score, send everyone the
+  operator's uniform coupon, take users until the budget is spent;
+* ``random``: the uniform coupon to users in random order until the budget is spent;
+* ``v1``: the article's first model: rank by P(convert | uniform coupon);
+* ``v2``: the article's second: drop users whose natural probability exceeds a threshold (the
+  knee of the natural model's coverage curve by default), then rank by P(convert | coupon);
+* ``uplift``: rank by ``P(convert | coupon) - P(convert | no coupon)``, uniform coupon;
+* ``optimal``: the solver's personalised plan (any coupon, or none, per user).
+
+Ranked policies take users in rank order while the running expected cost stays within the
+budget (a user whose coupon no longer fits ends the list, as an operator's export would).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.dual import solve_dual
+from optimizer.errors import InputError
+from optimizer.milp import solve_milp
+from optimizer.plan import Plan
+from optimizer.problem import CampaignProblem
+from optimizer.rfm import rfm_score
+
+__all__ = ["POLICIES", "SOLVERS", "PolicySettings", "make_plan", "AUTO_EXACT_MAX_USERS"]
+
+POLICIES: tuple[str, ...] = ("optimal", "manual", "v1", "v2", "uplift", "random")
+SOLVERS: tuple[str, ...] = ("auto", "pulp", "dual")
+#: ``solver="auto"`` uses the exact MILP up to this many users, the dual decomposition above.
+AUTO_EXACT_MAX_USERS = 10_000
+#: The article's natural-probability threshold, used by v2 when no knee is known.
+ARTICLE_V2_THRESHOLD = 0.9
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """Knobs of the policies.
+
+    Parameters
+    ----------
+    denomination : str
+        The uniform coupon of manual, random, v1, v2 and uplift.
+    v2_threshold : float, optional
+        Natural-probability cut of v2 (default: the models' knee, else 0.9).
+    solver : {"auto", "pulp", "dual"}
+        Solver of the optimal policy.
+    seed : int
+        Order of the random policy.
+    max_per_denomination : mapping of str to int, optional
+    max_messages : int, optional
+    """
+
+    denomination: str
+    v2_threshold: float | None = None
+    solver: str = "auto"
+    seed: int = 0
+    max_per_denomination: Mapping[str, int] | None = None
+    max_messages: int | None = None
+
+
+def _take_in_order(
+    problem: CampaignProblem, order: np.ndarray, k: int, budget: float, settings: PolicySettings
+) -> np.ndarray:
+    """Uniform coupon ``k`` to users in ``order`` while the budget and caps allow."""
+    order = order[problem.eligible[order, k]]
+    limit = order.size
+    cap = (settings.max_per_denomination or {}).get(problem.menu.names[k])
+    if cap is not None:
+        limit = min(limit, int(cap))
+    if settings.max_messages is not None:
+        limit = min(limit, int(settings.max_messages))
+    order = order[:limit]
+    within = np.cumsum(problem.cost[order, k]) <= budget + 1e-9
+    stop = order.size if within.all() else int(np.argmin(within))
+    choice = np.full(problem.n_users, -1, dtype=np.int16)
+    choice[order[:stop]] = k
+    return choice
+
+
+def _ranked(score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """Indices by ``score`` descending, ties by ``tiebreak`` descending (stable)."""
+    return np.lexsort((-tiebreak, -score))
+
+
+def make_plan(
+    policy: str,
+    problem: CampaignProblem,
+    budget: float,
+    settings: PolicySettings,
+    *,
+    users: pd.DataFrame | None = None,
+) -> Plan:
+    """Run ``policy`` on ``problem`` at ``budget`` (money).
+
+    Parameters
+    ----------
+    policy : str
+        One of :data:`POLICIES`.
+    problem : CampaignProblem
+        Candidate users (typically the campaign's target stages) with scores and costs.
+    budget : float
+        Expected-cost budget (money).
+    settings : PolicySettings
+    users : DataFrame, optional
+        The candidates' user rows, aligned with ``problem``; the manual policy ranks on their
+        recency, frequency and average order value.
+    """
+    start = time.perf_counter()
+    if policy not in POLICIES:
+        raise InputError(f"policy must be one of {', '.join(POLICIES)}", source="--policy")
+    if budget < 0:
+        raise InputError("budget must be >= 0", source="--budget")
+    details: dict[str, object] = {}
+    upper_bound = None
+    solver = "ranking"
+    if policy == "optimal":
+        solver = settings.solver
+        if solver not in SOLVERS:
+            raise InputError(f"solver must be one of {', '.join(SOLVERS)}", source="--solver")
+        if solver == "auto":
+            solver = "pulp" if problem.n_users <= AUTO_EXACT_MAX_USERS else "dual"
+        if solver == "pulp":
+            sol = solve_milp(
+                problem,
+                budget,
+                max_per_denomination=settings.max_per_denomination,
+                max_messages=settings.max_messages,
+            )
+            details["status"] = sol.status
+        else:
+            sol = solve_dual(
+                problem,
+                budget,
+                max_per_denomination=settings.max_per_denomination,
+                max_messages=settings.max_messages,
+            )
+            details["multipliers"] = sol.multipliers
+        choice, upper_bound = sol.choice, sol.upper_bound
+    else:
+        try:
+            k = problem.menu.index(settings.denomination)
+        except KeyError:
+            raise InputError(
+                f"uniform denomination {settings.denomination!r} is not on the menu",
+                source="--denomination",
+            ) from None
+        n = problem.n_users
+        uid = problem.user_id.astype(np.float64)
+        if policy == "random":
+            order = np.random.default_rng(settings.seed).permutation(n)
+        elif policy == "manual":
+            if users is None:
+                raise InputError("the manual policy needs the user table (RFM features)")
+            score = rfm_score(
+                users["days_since_last_order"].to_numpy(),
+                users["orders_365d"].to_numpy(),
+                users["avg_order_value"].to_numpy(),
+            ).astype(np.float64)
+            order = _ranked(score, users["avg_order_value"].to_numpy(dtype=np.float64))
+        elif policy == "v1":
+            order = _ranked(problem.p[:, k], -uid)
+        elif policy == "uplift":
+            order = _ranked(problem.p[:, k] - problem.p0, -uid)
+        else:  # v2
+            threshold = settings.v2_threshold
+            threshold = ARTICLE_V2_THRESHOLD if threshold is None else threshold
+            details["v2_threshold"] = threshold
+            keep = problem.p0 <= threshold
+            order = _ranked(np.where(keep, problem.p[:, k], -np.inf), -uid)
+            order = order[keep[order]]
+        choice = _take_in_order(problem, order, k, budget, settings)
+        details["denomination"] = settings.denomination
+    return Plan(
+        problem=problem,
+        choice=np.asarray(choice, dtype=np.int16),
+        policy=policy,
+        solver=solver,
+        budget=float(budget),
+        upper_bound=upper_bound,
+        seconds=time.perf_counter() - start,
+        details=details,
+    )
