@@ -305,7 +305,7 @@ def optimize(
         str, typer.Option("--objective", help="conversions, gmv or profit (money).")
     ] = "conversions",
     solver: Annotated[
-        str, typer.Option("--solver", help="auto (exact up to 10,000 users), pulp or dual.")
+        str, typer.Option("--solver", help="auto (exact up to 5,000 users), pulp or dual.")
     ] = "auto",
     policy: Annotated[
         str,

@@ -34,7 +34,9 @@ __all__ = ["POLICIES", "SOLVERS", "PolicySettings", "make_plan", "AUTO_EXACT_MAX
 POLICIES: tuple[str, ...] = ("optimal", "manual", "v1", "v2", "uplift", "random")
 SOLVERS: tuple[str, ...] = ("auto", "pulp", "dual")
 #: ``solver="auto"`` uses the exact MILP up to this many users, the dual decomposition above.
-AUTO_EXACT_MAX_USERS = 10_000
+AUTO_EXACT_MAX_USERS = 5_000
+#: Time limit (seconds) of the exact solver when ``auto`` picked it.
+AUTO_EXACT_TIME_LIMIT = 60.0
 #: The article's natural-probability threshold, used by v2 when no knee is known.
 ARTICLE_V2_THRESHOLD = 0.9
 
@@ -124,14 +126,17 @@ def make_plan(
         solver = settings.solver
         if solver not in SOLVERS:
             raise InputError(f"solver must be one of {', '.join(SOLVERS)}", source="--solver")
+        time_limit = None
         if solver == "auto":
             solver = "pulp" if problem.n_users <= AUTO_EXACT_MAX_USERS else "dual"
+            time_limit = AUTO_EXACT_TIME_LIMIT
         if solver == "pulp":
             sol = solve_milp(
                 problem,
                 budget,
                 max_per_denomination=settings.max_per_denomination,
                 max_messages=settings.max_messages,
+                time_limit=time_limit,
             )
             details["status"] = sol.status
         else:

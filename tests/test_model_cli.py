@@ -168,3 +168,39 @@ def test_two_models_architecture_from_the_command_line(runner, world_dir, tmp_pa
          str(world_dir / "users.parquet"), "--out", str(tmp_path / "x"), "--architecture", "big"],
     )  # fmt: skip
     assert bad.exit_code == 2 and "architecture must be one of" in bad.stderr
+
+
+def test_optimize_from_score_files(runner, models_dir, world_dir, tmp_path):
+    scores = tmp_path / "scores.parquet"
+    users = world_dir / "users.parquet"
+    assert (
+        runner.invoke(
+            app, ["score", "--models", str(models_dir), "--users", str(users), "--out", str(scores)]
+        ).exit_code
+        == 0
+    )
+    plan_path = tmp_path / "plan.csv"
+    result = runner.invoke(
+        app,
+        ["optimize", "--budget", "2000", "--scores", str(scores), "--users", str(users),
+         "--menu", str(world_dir / "menu.toml"), "--objective", "profit", "--solver", "dual",
+         "--max-per-denomination", "10off99=50", "--max-messages", "400", "--out",
+         str(plan_path), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import json
+
+    payload = json.loads(result.stdout)
+    optimal = payload["plans"]["optimal"]
+    assert optimal["solver"] == "dual" and optimal["objective"] == "profit"
+    assert optimal["expected_cost"] <= 2000 + 1e-6 and optimal["users_targeted"] <= 400
+    plan = pd.read_csv(plan_path)
+    assert len(plan) == 30_000 and (plan["denomination"] == "10off99").sum() <= 50
+    missing = runner.invoke(app, ["optimize", "--scores", str(scores)])
+    assert missing.exit_code == 2 and "--scores needs --users" in missing.stderr
+    bad_caps = runner.invoke(
+        app,
+        ["optimize", "--scores", str(scores), "--users", str(users), "--max-per-denomination",
+         "lots"],
+    )  # fmt: skip
+    assert bad_caps.exit_code == 2 and "DENOMINATION=COUNT" in bad_caps.stderr

@@ -115,3 +115,16 @@ def test_caps_apply_to_every_policy(campaign):
         )
     with pytest.raises(InputError, match="policy must be one of"):
         plan_campaign(inputs, 1.0, ["magic"], PolicySettings("10off99"))
+
+
+def test_auto_picks_the_exact_solver_on_small_campaigns_and_dual_on_large(campaign):
+    inputs, _ = campaign
+    from optimizer.campaign import CampaignInputs
+
+    small = CampaignInputs(inputs.scores.iloc[:300], inputs.users.iloc[:300], inputs.menu)
+    assert (
+        plan_campaign(small, 100.0, ["optimal"], PolicySettings("10off99"))["optimal"].solver
+        == "pulp"
+    )
+    large = plan_campaign(inputs, 100.0, ["optimal"], PolicySettings("10off99"))["optimal"]
+    assert large.solver == "dual" and large.gap is not None and large.gap < 1e-3
