@@ -126,5 +126,5 @@ def test_auto_picks_the_exact_solver_on_small_campaigns_and_dual_on_large(campai
         plan_campaign(small, 100.0, ["optimal"], PolicySettings("10off99"))["optimal"].solver
         == "pulp"
     )
-    large = plan_campaign(inputs, 100.0, ["optimal"], PolicySettings("10off99"))["optimal"]
+    large = plan_campaign(inputs, 20_000.0, ["optimal"], PolicySettings("10off99"))["optimal"]
     assert large.solver == "dual" and large.gap is not None and large.gap < 1e-3
