@@ -224,6 +224,11 @@ def _plan_tables(plans: dict, currency: str) -> list[Table]:
         ("users targeted", lambda s: f"{s['users_targeted']:,}"),
         ("incremental conversions", lambda s: f"{s['incremental_conversions']:,.1f}"),
         ("expected cost", lambda s: f"{s['expected_cost']:,.0f}"),
+        (
+            "spend 95% interval",
+            lambda s: f"{s['spend_95_low']:,.0f}-{s['spend_95_high']:,.0f}",
+        ),
+        ("P(spend > budget)", lambda s: f"{100 * s['overrun_probability']:.1f}%"),
         ("incremental GMV", lambda s: f"{s['incremental_gmv']:,.0f}"),
         ("ROI", lambda s: f"{s['roi']:.2f}"),
         ("incremental profit", lambda s: f"{s['incremental_profit']:,.0f}"),
@@ -247,7 +252,8 @@ def _plan_tables(plans: dict, currency: str) -> list[Table]:
             ]
         table.add_row(label, *cells)
     table.caption = (
-        "Expected figures under the models' probabilities. "
+        "Expected figures under the models' probabilities; spend interval and overrun "
+        "probability by the normal approximation of independent redemptions. "
         + ROI_DEFINITION
         + ". Best value per row in green."
     )
@@ -341,6 +347,16 @@ def optimize(
     max_messages: Annotated[
         int | None, typer.Option("--max-messages", min=0, help="At most this many messages.")
     ] = None,
+    overrun_risk: Annotated[
+        float | None,
+        typer.Option(
+            "--overrun-risk",
+            min=0.0,
+            max=1.0,
+            help="Plan so that P(realised spend > budget) is at most this probability (normal "
+            "approximation of the sum of independent redemptions).",
+        ),
+    ] = None,
     population: Annotated[
         int | None,
         typer.Option(
@@ -403,6 +419,7 @@ def optimize(
         solver=solver,
         max_per_denomination=caps,
         max_messages=max_messages,
+        overrun_risk=overrun_risk,
     )
     policies = [policy] + ([p for p in POLICIES if p != policy] if compare else [])
     plans = plan_campaign(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from optimizer.errors import InputError
 from optimizer.menu import NO_COUPON
@@ -87,6 +88,28 @@ class Plan:
         """Expected incremental conversions per user, shape (n,)."""
         return self._chosen(self.problem.uplift())
 
+    def spend_moments(self) -> tuple[float, float]:
+        """Mean and standard deviation of the realised spend (money).
+
+        Messages cost ``sms_cost`` each for sure; coupon k to user i is paid ``f_k`` with
+        probability ``q = p_ik * r_k`` (converts and redeems), independently across users, so the
+        variance is ``sum f_k^2 q (1 - q)`` (the normal approximation of the sum is used for
+        intervals and overrun risk).
+        """
+        rows = np.flatnonzero(self.choice >= 0)
+        k = self.choice[rows]
+        menu = self.problem.menu
+        q = self.problem.p[rows, k] * menu.redemption_shares[k]
+        variance = float((menu.face_values[k] ** 2 * q * (1 - q)).sum())
+        return float(self.expected_cost.sum()), float(np.sqrt(variance))
+
+    def overrun_probability(self) -> float:
+        """P(realised spend > budget) under the normal approximation."""
+        mean, sd = self.spend_moments()
+        if sd == 0:
+            return float(mean > self.budget)
+        return float(ndtr(-(self.budget - mean) / sd))
+
     @property
     def value(self) -> float:
         """Objective value of the plan (in the objective's unit)."""
@@ -103,7 +126,7 @@ class Plan:
 
     def summary(self) -> dict[str, Any]:
         """The figures every table prints (money in currency units)."""
-        cost = float(self.expected_cost.sum())
+        cost, sd = self.spend_moments()
         gmv = float(self._chosen(self.problem.gmv_uplift()).sum())
         return {
             "policy": self.policy,
@@ -114,6 +137,9 @@ class Plan:
             "users_targeted": int(self.targeted.sum()),
             "incremental_conversions": float(self.expected_uplift.sum()),
             "expected_cost": cost,
+            "spend_95_low": max(0.0, cost - 1.959964 * sd),
+            "spend_95_high": cost + 1.959964 * sd,
+            "overrun_probability": self.overrun_probability(),
             "incremental_gmv": gmv,
             "roi": gmv / cost if cost > 0 else float("nan"),
             "incremental_profit": self.problem.margin_rate * gmv - cost,

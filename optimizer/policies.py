@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from optimizer.dual import solve_dual
 from optimizer.errors import InputError
@@ -57,6 +58,10 @@ class PolicySettings:
         Order of the random policy.
     max_per_denomination : mapping of str to int, optional
     max_messages : int, optional
+    overrun_risk : float, optional
+        Plan so that P(realised spend > budget) is at most this (normal approximation of the
+        sum of independent redemptions): the plan is made for a lowered budget, lowered until
+        mean + z * sd of its spend fits the real budget.
     """
 
     denomination: str
@@ -65,6 +70,7 @@ class PolicySettings:
     seed: int = 0
     max_per_denomination: Mapping[str, int] | None = None
     max_messages: int | None = None
+    overrun_risk: float | None = None
 
 
 def _take_in_order(
@@ -89,6 +95,78 @@ def _take_in_order(
 def _ranked(score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
     """Indices by ``score`` descending, ties by ``tiebreak`` descending (stable)."""
     return np.lexsort((-tiebreak, -score))
+
+
+def _plan_at(
+    policy: str,
+    problem: CampaignProblem,
+    budget: float,
+    settings: PolicySettings,
+    users: pd.DataFrame | None,
+) -> tuple[np.ndarray, str, float | None, dict[str, object]]:
+    """Choices of ``policy`` at ``budget``: (choice, solver, upper bound, details)."""
+    details: dict[str, object] = {}
+    upper_bound = None
+    solver = "ranking"
+    if policy == "optimal":
+        solver = settings.solver
+        if solver not in SOLVERS:
+            raise InputError(f"solver must be one of {', '.join(SOLVERS)}", source="--solver")
+        time_limit = None
+        if solver == "auto":
+            solver = "pulp" if problem.n_users <= AUTO_EXACT_MAX_USERS else "dual"
+            time_limit = AUTO_EXACT_TIME_LIMIT
+        if solver == "pulp":
+            sol = solve_milp(
+                problem,
+                budget,
+                max_per_denomination=settings.max_per_denomination,
+                max_messages=settings.max_messages,
+                time_limit=time_limit,
+            )
+            details["status"] = sol.status
+        else:
+            sol = solve_dual(
+                problem,
+                budget,
+                max_per_denomination=settings.max_per_denomination,
+                max_messages=settings.max_messages,
+            )
+            details["multipliers"] = sol.multipliers
+        return sol.choice, solver, sol.upper_bound, details
+    try:
+        k = problem.menu.index(settings.denomination)
+    except KeyError:
+        raise InputError(
+            f"uniform denomination {settings.denomination!r} is not on the menu",
+            source="--denomination",
+        ) from None
+    n = problem.n_users
+    uid = problem.user_id.astype(np.float64)
+    if policy == "random":
+        order = np.random.default_rng(settings.seed).permutation(n)
+    elif policy == "manual":
+        if users is None:
+            raise InputError("the manual policy needs the user table (RFM features)")
+        score = rfm_score(
+            users["days_since_last_order"].to_numpy(),
+            users["orders_365d"].to_numpy(),
+            users["avg_order_value"].to_numpy(),
+        ).astype(np.float64)
+        order = _ranked(score, users["avg_order_value"].to_numpy(dtype=np.float64))
+    elif policy == "v1":
+        order = _ranked(problem.p[:, k], -uid)
+    elif policy == "uplift":
+        order = _ranked(problem.p[:, k] - problem.p0, -uid)
+    else:  # v2
+        threshold = settings.v2_threshold
+        threshold = ARTICLE_V2_THRESHOLD if threshold is None else threshold
+        details["v2_threshold"] = threshold
+        keep = problem.p0 <= threshold
+        order = _ranked(np.where(keep, problem.p[:, k], -np.inf), -uid)
+        order = order[keep[order]]
+    details["denomination"] = settings.denomination
+    return _take_in_order(problem, order, k, budget, settings), solver, upper_bound, details
 
 
 def make_plan(
@@ -119,69 +197,27 @@ def make_plan(
         raise InputError(f"policy must be one of {', '.join(POLICIES)}", source="--policy")
     if budget < 0:
         raise InputError("budget must be >= 0", source="--budget")
-    details: dict[str, object] = {}
-    upper_bound = None
-    solver = "ranking"
-    if policy == "optimal":
-        solver = settings.solver
-        if solver not in SOLVERS:
-            raise InputError(f"solver must be one of {', '.join(SOLVERS)}", source="--solver")
-        time_limit = None
-        if solver == "auto":
-            solver = "pulp" if problem.n_users <= AUTO_EXACT_MAX_USERS else "dual"
-            time_limit = AUTO_EXACT_TIME_LIMIT
-        if solver == "pulp":
-            sol = solve_milp(
-                problem,
-                budget,
-                max_per_denomination=settings.max_per_denomination,
-                max_messages=settings.max_messages,
-                time_limit=time_limit,
+    planning_budget = float(budget)
+    choice, solver, upper_bound, details = _plan_at(
+        policy, problem, planning_budget, settings, users
+    )
+    risk = settings.overrun_risk
+    if risk is not None:
+        if not 0 < risk < 1:
+            raise InputError("overrun risk must be in (0, 1)", source="--overrun-risk")
+        z = float(-ndtri(risk))
+        for _ in range(40):
+            trial = Plan(problem, np.asarray(choice, dtype=np.int16), policy, solver, budget)
+            mean, sd = trial.spend_moments()
+            excess = mean + z * sd - budget
+            if excess <= 1e-9 * max(budget, 1.0):
+                break
+            planning_budget = max(0.0, planning_budget - max(excess, 1e-6 * budget))
+            choice, solver, upper_bound, details = _plan_at(
+                policy, problem, planning_budget, settings, users
             )
-            details["status"] = sol.status
-        else:
-            sol = solve_dual(
-                problem,
-                budget,
-                max_per_denomination=settings.max_per_denomination,
-                max_messages=settings.max_messages,
-            )
-            details["multipliers"] = sol.multipliers
-        choice, upper_bound = sol.choice, sol.upper_bound
-    else:
-        try:
-            k = problem.menu.index(settings.denomination)
-        except KeyError:
-            raise InputError(
-                f"uniform denomination {settings.denomination!r} is not on the menu",
-                source="--denomination",
-            ) from None
-        n = problem.n_users
-        uid = problem.user_id.astype(np.float64)
-        if policy == "random":
-            order = np.random.default_rng(settings.seed).permutation(n)
-        elif policy == "manual":
-            if users is None:
-                raise InputError("the manual policy needs the user table (RFM features)")
-            score = rfm_score(
-                users["days_since_last_order"].to_numpy(),
-                users["orders_365d"].to_numpy(),
-                users["avg_order_value"].to_numpy(),
-            ).astype(np.float64)
-            order = _ranked(score, users["avg_order_value"].to_numpy(dtype=np.float64))
-        elif policy == "v1":
-            order = _ranked(problem.p[:, k], -uid)
-        elif policy == "uplift":
-            order = _ranked(problem.p[:, k] - problem.p0, -uid)
-        else:  # v2
-            threshold = settings.v2_threshold
-            threshold = ARTICLE_V2_THRESHOLD if threshold is None else threshold
-            details["v2_threshold"] = threshold
-            keep = problem.p0 <= threshold
-            order = _ranked(np.where(keep, problem.p[:, k], -np.inf), -uid)
-            order = order[keep[order]]
-        choice = _take_in_order(problem, order, k, budget, settings)
-        details["denomination"] = settings.denomination
+        details["planning_budget"] = planning_budget
+        details["overrun_risk"] = risk
     return Plan(
         problem=problem,
         choice=np.asarray(choice, dtype=np.int16),

@@ -128,3 +128,37 @@ def test_auto_picks_the_exact_solver_on_small_campaigns_and_dual_on_large(campai
     )
     large = plan_campaign(inputs, 20_000.0, ["optimal"], PolicySettings("10off99"))["optimal"]
     assert large.solver == "dual" and large.gap is not None and large.gap < 1e-3
+
+
+def test_overrun_risk_keeps_realised_spend_within_budget(campaign):
+    """Monte Carlo of redemptions under the models' probabilities: P(spend > budget) <= 5%."""
+    inputs, _ = campaign
+    budget = 20_000.0
+    plain = plan_campaign(inputs, budget, ["optimal"], PolicySettings("10off99", solver="dual"))
+    safe = plan_campaign(
+        inputs, budget, ["optimal"], PolicySettings("10off99", solver="dual", overrun_risk=0.05)
+    )
+    rng = np.random.default_rng(0)
+    for plan, limit in ((plain["optimal"], None), (safe["optimal"], 0.05)):
+        rows = np.flatnonzero(plan.choice >= 0)
+        k = plan.choice[rows]
+        menu = plan.problem.menu
+        q = plan.problem.p[rows, k] * menu.redemption_shares[k]
+        spends = []
+        for _ in range(400):
+            paid = rng.random(q.size) < q
+            spends.append(plan.problem.sms_cost * rows.size + menu.face_values[k][paid].sum())
+        overrun = float(np.mean(np.array(spends) > budget))
+        if limit is None:
+            assert overrun > 0.2  # planning to the expected budget overruns often
+        else:
+            assert overrun <= limit + 0.03
+            assert plan.overrun_probability() <= 0.05 + 1e-6
+            assert plan.details["planning_budget"] < budget
+    summary = safe["optimal"].summary()
+    assert (
+        summary["spend_95_low"]
+        < summary["expected_cost"]
+        < summary["spend_95_high"]
+        <= budget * 1.01
+    )
