@@ -347,6 +347,15 @@ def optimize(
     max_messages: Annotated[
         int | None, typer.Option("--max-messages", min=0, help="At most this many messages.")
     ] = None,
+    exclude: Annotated[
+        Path | None,
+        typer.Option(
+            "--exclude",
+            help="Users who must get nothing (opted out): a table with a "
+            "user_id column, or a .txt file with one id per line.",
+            dir_okay=False,
+        ),
+    ] = None,
     overrun_risk: Annotated[
         float | None,
         typer.Option(
@@ -388,12 +397,13 @@ def optimize(
     import json as jsonlib
 
     from optimizer.campaign import align_scores, plan_campaign
-    from optimizer.data import write_table
+    from optimizer.data import load_user_ids, write_table
     from optimizer.policies import POLICIES, PolicySettings
     from simulator.pipeline import score_scenario
 
     scen = _scenario(scenario, population, seed)
     amount = scen.budget.amount if budget is None else budget
+    excluded = load_user_ids(exclude) if exclude is not None else None
     knee = None
     if scores is None:
         if users is not None or menu is not None:
@@ -402,14 +412,20 @@ def optimize(
             scored = score_scenario(scen, progress=lambda msg: status.update(msg))
         the_menu = scen.menu
         inputs = align_scores(
-            scored.scores, scored.users, the_menu, stages=scen.campaign.target_stages
+            scored.scores,
+            scored.users,
+            the_menu,
+            stages=scen.campaign.target_stages,
+            exclude=excluded,
         )
         knee = (scored.models.summary_.get("natural_knee") or {}).get("threshold")
     else:
         if users is None:
             raise InputError("--scores needs --users (the user table)", source="--users")
         the_menu = load_menu(menu) if menu is not None else scen.menu
-        inputs = align_scores(load_scores(scores, the_menu), load_users(users), the_menu)
+        inputs = align_scores(
+            load_scores(scores, the_menu), load_users(users), the_menu, exclude=excluded
+        )
     if len(inputs.scores) == 0:
         raise InputError("no candidate users to plan for", source="--scores")
     caps = _parse_caps(max_per_denomination)

@@ -29,11 +29,14 @@ class CampaignInputs:
     users : DataFrame, shape (n, 16)
         The same users' rows of the user table (features for manual ranking, stages).
     menu : Menu
+    excluded : ndarray of bool, shape (n,), optional
+        Users who must get nothing (opted out); they stay in every plan with no coupon.
     """
 
     scores: pd.DataFrame
     users: pd.DataFrame
     menu: Menu
+    excluded: np.ndarray | None = None
 
 
 def align_scores(
@@ -44,7 +47,7 @@ def align_scores(
     stages: Sequence[str] | None = None,
     exclude: np.ndarray | None = None,
 ) -> CampaignInputs:
-    """Join scores with user rows; keep the given lifecycle stages; drop excluded ids.
+    """Join scores with user rows; keep the given lifecycle stages; mark excluded ids.
 
     Raises
     ------
@@ -62,14 +65,16 @@ def align_scores(
     keep = np.ones(len(merged), dtype=bool)
     if stages:
         keep &= merged["lifecycle_stage"].isin(list(stages)).to_numpy()
-    if exclude is not None:
-        keep &= ~merged["user_id"].isin(exclude).to_numpy()
     merged = merged[keep].reset_index(drop=True)
+    excluded = None
+    if exclude is not None:
+        excluded = merged["user_id"].isin(exclude).to_numpy()
     score_cols = ["user_id", "p_natural", *(coupon_column(n) for n in menu.names)]
     return CampaignInputs(
         scores=merged[score_cols],
         users=merged[[c for c in users.columns]],
         menu=menu,
+        excluded=excluded,
     )
 
 
@@ -101,6 +106,7 @@ def plan_campaign(
         sms_cost=sms_cost,
         margin_rate=margin_rate,
         basket=inputs.users["avg_order_value"].to_numpy(dtype=np.float64),
+        excluded=inputs.excluded,
     )
     caps = settings.max_per_denomination
     if caps:

@@ -42,6 +42,7 @@ __all__ = [
     "load_truth",
     "load_scores",
     "write_table",
+    "load_user_ids",
 ]
 
 #: File suffixes that :func:`read_table` understands.
@@ -479,3 +480,32 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
             frame.to_csv(
                 tmp, index=False, compression="gzip" if path.name.endswith(".gz") else None
             )
+
+
+def load_user_ids(path: str | Path) -> np.ndarray:
+    """User ids from a Parquet/CSV table with a ``user_id`` column, or a text file (one per line).
+
+    Used for exclusion lists (opted-out users).
+
+    Returns
+    -------
+    ndarray of int64, shape (m,)
+    """
+    path = Path(path)
+    if path.name.lower().endswith(".txt"):
+        if not path.is_file():
+            raise InputError("file not found", source=path)
+        tokens = path.read_text().split()
+        bad = [t for t in tokens if not t.lstrip("-").isdigit()]
+        if bad:
+            raise InputError(
+                f"not a user id: {bad[0]!r}; expected one integer per line", source=path
+            )
+        return np.array([int(t) for t in tokens], dtype=np.int64)
+    frame = read_table(path)
+    if "user_id" not in frame.columns:
+        raise InputError(
+            "missing column user_id; expected a table of user ids", source=path, column="user_id"
+        )
+    spec = USERS.column("user_id")
+    return _check_numeric(frame["user_id"], spec, _Source(str(path))).to_numpy(dtype=np.int64)

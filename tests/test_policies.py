@@ -162,3 +162,36 @@ def test_overrun_risk_keeps_realised_spend_within_budget(campaign):
         < summary["spend_95_high"]
         <= budget * 1.01
     )
+
+
+def test_excluded_users_stay_in_every_plan_with_no_coupon(campaign, world, runner, tmp_path):
+    inputs, _ = campaign
+    from optimizer.campaign import CampaignInputs
+
+    excluded = np.zeros(len(inputs.scores), dtype=bool)
+    excluded[::2] = True
+    marked = CampaignInputs(inputs.scores, inputs.users, inputs.menu, excluded)
+    plans = plan_campaign(marked, 30_000.0, POLICIES, PolicySettings("10off99", solver="dual"))
+    for plan in plans.values():
+        assert plan.choice.size == len(inputs.scores)
+        assert (plan.choice[excluded] == -1).all() and (plan.choice[~excluded] >= 0).any()
+    # From the command line: a .txt list of opted-out ids.
+    from cli import app
+
+    ids = tmp_path / "optout.txt"
+    ids.write_text("\n".join(str(u) for u in world.users["user_id"].iloc[:5000]))
+    out = tmp_path / "plan.parquet"
+    result = runner.invoke(
+        app, ["optimize", "--budget", "3000", "--population", "20000", "--exclude", str(ids),
+              "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    plan = pd.read_parquet(out)
+    opted = plan["user_id"].isin(world.users["user_id"].iloc[:5000])
+    assert opted.any() and (plan.loc[opted, "denomination"] == "none").all()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("12\nabc\n")
+    result = runner.invoke(app, ["optimize", "--population", "20000", "--exclude", str(bad)])
+    assert result.exit_code == 2 and "not a user id: 'abc'" in result.stderr
