@@ -347,6 +347,15 @@ def optimize(
     max_messages: Annotated[
         int | None, typer.Option("--max-messages", min=0, help="At most this many messages.")
     ] = None,
+    min_roi: Annotated[
+        float | None,
+        typer.Option(
+            "--min-roi",
+            min=0.0,
+            help="Minimum ROI: expected incremental GMV / "
+            "expected campaign cost (money per money).",
+        ),
+    ] = None,
     exclude: Annotated[
         Path | None,
         typer.Option(
@@ -435,6 +444,7 @@ def optimize(
         solver=solver,
         max_per_denomination=caps,
         max_messages=max_messages,
+        min_roi=min_roi,
         overrun_risk=overrun_risk,
     )
     policies = [policy] + ([p for p in POLICIES if p != policy] if compare else [])

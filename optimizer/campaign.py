@@ -119,6 +119,11 @@ def plan_campaign(
     plans = {}
     for policy in policies:
         plan = make_plan(policy, problem, budget, settings, users=inputs.users)
-        check_plan(plan, max_per_denomination=caps, max_messages=settings.max_messages)
+        check_plan(
+            plan,
+            max_per_denomination=caps,
+            max_messages=settings.max_messages,
+            min_roi=settings.min_roi,
+        )
         plans[policy] = plan
     return plans

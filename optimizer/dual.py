@@ -45,25 +45,42 @@ class DualSolution:
 class _Lagrangian:
     """Vectorised per-user choice and dual value at given multipliers."""
 
-    def __init__(self, problem: CampaignProblem, budget: float, caps: np.ndarray, messages: float):
+    def __init__(
+        self,
+        problem: CampaignProblem,
+        budget: float,
+        caps: np.ndarray,
+        messages: float,
+        min_roi: float | None = None,
+    ):
         ok = problem.eligible & (problem.value > 0) & np.isfinite(problem.value)
         ok &= caps[None, :] > 0
         self.value = np.where(ok, problem.value, -np.inf)
+        # Minimum ROI as a linear constraint: sum (gmv_ik - roi * cost_ik) x_ik >= 0.
+        self.roi_gain = None if min_roi is None else problem.gmv_uplift() - min_roi * problem.cost
         self.cost = problem.cost
         self.budget = budget
         self.caps = caps
         self.messages = messages
         self.rows = np.arange(problem.n_users)
 
-    def choose(self, lam: float, mu: np.ndarray, nu: float) -> tuple[np.ndarray, np.ndarray]:
-        reduced = self.value - lam * self.cost - mu[None, :] - nu
+    def reduced(self, lam: float, mu: np.ndarray, nu: float, rho: float = 0.0) -> np.ndarray:
+        out = self.value - lam * self.cost - mu[None, :] - nu
+        if self.roi_gain is not None and rho:
+            out = out + rho * self.roi_gain
+        return out
+
+    def choose(
+        self, lam: float, mu: np.ndarray, nu: float, rho: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        reduced = self.reduced(lam, mu, nu, rho)
         best = np.argmax(reduced, axis=1)
         score = reduced[self.rows, best]
         choice = np.where(score > 0, best, -1)
         return choice, np.maximum(score, 0.0)
 
-    def dual(self, lam: float, mu: np.ndarray, nu: float) -> float:
-        _, score = self.choose(lam, mu, nu)
+    def dual(self, lam: float, mu: np.ndarray, nu: float, rho: float = 0.0) -> float:
+        _, score = self.choose(lam, mu, nu, rho)
         finite_caps = np.isfinite(self.caps)
         bound = (
             score.sum()
@@ -79,6 +96,13 @@ class _Lagrangian:
         cost = float(self.cost[self.rows[chosen], choice[chosen]].sum())
         counts = np.bincount(choice[chosen], minlength=self.caps.size)
         return cost, counts, int(chosen.sum())
+
+    def roi_slack(self, choice: np.ndarray) -> float:
+        """``sum (gmv - roi * cost)`` of the chosen options (>= 0 when the ROI target holds)."""
+        if self.roi_gain is None:
+            return 0.0
+        chosen = choice >= 0
+        return float(self.roi_gain[self.rows[chosen], choice[chosen]].sum())
 
 
 def _bisect(used, limit: float, hi: float, iterations: int = 40) -> float:
@@ -124,6 +148,15 @@ def _repair_and_fill(lag: _Lagrangian, choice: np.ndarray, reduced: np.ndarray) 
         excess = np.cumsum(cost[order, choice[order]])
         drop = int(np.searchsorted(excess, spent - lag.budget, side="left")) + 1
         choice[order[:drop]] = -1
+    # Minimum ROI: drop the options that pull it down most until it holds.
+    slack = lag.roi_slack(choice)
+    if slack < 0:
+        members = np.flatnonzero(choice >= 0)
+        gain = lag.roi_gain[members, choice[members]]
+        order = members[np.argsort(gain, kind="stable")]
+        recovered = np.cumsum(-lag.roi_gain[order, choice[order]])
+        drop = int(np.searchsorted(recovered, -slack, side="left")) + 1
+        choice[order[:drop]] = -1
     # Fill: unassigned users, best value per unit cost first, while budget and caps allow.
     for _ in range(32):
         spent, counts, sent = lag.usage(choice)
@@ -150,6 +183,9 @@ def _repair_and_fill(lag: _Lagrangian, choice: np.ndarray, reduced: np.ndarray) 
         within_caps = np.cumsum(one_hot, axis=0)[np.arange(candidates.size), opt] <= left_caps[opt]
         within_messages = np.arange(1, candidates.size + 1) <= left_messages
         good = fits & within_caps & within_messages
+        if lag.roi_gain is not None:  # the running ROI slack must stay >= 0
+            slack = lag.roi_slack(choice)
+            good &= slack + np.cumsum(lag.roi_gain[candidates, opt]) >= -1e-9
         stop = candidates.size if good.all() else int(np.argmin(good))
         if stop == 0:
             # The best candidate does not fit: remove its option for this round and retry.
@@ -166,6 +202,7 @@ def solve_dual(
     *,
     max_per_denomination: Mapping[str, int] | None = None,
     max_messages: int | None = None,
+    min_roi: float | None = None,
     sweeps: int = 8,
 ) -> DualSolution:
     """Plan under the budget and optional caps, with a certified upper bound.
@@ -179,6 +216,8 @@ def solve_dual(
         Coupon inventory per denomination.
     max_messages : int, optional
         Cap on coupons sent in all.
+    min_roi : float, optional
+        Expected incremental GMV must be at least this multiple of the expected cost.
     sweeps : int
         Rounds of coordinate-wise bisection over the multipliers.
     """
@@ -189,7 +228,7 @@ def solve_dual(
         caps[problem.menu.index(name)] = cap
     messages = np.inf if max_messages is None else float(max_messages)
     rows = np.arange(problem.n_users)
-    if not np.isfinite(caps).any() and not np.isfinite(messages):
+    if not np.isfinite(caps).any() and not np.isfinite(messages) and min_roi is None:
         seg = hull_segments(problem)
         sol = solve_hull(problem, budget, seg)
         taken = int(np.searchsorted(seg.cum_cost, budget, side="right"))
@@ -202,7 +241,7 @@ def solve_dual(
             multipliers={"budget": lam},
             seconds=time.perf_counter() - start,
         )
-    lag = _Lagrangian(problem, budget, caps, messages)
+    lag = _Lagrangian(problem, budget, caps, messages, min_roi)
     if not np.isfinite(lag.value).any():  # nobody has an option worth sending
         return DualSolution(
             choice=np.full(problem.n_users, -1, dtype=np.int16),
@@ -211,42 +250,48 @@ def solve_dual(
             upper_bound=0.0,
             seconds=time.perf_counter() - start,
         )
-    lam, mu, nu = 0.0, np.zeros(k), 0.0
+    lam, mu, nu, rho = 0.0, np.zeros(k), 0.0, 0.0
     finite = lag.value[np.isfinite(lag.value)]
     scale = float(finite.max()) if finite.size else 1.0
     ratio_scale = float(
         np.nanmax(np.where(np.isfinite(lag.value), lag.value / np.maximum(lag.cost, 1e-12), 0))
     )
     best_bound = lag.dual(lam, mu, nu)
-    best = (lam, mu.copy(), nu)
+    best = (lam, mu.copy(), nu, rho)
     for _ in range(sweeps):
         lam = _bisect(
-            lambda m, mu=mu, nu=nu: lag.usage(lag.choose(m, mu, nu)[0])[0],
+            lambda m, mu=mu, nu=nu, rho=rho: lag.usage(lag.choose(m, mu, nu, rho)[0])[0],
             budget,
             max(ratio_scale, 1e-9),
         )
         for j in np.flatnonzero(np.isfinite(caps)):
 
-            def count(m, j=j, lam=lam, nu=nu):
+            def count(m, j=j, lam=lam, nu=nu, rho=rho):
                 trial = mu.copy()
                 trial[j] = m
-                return lag.usage(lag.choose(lam, trial, nu)[0])[1][j]
+                return lag.usage(lag.choose(lam, trial, nu, rho)[0])[1][j]
 
             mu[j] = _bisect(count, caps[j], max(scale, 1e-9))
         if np.isfinite(messages):
             nu = _bisect(
-                lambda m, lam=lam, mu=mu: lag.usage(lag.choose(lam, mu, m)[0])[2],
+                lambda m, lam=lam, mu=mu, rho=rho: lag.usage(lag.choose(lam, mu, m, rho)[0])[2],
                 messages,
                 max(scale, 1e-9),
             )
-        bound = lag.dual(lam, mu, nu)
+        if lag.roi_gain is not None:
+            rho = _bisect(
+                lambda m, lam=lam, mu=mu, nu=nu: -lag.roi_slack(lag.choose(lam, mu, nu, m)[0]),
+                0.0,
+                1.0,
+            )
+        bound = lag.dual(lam, mu, nu, rho)
         if bound < best_bound - 1e-12:
-            best_bound, best = bound, (lam, mu.copy(), nu)
+            best_bound, best = bound, (lam, mu.copy(), nu, rho)
         elif bound >= best_bound - 1e-12 * max(1.0, abs(best_bound)):
             break
-    lam, mu, nu = best
-    choice, _ = lag.choose(lam, mu, nu)
-    reduced_all = lag.value - lam * lag.cost - mu[None, :] - nu
+    lam, mu, nu, rho = best
+    choice, _ = lag.choose(lam, mu, nu, rho)
+    reduced_all = lag.reduced(lam, mu, nu, rho)
     reduced = np.where(choice >= 0, reduced_all[rows, np.maximum(choice, 0)], -np.inf)
     choice = _repair_and_fill(lag, choice, reduced)
     chosen = choice >= 0
@@ -261,6 +306,7 @@ def solve_dual(
             "budget": lam,
             **{f"cap_{n}": float(m) for n, m in zip(problem.menu.names, mu, strict=True)},
             "messages": nu,
+            "min_roi": rho,
         },
         seconds=time.perf_counter() - start,
     )

@@ -71,6 +71,7 @@ def solve_milp(
     *,
     max_per_denomination: Mapping[str, int] | None = None,
     max_messages: int | None = None,
+    min_roi: float | None = None,
     time_limit: float | None = None,
 ) -> MilpSolution:
     """Solve the campaign exactly.
@@ -84,6 +85,8 @@ def solve_milp(
         Coupon inventory: at most this many coupons of a denomination.
     max_messages : int, optional
         At most this many messages (coupons) in all.
+    min_roi : float, optional
+        Expected incremental GMV at least ``min_roi`` times the expected cost.
     time_limit : float, optional
         Seconds; the best plan found so far is returned with a ``status`` saying so.
     """
@@ -112,6 +115,9 @@ def solve_milp(
             members = np.flatnonzero(cols == col)
             if cap > 0 and members.size > cap:
                 model += pulp.lpSum(x[j] for j in members) <= cap, f"cap_{col}"
+    if min_roi is not None:
+        gain = (problem.gmv_uplift() - min_roi * problem.cost)[rows, cols]
+        model += pulp.lpDot(gain.tolist(), x) >= 0, "min_roi"
     if max_messages is not None and rows.size > max_messages:
         model += pulp.lpSum(x) <= max_messages, "messages"
     with _stdout_silenced():  # HiGHS prints a banner on the C-level stdout even when quiet

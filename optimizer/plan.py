@@ -193,6 +193,7 @@ def check_plan(
     *,
     max_per_denomination: Mapping[str, int] | None = None,
     max_messages: int | None = None,
+    min_roi: float | None = None,
     tolerance: float = 1e-6,
 ) -> None:
     """Raise :class:`PlanError` unless ``plan`` keeps every invariant.
@@ -222,3 +223,7 @@ def check_plan(
             raise PlanError(f"{got} coupons of {name} exceed its cap of {cap}")
     if max_messages is not None and rows.size > max_messages:
         raise PlanError(f"{rows.size} messages exceed the cap of {max_messages}")
+    if min_roi is not None and rows.size:
+        gmv = float(plan._chosen(problem.gmv_uplift()).sum())
+        if gmv < min_roi * cost - tolerance * max(1.0, abs(gmv)):
+            raise PlanError(f"ROI {gmv / cost:.3f} is below the minimum {min_roi:g}")

@@ -58,6 +58,9 @@ class PolicySettings:
         Order of the random policy.
     max_per_denomination : mapping of str to int, optional
     max_messages : int, optional
+    min_roi : float, optional
+        Expected incremental GMV / expected cost must be at least this; ranked policies stop
+        their list where the running ROI would fall below it.
     overrun_risk : float, optional
         Plan so that P(realised spend > budget) is at most this (normal approximation of the
         sum of independent redemptions): the plan is made for a lowered budget, lowered until
@@ -70,6 +73,7 @@ class PolicySettings:
     seed: int = 0
     max_per_denomination: Mapping[str, int] | None = None
     max_messages: int | None = None
+    min_roi: float | None = None
     overrun_risk: float | None = None
 
 
@@ -87,6 +91,12 @@ def _take_in_order(
     order = order[:limit]
     within = np.cumsum(problem.cost[order, k]) <= budget + 1e-9
     stop = order.size if within.all() else int(np.argmin(within))
+    if settings.min_roi is not None and stop:
+        gain = (
+            problem.gmv_uplift()[order[:stop], k] - settings.min_roi * problem.cost[order[:stop], k]
+        )
+        holds = np.flatnonzero(np.cumsum(gain) >= -1e-9)
+        stop = int(holds[-1]) + 1 if holds.size else 0
     choice = np.full(problem.n_users, -1, dtype=np.int16)
     choice[order[:stop]] = k
     return choice
@@ -122,6 +132,7 @@ def _plan_at(
                 budget,
                 max_per_denomination=settings.max_per_denomination,
                 max_messages=settings.max_messages,
+                min_roi=settings.min_roi,
                 time_limit=time_limit,
             )
             details["status"] = sol.status
@@ -131,6 +142,7 @@ def _plan_at(
                 budget,
                 max_per_denomination=settings.max_per_denomination,
                 max_messages=settings.max_messages,
+                min_roi=settings.min_roi,
             )
             details["multipliers"] = sol.multipliers
         return sol.choice, solver, sol.upper_bound, details

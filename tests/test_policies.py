@@ -195,3 +195,13 @@ def test_excluded_users_stay_in_every_plan_with_no_coupon(campaign, world, runne
     bad.write_text("12\nabc\n")
     result = runner.invoke(app, ["optimize", "--population", "20000", "--exclude", str(bad)])
     assert result.exit_code == 2 and "not a user id: 'abc'" in result.stderr
+
+
+def test_minimum_roi_applies_to_every_policy(campaign):
+    inputs, _ = campaign
+    settings = PolicySettings("10off99", solver="dual", min_roi=8.0)
+    plans = plan_campaign(inputs, 30_000.0, POLICIES, settings)  # each is checked inside
+    for name, plan in plans.items():
+        summary = plan.summary()
+        if summary["users_targeted"]:
+            assert summary["roi"] >= 8.0 - 1e-6, name

@@ -217,3 +217,32 @@ def test_objective_needs_baskets():
         build_problem(np.arange(3), np.zeros(3), np.zeros((3, 4)), MENU, objective="gmv")
     with pytest.raises(InputError, match="objective must be one of"):
         build_problem(np.arange(3), np.zeros(3), np.zeros((3, 4)), MENU, objective="fun")
+
+
+def test_minimum_roi_binding_and_non_binding():
+    rng = np.random.default_rng(21)
+    for _ in range(8):
+        problem = _random_problem(rng, int(rng.integers(500, 1200)))
+        budget = float(rng.uniform(0.3, 1.0) * problem.cost.max(axis=1).sum())
+        free_plan = solve_dual(problem, budget, max_messages=10**9)
+        rows = np.flatnonzero(free_plan.choice >= 0)
+        roi = problem.gmv_uplift()[rows, free_plan.choice[rows]].sum() / free_plan.cost
+        # Non-binding: a target below the unconstrained plan's ROI changes nothing.
+        loose = solve_dual(problem, budget, max_messages=10**9, min_roi=0.5 * roi)
+        assert loose.value == pytest.approx(free_plan.value, rel=1e-9)
+        # Binding: a higher target is met, by the dual and by the exact MILP.
+        target = 1.5 * roi
+        for sol in (
+            solve_dual(problem, budget, min_roi=target),
+            solve_milp(problem, budget, min_roi=target),
+        ):
+            plan = Plan(problem, sol.choice, "optimal", "x", budget)
+            check_plan(plan, min_roi=target)
+            assert sol.value < free_plan.value
+        exact = solve_milp(problem, budget, min_roi=target)
+        dual = solve_dual(problem, budget, min_roi=target)
+        assert dual.upper_bound >= exact.value - 1e-6
+        assert dual.value >= exact.value * (1 - 1e-2)
+    with pytest.raises(PlanError, match="below the minimum"):
+        everyone = np.zeros(problem.n_users, dtype=np.int16)
+        check_plan(Plan(problem, everyone, "x", "y", budget=1e12), min_roi=1e6)
