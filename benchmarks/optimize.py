@@ -1,0 +1,162 @@
+"""Solver speed and quality: exact PuLP/HiGHS vs the dual decomposition, and the dual at scale.
+
+Synthetic score tables (natural probabilities ~ Beta(1, 8), coupon lifts ~ Beta(1, 20) with 10%
+negative) on the default four-coupon menu (five coupons at scale: 15 off 149 added), budget at
+30% of the cost of sending everyone their costliest coupon. For each size: PuLP time and
+objective vs dual time, objective and certified gap (ratio of times in the same run); at 1M and
+10M users, dual time and peak memory in a fresh process; the full budget frontier at 1M.
+
+    .venv/bin/python benchmarks/optimize.py                       # 10k, 20k, 50k; 1M and 10M
+    .venv/bin/python benchmarks/optimize.py --exact 10000 --scale 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import ROOT, run_child, write_json
+from rich.console import Console
+from rich.table import Table
+
+from optimizer.dual import solve_dual
+from optimizer.menu import Denomination, Menu
+from optimizer.milp import solve_milp
+from optimizer.problem import build_problem
+from simulator.scenario import Scenario
+
+MENU4 = Scenario().menu
+MENU5 = Menu(
+    denomination=(*MENU4.denomination, Denomination(name="15off149", face_value=15, threshold=149))
+)
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {bench!r})
+from optimize import problem_of
+from optimizer.dual import solve_dual
+from optimizer.hull import frontier
+problem, budget = problem_of({users}, 5, seed=1)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+sol = solve_dual(problem, budget)
+seconds = time.perf_counter() - start
+gap = (sol.upper_bound - sol.value) / sol.upper_bound
+out = {{"users": {users}, "dual_s": seconds, "gap": gap, "value": sol.value,
+        "inputs_rss_mb": before}}
+if {frontier}:
+    start = time.perf_counter()
+    frontier(problem, np.linspace(0, 2 * budget, 200))
+    out["frontier_s"] = time.perf_counter() - start
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def problem_of(n: int, k: int, seed: int = 0):
+    """A random campaign of ``n`` users and ``k`` coupons, and its budget (money)."""
+    rng = np.random.default_rng(seed)
+    menu = MENU4 if k == 4 else MENU5
+    p0 = rng.beta(1, 8, n).astype(np.float32)
+    sign = np.where(rng.random((n, k)) < 0.9, 1.0, -0.3).astype(np.float32)
+    p = np.clip(p0[:, None] + rng.beta(1, 20, (n, k)).astype(np.float32) * sign, 0, 1)
+    problem = build_problem(np.arange(n), p0, p, menu, sms_cost=0.05)
+    budget = 0.3 * float(problem.cost.max(axis=1).sum())
+    return problem, budget
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exact", type=int, nargs="+", default=[10_000, 20_000, 50_000])
+    parser.add_argument("--scale", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "benchmarks" / "results" / "optimize.json"
+    )
+    args = parser.parse_args()
+    console = Console(width=120)
+    exact_rows = []
+    for n in args.exact:
+        problem, budget = problem_of(n, 4)
+        console.print(f"{n:,} users x 4: PuLP/HiGHS ...")
+        start = time.perf_counter()
+        milp = solve_milp(problem, budget)
+        pulp_s = time.perf_counter() - start
+        start = time.perf_counter()
+        dual = solve_dual(problem, budget)
+        dual_s = time.perf_counter() - start
+        exact_rows.append(
+            {
+                "users": n,
+                "pulp_s": pulp_s,
+                "pulp_value": milp.value,
+                "pulp_status": milp.status,
+                "dual_s": dual_s,
+                "dual_value": dual.value,
+                "dual_vs_pulp": (milp.value - dual.value) / milp.value,
+                "certified_gap": (dual.upper_bound - dual.value) / dual.upper_bound,
+                "speedup": pulp_s / dual_s,
+            }
+        )
+    scale_rows = []
+    for n in args.scale:
+        console.print(f"{n:,} users x 5: dual in a fresh process ...")
+        code = CHILD.format(
+            root=str(ROOT),
+            bench=str(ROOT / "benchmarks"),
+            users=n,
+            frontier=n <= 1_000_000,
+        )
+        scale_rows.append(run_child(code))
+    table = Table(title="PuLP (HiGHS) vs dual, 4 coupons, one budget", title_justify="left")
+    for col in ("users", "PuLP s", "dual s", "speed-up", "dual vs PuLP", "certified gap"):
+        table.add_column(col, justify="right")
+    for r in exact_rows:
+        table.add_row(
+            f"{r['users']:,}",
+            f"{r['pulp_s']:.2f}",
+            f"{r['dual_s']:.3f}",
+            f"{r['speedup']:.0f}x",
+            f"{100 * r['dual_vs_pulp']:.4f}%",
+            f"{100 * r['certified_gap']:.4f}%",
+        )
+    console.print(table)
+    scale = Table(title="dual at scale, 5 coupons, one budget", title_justify="left")
+    for col in (
+        "users",
+        "dual s",
+        "certified gap",
+        "frontier s (200 budgets)",
+        "peak RSS MB",
+        "RSS before solve MB",
+    ):
+        scale.add_column(col, justify="right")
+    for r in scale_rows:
+        scale.add_row(
+            f"{r['users']:,}",
+            f"{r['dual_s']:.2f}",
+            f"{100 * r['gap']:.5f}%",
+            f"{r['frontier_s']:.2f}" if "frontier_s" in r else "",
+            f"{r['peak_rss_mb']:,.0f}",
+            f"{r['inputs_rss_mb']:,.0f}",
+        )
+    console.print(scale)
+    write_json(
+        ROOT / "benchmarks" / "results" / "optimize.json"
+        if args.json is None
+        else __import__("pathlib").Path(args.json),
+        {
+            "benchmark": "optimize",
+            "python": platform.python_version(),
+            "exact": exact_rows,
+            "scale": scale_rows,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
