@@ -146,9 +146,7 @@ def main() -> None:
         )
     console.print(scale)
     write_json(
-        ROOT / "benchmarks" / "results" / "optimize.json"
-        if args.json is None
-        else __import__("pathlib").Path(args.json),
+        args.json,
         {
             "benchmark": "optimize",
             "python": platform.python_version(),
