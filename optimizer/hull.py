@@ -171,15 +171,19 @@ def solve_hull(
     rest = np.arange(taken, seg.d_cost.size)
     # Skip-and-fill: the first segment that does not fit blocks its user (their later segments
     # build on it); the others are taken in slope order while the budget lasts.
+    position = np.empty(n, dtype=np.int64)
     for _ in range(64):
         if rest.size == 0 or spent >= budget:
             break
         rest = rest[~blocked[seg.user[rest]]]
-        first_of_user = np.zeros(rest.size, dtype=bool)
-        _, first_idx = np.unique(seg.user[rest], return_index=True)
-        first_of_user[first_idx] = True
-        candidates = rest[first_of_user]
-        if candidates.size == 0:
+        users = seg.user[rest]
+        # First remaining segment of each user (rest is in slope order, a user's segments in
+        # hull order): the smallest position per user.
+        order = np.arange(rest.size)
+        position.fill(np.iinfo(np.int64).max)
+        np.minimum.at(position, users, order)
+        candidates = rest[position[users] == order]
+        if candidates.size == 0 or seg.d_cost[candidates].min() > budget - spent + 1e-9:
             break
         fits = spent + np.cumsum(seg.d_cost[candidates]) <= budget + 1e-9
         if fits.all():
@@ -190,7 +194,9 @@ def solve_hull(
             blocked[seg.user[candidates[stop]]] = True
         choice[seg.user[take]] = seg.to_option[take]
         spent += float(seg.d_cost[take].sum())
-        rest = np.setdiff1d(rest, take, assume_unique=True)
+        keep = np.ones(rest.size, dtype=bool)
+        keep[np.searchsorted(rest, take)] = False
+        rest = rest[keep]
     rows = np.arange(n)
     chosen = choice >= 0
     value = float(problem.value[rows[chosen], choice[chosen]].sum())
