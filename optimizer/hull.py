@@ -70,9 +70,13 @@ def hull_segments(problem: CampaignProblem) -> HullSegments:
     current = free_choice.astype(np.int64)
     cur_cost, cur_value = base_cost.copy(), base_value.copy()
     segments = []
+    active = rows  # users that may still extend their hull
     for _ in range(k):
-        dc = cost - cur_cost[:, None]
-        dv = value - cur_value[:, None]
+        if active.size == 0:
+            break
+        c, v = cost[active], value[active]
+        dc = c - cur_cost[active, None]
+        dv = v - cur_value[active, None]
         ok = (dc > 0) & (dv > 0) & np.isfinite(dv)
         slope = np.where(ok, dv / np.where(ok, dc, 1.0), -np.inf)
         best_slope = slope.max(axis=1)
@@ -80,14 +84,16 @@ def hull_segments(problem: CampaignProblem) -> HullSegments:
         if not alive.any():
             break
         # Among equally steep options take the costliest: fewer, strictly concave segments.
-        tie = slope >= best_slope[:, None] * (1 - 1e-12)
-        pick = np.argmax(np.where(tie & ok, cost, -np.inf), axis=1)
-        r = rows[alive]
-        j = pick[alive]
-        segments.append((r, j, dc[r, j], dv[r, j]))
+        tie = ok & (slope >= best_slope[:, None] * (1 - 1e-12))
+        pick = np.argmax(np.where(tie, c, -np.inf), axis=1)
+        local = np.flatnonzero(alive)
+        r = active[local]
+        j = pick[local]
+        segments.append((r, j, dc[local, j], dv[local, j]))
         cur_cost[r] = cost[r, j]
         cur_value[r] = value[r, j]
         current[r] = j
+        active = r
     if segments:
         user = np.concatenate([s[0] for s in segments])
         to_option = np.concatenate([s[1] for s in segments]).astype(np.int16)
@@ -99,7 +105,7 @@ def hull_segments(problem: CampaignProblem) -> HullSegments:
         d_cost = d_value = np.zeros(0)
     # Steepest first; a user's own segments have strictly decreasing slopes, so this order
     # always takes them one after the other.
-    order = np.lexsort((np.arange(user.size), -(d_value / np.maximum(d_cost, 1e-300))))
+    order = np.argsort(-(d_value / np.maximum(d_cost, 1e-300)), kind="stable")
     user, to_option, d_cost, d_value = user[order], to_option[order], d_cost[order], d_value[order]
     return HullSegments(
         user=user,
