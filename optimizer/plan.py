@@ -73,6 +73,11 @@ class Plan:
         out[rows] = matrix[rows, self.choice[rows]]
         return out
 
+    def incremental_gmv(self) -> float:
+        """Expected incremental GMV of the plan (money)."""
+        rows = np.flatnonzero(self.choice >= 0)
+        return float(self.problem.gmv_uplift_at(rows, self.choice[rows]).sum())
+
     @property
     def targeted(self) -> np.ndarray:
         """True for users who get a coupon, shape (n,)."""
@@ -127,7 +132,7 @@ class Plan:
     def summary(self) -> dict[str, Any]:
         """The figures every table prints (money in currency units)."""
         cost, sd = self.spend_moments()
-        gmv = float(self._chosen(self.problem.gmv_uplift()).sum())
+        gmv = self.incremental_gmv()
         return {
             "policy": self.policy,
             "solver": self.solver,
@@ -224,6 +229,6 @@ def check_plan(
     if max_messages is not None and rows.size > max_messages:
         raise PlanError(f"{rows.size} messages exceed the cap of {max_messages}")
     if min_roi is not None and rows.size:
-        gmv = float(plan._chosen(problem.gmv_uplift()).sum())
+        gmv = plan.incremental_gmv()
         if gmv < min_roi * cost - tolerance * max(1.0, abs(gmv)):
             raise PlanError(f"ROI {gmv / cost:.3f} is below the minimum {min_roi:g}")

@@ -93,7 +93,8 @@ def _take_in_order(
     stop = order.size if within.all() else int(np.argmin(within))
     if settings.min_roi is not None and stop:
         gain = (
-            problem.gmv_uplift()[order[:stop], k] - settings.min_roi * problem.cost[order[:stop], k]
+            problem.gmv_uplift_at(order[:stop], np.full(stop, k))
+            - settings.min_roi * problem.cost[order[:stop], k]
         )
         holds = np.flatnonzero(np.cumsum(gain) >= -1e-9)
         stop = int(holds[-1]) + 1 if holds.size else 0

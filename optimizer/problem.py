@@ -75,6 +75,15 @@ class CampaignProblem:
         order = np.maximum(self.basket[:, None], self.menu.thresholds[None, :])
         return self.p * order - (self.p0 * self.basket)[:, None]
 
+    def gmv_uplift_at(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+        """Expected incremental GMV (money) of option ``options[i]`` for user ``rows[i]``.
+
+        The entries of :meth:`gmv_uplift` without building the (n, k) matrix, shape (m,).
+        """
+        basket = self.basket[rows]
+        order = np.maximum(basket, self.menu.thresholds[options])
+        return self.p[rows, options] * order - self.p0[rows] * basket
+
 
 def build_problem(
     user_id: np.ndarray,
