@@ -198,22 +198,9 @@ def generate(
     out.print(f"wrote {out_dir}/{{users,history,truth}}.parquet, menu.toml, scenario.toml")
 
 
-def _parse_caps(text: str | None) -> dict[str, int] | None:
-    """``10off99=20000,5off49=100`` -> {"10off99": 20000, "5off49": 100}."""
-    if not text:
-        return None
-    caps: dict[str, int] = {}
-    for item in text.split(","):
-        name, sep, number = item.partition("=")
-        if not sep or not name.strip() or not number.strip().isdigit():
-            raise InputError(
-                f"expected DENOMINATION=COUNT items, got {item!r}", source="--max-per-denomination"
-            )
-        caps[name.strip()] = int(number)
-    return caps
-
-
-def _plan_tables(plans: dict, currency: str) -> list[Table]:
+def _plan_tables(
+    plans: dict, currency: str, constraints: str = "", segment_column: str = "segment"
+) -> list[Table]:
     summaries = {name: plan.summary() for name, plan in plans.items()}
     table = Table(title=f"Campaign plans ({currency})", title_justify="left")
     table.add_column("figure")
@@ -256,6 +243,7 @@ def _plan_tables(plans: dict, currency: str) -> list[Table]:
         "probability by the normal approximation of independent redemptions. "
         + ROI_DEFINITION
         + ". Best value per row in green."
+        + (f" Constraints: {constraints}." if constraints else "")
     )
     table.caption_justify = "left"
     tables = [table]
@@ -271,6 +259,23 @@ def _plan_tables(plans: dict, currency: str) -> list[Table]:
             f"{r['expected_cost']:,.0f}",
         )
     tables.append(by)
+    segments = first.by_segment()
+    if len(segments):
+        seg = Table(title=f"{first.policy} plan by {segment_column}", title_justify="left")
+        for col in ("segment", "candidates", "targeted", "share of messages"):
+            seg.add_column(col, justify="left" if col == "segment" else "right")
+        seg.add_column("incremental conversions", justify="right")
+        seg.add_column("expected cost", justify="right")
+        for _, r in segments.iterrows():
+            seg.add_row(
+                str(r["segment"]),
+                f"{int(r['users']):,}",
+                f"{int(r['users_targeted']):,}",
+                f"{100 * r['message_share']:.1f}%",
+                f"{r['incremental_conversions']:,.1f}",
+                f"{r['expected_cost']:,.0f}",
+            )
+        tables.append(seg)
     return tables
 
 
@@ -356,6 +361,22 @@ def optimize(
             "expected campaign cost (money per money).",
         ),
     ] = None,
+    segment_share: Annotated[
+        str | None,
+        typer.Option(
+            "--segment-share",
+            help="Share of messages per segment, e.g. dormant=0.5:,lapsed=:0.2 "
+            "(min:max, either side may be empty).",
+        ),
+    ] = None,
+    segment_column: Annotated[
+        str | None,
+        typer.Option(
+            "--segment-column",
+            help="User-table column the segments come from (default: the scenario's, "
+            "lifecycle_stage).",
+        ),
+    ] = None,
     exclude: Annotated[
         Path | None,
         typer.Option(
@@ -406,6 +427,7 @@ def optimize(
     import json as jsonlib
 
     from optimizer.campaign import align_scores, plan_campaign
+    from optimizer.constraints import Constraints, parse_caps, parse_segment_shares
     from optimizer.data import load_user_ids, write_table
     from optimizer.policies import POLICIES, PolicySettings
     from simulator.pipeline import score_scenario
@@ -437,17 +459,23 @@ def optimize(
         )
     if len(inputs.scores) == 0:
         raise InputError("no candidate users to plan for", source="--scores")
-    caps = _parse_caps(max_per_denomination)
+    given = scen.constraints.to_constraints()
+    caps = parse_caps(max_per_denomination)
+    shares = parse_segment_shares(segment_share)
     settings = PolicySettings(
         denomination=denomination or scen.manual.denomination,
         v2_threshold=v2_threshold if v2_threshold is not None else knee,
         solver=solver,
-        max_per_denomination=caps,
-        max_messages=max_messages,
-        min_roi=min_roi,
-        overrun_risk=overrun_risk,
+        constraints=Constraints(
+            max_per_denomination=given.max_per_denomination if caps is None else caps,
+            max_messages=given.max_messages if max_messages is None else max_messages,
+            min_roi=given.min_roi if min_roi is None else min_roi,
+            segment_shares=shares or given.segment_shares,
+        ),
+        overrun_risk=scen.constraints.overrun_risk if overrun_risk is None else overrun_risk,
     )
     policies = [policy] + ([p for p in POLICIES if p != policy] if compare else [])
+    seg_column = segment_column or scen.constraints.segment_column
     plans = plan_campaign(
         inputs,
         amount,
@@ -456,6 +484,7 @@ def optimize(
         objective=objective,
         sms_cost=scen.costs.sms_cost,
         margin_rate=scen.costs.margin_rate,
+        segment_column=seg_column,
     )
     if out_path is not None:
         write_table(plans[policy].to_frame(), out_path)
@@ -465,12 +494,16 @@ def optimize(
             "budget": amount,
             "objective": objective,
             "definitions": ROI_DEFINITION,
+            "constraints": settings.constraints.to_dict(),
+            "segment_column": seg_column,
             "plans": {name: plan.summary() for name, plan in plans.items()},
             "by_denomination": plans[policy].by_denomination().to_dict(orient="records"),
+            "by_segment": plans[policy].by_segment().to_dict(orient="records"),
         }
         sys.stdout.write(jsonlib.dumps(payload, default=float) + "\n")
         return
-    for table in _plan_tables(plans, scen.currency):
+    described = ", ".join(f"{k} {v}" for k, v in settings.constraints.to_dict().items())
+    for table in _plan_tables(plans, scen.currency, described, seg_column):
         out.print(table)
     if out_path is not None:
         out.print(f"wrote {out_path}")

@@ -78,6 +78,16 @@ def align_scores(
     )
 
 
+def _segment_labels(users: pd.DataFrame, column: str) -> np.ndarray:
+    """Segment label per candidate (text), from a column of the user table."""
+    if column not in users.columns:
+        raise InputError(
+            f"segment column {column!r} is not in the user table", source="--segment-column"
+        )
+    labels = users[column]
+    return labels.astype(str).where(labels.notna(), "missing").to_numpy()
+
+
 def plan_campaign(
     inputs: CampaignInputs,
     budget: float,
@@ -87,8 +97,12 @@ def plan_campaign(
     objective: str = "conversions",
     sms_cost: float = 0.05,
     margin_rate: float = 0.3,
+    segment_column: str = "lifecycle_stage",
 ) -> dict[str, Plan]:
     """Plans of every requested policy at the same budget, each checked before it is returned.
+
+    ``segment_column`` names the user-table column whose labels the segment-share constraints
+    of ``settings.constraints`` refer to.
 
     Returns
     -------
@@ -107,23 +121,12 @@ def plan_campaign(
         margin_rate=margin_rate,
         basket=inputs.users["avg_order_value"].to_numpy(dtype=np.float64),
         excluded=inputs.excluded,
+        segment=_segment_labels(inputs.users, segment_column),
     )
-    caps = settings.max_per_denomination
-    if caps:
-        unknown = [d for d in caps if d not in menu.names]
-        if unknown:
-            raise InputError(
-                f"denomination {unknown[0]!r} is not on the menu ({', '.join(menu.names)})",
-                source="--max-per-denomination",
-            )
+    settings.constraints.validate(problem)
     plans = {}
     for policy in policies:
         plan = make_plan(policy, problem, budget, settings, users=inputs.users)
-        check_plan(
-            plan,
-            max_per_denomination=caps,
-            max_messages=settings.max_messages,
-            min_roi=settings.min_roi,
-        )
+        check_plan(plan, settings.constraints)
         plans[policy] = plan
     return plans

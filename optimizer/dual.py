@@ -1,38 +1,88 @@
 """Lagrangian-dual decomposition for millions of users, with a certified optimality gap.
 
-Multipliers price the coupled constraints: ``lam`` the budget, ``mu_k`` each denomination's
-cap, ``nu`` the message cap. At given multipliers every user independently takes the option with
-the best reduced value ``v_ik - lam * c_ik - mu_k - nu`` (or nothing when no option is
-positive): a vectorised argmax, no loop over users. Weak duality makes
+Every constraint is a linear row ``sum_ik a_ik x_ik <= b`` (:mod:`optimizer.constraints`):
+the budget, coupon caps, the message cap, the minimum ROI, segment shares. Multipliers
+``lam >= 0`` price the rows; at given multipliers every user independently takes the option with
+the best reduced value ``v_ik - sum_j lam_j a^j_ik`` (or nothing when none is positive): a
+vectorised argmax, no loop over users. Weak duality makes
 
-    L(lam, mu, nu) = sum_i max(0, max_k reduced_ik) + lam * B + sum_k mu_k * cap_k + nu * M
+    D(lam) = sum_i max(0, max_k reduced_ik) + sum_j lam_j b_j
 
-an upper bound on every feasible plan, for *any* non-negative multipliers; the solver lowers it
-by exact coordinate-wise bisection (L is convex and piecewise linear in each multiplier), then
-repairs the per-user choices into a feasible plan (drop the weakest where a constraint is
-broken) and fills what is left greedily by value per unit cost.
+an upper bound on every feasible plan, for *any* non-negative multipliers: the certificate.
 
-With the budget as the only constraint, the hull greedy of :mod:`optimizer.hull` solves the
-same dual exactly (``lam`` is the slope of the segment the budget splits), so it is used.
+``D`` is convex and piecewise linear. It is minimised through its entropic smoothing
+``D_tau(lam) = sum_i tau log(1 + sum_k exp(reduced_ik / tau)) + lam . b``, which is smooth,
+convex, within ``tau n log(k + 1)`` of ``D`` and has the exact gradient ``b - sum_ik pi_ik a_ik``
+(``pi`` the softmax choice probabilities): L-BFGS-B (scipy) under ``lam >= 0``, ``tau`` lowered
+by continuation, warm-started from a random subsample of users when there are many. The bound
+reported is the smallest *unsmoothed* ``D`` met on the way.
+
+The plan: each user's argmax at the best multipliers, repaired into feasibility (the users with
+the weakest reduced value leave first where a row is broken; the empty plan is always feasible,
+so the repair always ends), then filled by the best remaining reduced values while every row
+keeps its slack. Finally a *core* polish: the few users whose choice the multipliers leave
+nearly undecided (smallest margin between their best and second-best reduced value; the LP
+relaxation has at most one fractional user per row) are re-optimised exactly by the MILP of
+:mod:`optimizer.milp` with every other user fixed, which is the core-problem method of knapsack
+solvers (Pisinger; Kellerer, Pferschy and Pisinger, *Knapsack Problems*, ch. 5 and 11). The
+polish never lowers the plan's value and runs only while the certified gap is above
+``polish_gap``.
+
+With the budget as the only row, the hull greedy of :mod:`optimizer.hull` solves the same dual
+exactly (``lam`` is the slope of the segment the budget splits), so it is used.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import minimize
 
+from optimizer.constraints import (
+    Constraints,
+    LinearRow,
+    fill_plan,
+    linear_rows,
+    repair_plan,
+    violations,
+)
+from optimizer.errors import InputError
 from optimizer.hull import hull_segments, solve_hull
 from optimizer.problem import CampaignProblem
 
-__all__ = ["DualSolution", "solve_dual"]
+__all__ = ["DualSolution", "solve_dual", "POLISH_GAP", "CORE_USERS"]
+
+#: The core polish runs while the certified relative gap is above this.
+POLISH_GAP = 1e-4
+#: Users re-optimised exactly by the core polish (at most; fewer when n is smaller).
+CORE_USERS = 300
+#: Users of the subsample that warm-starts the multipliers on large problems.
+WARM_START_USERS = 50_000
+#: Smoothing temperatures (relative to the largest option value), coarse to fine.
+TEMPERATURES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5)
 
 
 @dataclass
 class DualSolution:
-    """A feasible plan, the best dual bound found, and the multipliers that gave it."""
+    """A feasible plan, the best dual bound found, and the multipliers that gave it.
+
+    Attributes
+    ----------
+    choice : ndarray of int16, shape (n,)
+        Denomination per user, -1 for none.
+    value, cost : float
+        Objective value and expected cost (money) of the plan.
+    upper_bound : float
+        Smallest dual value found: no feasible plan does better.
+    multipliers : dict of str to float
+        Price of each row at the bound (objective units per row unit).
+    seconds : float
+    core_users : int
+        Users re-optimised by the core polish (0 when it did not run).
+    """
 
     choice: np.ndarray
     value: float
@@ -40,273 +90,245 @@ class DualSolution:
     upper_bound: float
     multipliers: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    core_users: int = 0
 
-
-class _Lagrangian:
-    """Vectorised per-user choice and dual value at given multipliers."""
-
-    def __init__(
-        self,
-        problem: CampaignProblem,
-        budget: float,
-        caps: np.ndarray,
-        messages: float,
-        min_roi: float | None = None,
-    ):
-        ok = problem.eligible & (problem.value > 0) & np.isfinite(problem.value)
-        ok &= caps[None, :] > 0
-        self.value = np.where(ok, problem.value, -np.inf)
-        # Minimum ROI as a linear constraint: sum (gmv_ik - roi * cost_ik) x_ik >= 0.
-        self.roi_gain = None if min_roi is None else problem.gmv_uplift() - min_roi * problem.cost
-        self.cost = problem.cost
-        self.budget = budget
-        self.caps = caps
-        self.messages = messages
-        self.rows = np.arange(problem.n_users)
-
-    def reduced(self, lam: float, mu: np.ndarray, nu: float, rho: float = 0.0) -> np.ndarray:
-        out = self.value - lam * self.cost - mu[None, :] - nu
-        if self.roi_gain is not None and rho:
-            out = out + rho * self.roi_gain
-        return out
-
-    def choose(
-        self, lam: float, mu: np.ndarray, nu: float, rho: float = 0.0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        reduced = self.reduced(lam, mu, nu, rho)
-        best = np.argmax(reduced, axis=1)
-        score = reduced[self.rows, best]
-        choice = np.where(score > 0, best, -1)
-        return choice, np.maximum(score, 0.0)
-
-    def dual(self, lam: float, mu: np.ndarray, nu: float, rho: float = 0.0) -> float:
-        _, score = self.choose(lam, mu, nu, rho)
-        finite_caps = np.isfinite(self.caps)
-        bound = (
-            score.sum()
-            + lam * self.budget
-            + float((mu * np.where(finite_caps, self.caps, 0)).sum())
-        )
-        if np.isfinite(self.messages):
-            bound += nu * self.messages
-        return float(bound)
-
-    def usage(self, choice: np.ndarray) -> tuple[float, np.ndarray, int]:
-        chosen = choice >= 0
-        cost = float(self.cost[self.rows[chosen], choice[chosen]].sum())
-        counts = np.bincount(choice[chosen], minlength=self.caps.size)
-        return cost, counts, int(chosen.sum())
-
-    def roi_slack(self, choice: np.ndarray) -> float:
-        """``sum (gmv - roi * cost)`` of the chosen options (>= 0 when the ROI target holds)."""
-        if self.roi_gain is None:
+    @property
+    def gap(self) -> float:
+        """Certified relative optimality gap ``(upper_bound - value) / upper_bound``."""
+        if self.upper_bound <= 0:
             return 0.0
-        chosen = choice >= 0
-        return float(self.roi_gain[self.rows[chosen], choice[chosen]].sum())
+        return max(0.0, (self.upper_bound - self.value) / self.upper_bound)
 
 
-def _bisect(used, limit: float, hi: float, iterations: int = 40) -> float:
-    """Smallest multiplier (within tolerance) at which ``used(m) <= limit``; 0 if already so."""
-    if used(0.0) <= limit:
-        return 0.0
-    lo = 0.0
-    while used(hi) > limit:
-        hi *= 4.0
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        if used(mid) <= limit:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+def _masked_values(problem: CampaignProblem, constraints: Constraints) -> np.ndarray:
+    """Option values with -inf where an option may not be sent, shape (n, k)."""
+    ok = problem.eligible & np.isfinite(problem.value)
+    ok &= (constraints.caps_array(problem) > 0)[None, :]
+    return np.where(ok, problem.value, -np.inf)
 
 
-def _repair_and_fill(lag: _Lagrangian, choice: np.ndarray, reduced: np.ndarray) -> np.ndarray:
-    choice = choice.copy()
-    rows = lag.rows
-    value, cost = lag.value, lag.cost
-    k = lag.caps.size
-    # Caps: keep the users with the best reduced value.
-    for j in range(k):
-        if np.isfinite(lag.caps[j]):
-            members = np.flatnonzero(choice == j)
-            if members.size > lag.caps[j]:
-                keep = int(lag.caps[j])
-                order = members[np.argsort(-reduced[members], kind="stable")]
-                choice[order[keep:]] = -1
-    if np.isfinite(lag.messages):
-        members = np.flatnonzero(choice >= 0)
-        if members.size > lag.messages:
-            order = members[np.argsort(-reduced[members], kind="stable")]
-            choice[order[int(lag.messages) :]] = -1
-    # Budget: drop the lowest value per unit cost until it fits.
-    spent, counts, sent = lag.usage(choice)
-    if spent > lag.budget:
-        members = np.flatnonzero(choice >= 0)
-        ratio = value[members, choice[members]] / cost[members, choice[members]]
-        order = members[np.argsort(ratio, kind="stable")]
-        excess = np.cumsum(cost[order, choice[order]])
-        drop = int(np.searchsorted(excess, spent - lag.budget, side="left")) + 1
-        choice[order[:drop]] = -1
-    # Minimum ROI: drop the options that pull it down most until it holds.
-    slack = lag.roi_slack(choice)
-    if slack < 0:
-        members = np.flatnonzero(choice >= 0)
-        gain = lag.roi_gain[members, choice[members]]
-        order = members[np.argsort(gain, kind="stable")]
-        recovered = np.cumsum(-lag.roi_gain[order, choice[order]])
-        drop = int(np.searchsorted(recovered, -slack, side="left")) + 1
-        choice[order[:drop]] = -1
-    # Fill: unassigned users, best value per unit cost first, while budget and caps allow.
-    for _ in range(32):
-        spent, counts, sent = lag.usage(choice)
-        room = lag.budget - spent
-        left_caps = lag.caps - counts
-        left_messages = lag.messages - sent
-        if room <= 0 or left_messages <= 0:
-            break
-        free = choice < 0
-        ratio = np.where(
-            free[:, None] & (left_caps[None, :] > 0) & (cost <= room) & np.isfinite(value),
-            value / np.maximum(cost, 1e-300),
-            -np.inf,
+def _reduced(value: np.ndarray, rows: Sequence[LinearRow], lam: np.ndarray) -> np.ndarray:
+    """Reduced values ``v - sum_j lam_j a^j``, shape (n, k)."""
+    out = value.copy()
+    for row, m in zip(rows, lam, strict=True):
+        row.subtract(out, float(m))
+    return out
+
+
+def _argmax_choice(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best option per user (-1 when none is positive) and its positive part, shape (n,)."""
+    best = np.argmax(reduced, axis=1)
+    score = np.take_along_axis(reduced, best[:, None], axis=1)[:, 0]
+    return np.where(score > 0, best, -1), np.maximum(score, 0.0)
+
+
+class _SmoothedDual:
+    """``D_tau`` over scaled multipliers ``y`` (``lam_j = y_j * vscale / ascale_j``)."""
+
+    def __init__(self, value: np.ndarray, rows: Sequence[LinearRow]):
+        self.value = value
+        self.rows = rows
+        self.n = value.shape[0]
+        finite = value[np.isfinite(value)]
+        self.vscale = float(np.abs(finite).max()) if finite.size else 1.0
+        self.vscale = self.vscale if self.vscale > 0 else 1.0
+        self.rhs = np.array([r.rhs for r in rows])
+        self.ascale = np.array([self._typical(r) for r in rows])
+        self.best_bound = np.inf
+        self.best_lam = np.zeros(len(rows))
+
+    def _typical(self, row: LinearRow) -> float:
+        """Mean absolute coefficient of a row over the sendable options."""
+        rows, cols = np.nonzero(np.isfinite(self.value))
+        if rows.size == 0:
+            return 1.0
+        pick = np.linspace(0, rows.size - 1, min(rows.size, 4096)).astype(np.int64)
+        scale = float(np.abs(row.at(rows[pick], cols[pick])).mean())
+        return scale if scale > 0 else 1.0
+
+    def lam(self, y: np.ndarray) -> np.ndarray:
+        return y * self.vscale / self.ascale
+
+    def hard(self, lam: np.ndarray) -> float:
+        """Unsmoothed dual value ``D(lam)`` (objective units)."""
+        _, score = _argmax_choice(_reduced(self.value, self.rows, lam))
+        return float(score.sum() + lam @ self.rhs)
+
+    def __call__(self, y: np.ndarray, tau: float) -> tuple[float, np.ndarray]:
+        lam = self.lam(y)
+        r = _reduced(self.value, self.rows, lam) / self.vscale
+        top = np.maximum(r.max(axis=1), 0.0)
+        hard = float(top.sum() * self.vscale + lam @ self.rhs)
+        if hard < self.best_bound:
+            self.best_bound, self.best_lam = hard, lam.copy()
+        with np.errstate(under="ignore"):
+            e = np.exp((r - top[:, None]) / tau)
+            z = np.exp(-top / tau) + e.sum(axis=1)
+        smooth = float((top + tau * np.log(z)).sum()) + float(lam @ self.rhs) / self.vscale
+        pi = e / z[:, None]
+        grad = np.array([r_.rhs - r_.weighted_sum(pi) for r_ in self.rows]) / self.ascale
+        return smooth / self.n, grad / self.n
+
+
+def _minimise(
+    dual: _SmoothedDual, y0: np.ndarray, temperatures: Sequence[float], maxiter: int
+) -> np.ndarray:
+    """L-BFGS-B over ``y >= 0`` through the temperatures, each warm-started from the last."""
+    y = y0.copy()
+    for tau in temperatures:
+        res = minimize(
+            dual,
+            y,
+            args=(tau,),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, None)] * y.size,
+            options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-10},
         )
-        best = np.argmax(ratio, axis=1)
-        candidates = np.flatnonzero(np.isfinite(ratio[rows, best]))
-        if candidates.size == 0:
-            break
-        candidates = candidates[np.argsort(-ratio[candidates, best[candidates]], kind="stable")]
-        opt = best[candidates]
-        fits = np.cumsum(cost[candidates, opt]) <= room + 1e-9
-        one_hot = np.zeros((candidates.size, k), dtype=np.int64)
-        one_hot[np.arange(candidates.size), opt] = 1
-        within_caps = np.cumsum(one_hot, axis=0)[np.arange(candidates.size), opt] <= left_caps[opt]
-        within_messages = np.arange(1, candidates.size + 1) <= left_messages
-        good = fits & within_caps & within_messages
-        if lag.roi_gain is not None:  # the running ROI slack must stay >= 0
-            slack = lag.roi_slack(choice)
-            good &= slack + np.cumsum(lag.roi_gain[candidates, opt]) >= -1e-9
-        stop = candidates.size if good.all() else int(np.argmin(good))
-        if stop == 0:
-            # The best candidate does not fit: remove its option for this round and retry.
-            value = value.copy()
-            value[candidates[0], opt[0]] = -np.inf
-            continue
-        choice[candidates[:stop]] = opt[:stop]
-    return choice
+        y = np.maximum(res.x, 0.0)
+    return y
+
+
+def _polish(
+    problem: CampaignProblem,
+    value: np.ndarray,
+    rows: Sequence[LinearRow],
+    lam: np.ndarray,
+    choice: np.ndarray,
+    core_users: int,
+    time_limit: float,
+    tolerance: float,
+) -> tuple[np.ndarray, int]:
+    """Re-optimise the least decided users exactly, the others fixed (never worse)."""
+    from optimizer.milp import solve_rows  # PuLP is only needed when the polish runs
+
+    n = problem.n_users
+    reduced = _reduced(value, rows, lam)
+    padded = np.concatenate([np.zeros((n, 1)), np.where(np.isfinite(reduced), reduced, -1e300)], 1)
+    top2 = -np.partition(-padded, 1, axis=1)[:, :2]
+    margin = top2[:, 0] - top2[:, 1]
+    size = min(n, core_users)
+    core = np.sort(np.argpartition(margin, size - 1)[:size]) if size < n else np.arange(n)
+    fixed = choice.copy()
+    fixed[core] = -1
+    sub_rows = [r.take(core, rhs=r.rhs - r.usage(fixed)) for r in rows]
+    sub_value = np.where(np.isfinite(value[core]), value[core], 0.0)
+    # The core MILP only has to be as accurate as the whole plan needs: ``tolerance`` is an
+    # absolute objective amount, turned into a gap relative to the core's own value.
+    core_value = max(_plan_value(value, np.where(np.isin(np.arange(n), core), choice, -1)), 1e-12)
+    gap = float(np.clip(tolerance / core_value, 1e-7, 1e-2))
+    try:
+        sub_choice, _, _ = solve_rows(
+            sub_value, np.isfinite(value[core]), sub_rows, time_limit=time_limit, gap=gap
+        )
+    except InputError:  # no MILP solver available: keep the repaired plan
+        return choice, 0
+    trial = fixed
+    trial[core] = sub_choice
+    if violations(trial, rows):
+        return choice, size
+    return (trial if _plan_value(value, trial) > _plan_value(value, choice) else choice), size
+
+
+def _plan_value(value: np.ndarray, choice: np.ndarray) -> float:
+    rows = np.flatnonzero(choice >= 0)
+    return float(value[rows, choice[rows]].sum())
 
 
 def solve_dual(
     problem: CampaignProblem,
     budget: float,
+    constraints: Constraints | None = None,
     *,
-    max_per_denomination: Mapping[str, int] | None = None,
-    max_messages: int | None = None,
-    min_roi: float | None = None,
-    sweeps: int = 8,
+    polish_gap: float = POLISH_GAP,
+    core_users: int = CORE_USERS,
+    polish_time_limit: float = 5.0,
+    seed: int = 0,
 ) -> DualSolution:
-    """Plan under the budget and optional caps, with a certified upper bound.
+    """Plan under the budget and every constraint, with a certified upper bound.
 
     Parameters
     ----------
     problem : CampaignProblem
     budget : float
         Expected-cost budget (money).
-    max_per_denomination : mapping of str to int, optional
-        Coupon inventory per denomination.
-    max_messages : int, optional
-        Cap on coupons sent in all.
-    min_roi : float, optional
-        Expected incremental GMV must be at least this multiple of the expected cost.
-    sweeps : int
-        Rounds of coordinate-wise bisection over the multipliers.
+    constraints : Constraints, optional
+        Caps, message cap, minimum ROI, segment shares.
+    polish_gap : float
+        Run the core polish while the certified relative gap is above this (0 always, inf
+        never).
+    core_users : int
+        Users the core polish re-optimises exactly.
+    polish_time_limit : float
+        Seconds for the polish's MILP.
+    seed : int
+        Subsample of the multiplier warm start on large problems.
     """
     start = time.perf_counter()
-    k = len(problem.menu)
-    caps = np.full(k, np.inf)
-    for name, cap in (max_per_denomination or {}).items():
-        caps[problem.menu.index(name)] = cap
-    messages = np.inf if max_messages is None else float(max_messages)
-    rows = np.arange(problem.n_users)
-    if not np.isfinite(caps).any() and not np.isfinite(messages) and min_roi is None:
-        seg = hull_segments(problem)
-        sol = solve_hull(problem, budget, seg)
-        taken = int(np.searchsorted(seg.cum_cost, budget, side="right"))
-        lam = float(seg.d_value[taken] / seg.d_cost[taken]) if taken < seg.d_cost.size else 0.0
+    constraints = constraints or Constraints()
+    constraints.validate(problem)
+    rows = linear_rows(problem, budget, constraints)
+    value = _masked_values(problem, constraints)
+    n = problem.n_users
+    if n == 0 or not (np.isfinite(value) & (value > 0)).any():
+        # Nothing is worth sending (a segment minimum never forces a coupon: the empty plan
+        # keeps every row), so the empty plan is optimal.
         return DualSolution(
-            choice=sol.choice,
-            value=sol.value,
-            cost=sol.cost,
-            upper_bound=sol.upper_bound,
-            multipliers={"budget": lam},
-            seconds=time.perf_counter() - start,
-        )
-    lag = _Lagrangian(problem, budget, caps, messages, min_roi)
-    if not np.isfinite(lag.value).any():  # nobody has an option worth sending
-        return DualSolution(
-            choice=np.full(problem.n_users, -1, dtype=np.int16),
+            choice=np.full(n, -1, dtype=np.int16),
             value=0.0,
             cost=0.0,
             upper_bound=0.0,
             seconds=time.perf_counter() - start,
         )
-    lam, mu, nu, rho = 0.0, np.zeros(k), 0.0, 0.0
-    finite = lag.value[np.isfinite(lag.value)]
-    scale = float(finite.max()) if finite.size else 1.0
-    ratio_scale = float(
-        np.nanmax(np.where(np.isfinite(lag.value), lag.value / np.maximum(lag.cost, 1e-12), 0))
-    )
-    best_bound = lag.dual(lam, mu, nu)
-    best = (lam, mu.copy(), nu, rho)
-    for _ in range(sweeps):
-        lam = _bisect(
-            lambda m, mu=mu, nu=nu, rho=rho: lag.usage(lag.choose(m, mu, nu, rho)[0])[0],
-            budget,
-            max(ratio_scale, 1e-9),
+    if constraints.budget_only:
+        seg = hull_segments(problem)
+        sol = solve_hull(problem, budget, seg)
+        taken = int(np.searchsorted(seg.cum_cost, budget, side="right"))
+        lam = np.array(
+            [float(seg.d_value[taken] / seg.d_cost[taken]) if taken < seg.d_cost.size else 0.0]
         )
-        for j in np.flatnonzero(np.isfinite(caps)):
-
-            def count(m, j=j, lam=lam, nu=nu, rho=rho):
-                trial = mu.copy()
-                trial[j] = m
-                return lag.usage(lag.choose(lam, trial, nu, rho)[0])[1][j]
-
-            mu[j] = _bisect(count, caps[j], max(scale, 1e-9))
-        if np.isfinite(messages):
-            nu = _bisect(
-                lambda m, lam=lam, mu=mu, rho=rho: lag.usage(lag.choose(lam, mu, m, rho)[0])[2],
-                messages,
-                max(scale, 1e-9),
-            )
-        if lag.roi_gain is not None:
-            rho = _bisect(
-                lambda m, lam=lam, mu=mu, nu=nu: -lag.roi_slack(lag.choose(lam, mu, nu, m)[0]),
-                0.0,
-                1.0,
-            )
-        bound = lag.dual(lam, mu, nu, rho)
-        if bound < best_bound - 1e-12:
-            best_bound, best = bound, (lam, mu.copy(), nu, rho)
-        elif bound >= best_bound - 1e-12 * max(1.0, abs(best_bound)):
-            break
-    lam, mu, nu, rho = best
-    choice, _ = lag.choose(lam, mu, nu, rho)
-    reduced_all = lag.reduced(lam, mu, nu, rho)
-    reduced = np.where(choice >= 0, reduced_all[rows, np.maximum(choice, 0)], -np.inf)
-    choice = _repair_and_fill(lag, choice, reduced)
-    chosen = choice >= 0
-    value = float(problem.value[rows[chosen], choice[chosen]].sum())
-    cost = float(problem.cost[rows[chosen], choice[chosen]].sum())
+        choice, bound = sol.choice.astype(np.int64), sol.upper_bound
+    else:
+        dual = _SmoothedDual(value, rows)
+        y = np.zeros(len(rows))
+        dual(y, TEMPERATURES[0])
+        if n > 2 * WARM_START_USERS:
+            sample = np.sort(np.random.default_rng(seed).choice(n, WARM_START_USERS, replace=False))
+            share = WARM_START_USERS / n
+            sub = _SmoothedDual(value[sample], [r.take(sample, r.rhs * share) for r in rows])
+            sub.ascale, sub.vscale = dual.ascale, dual.vscale
+            y = _minimise(sub, y, TEMPERATURES, maxiter=200)
+            y = _minimise(dual, y, TEMPERATURES[-3:], maxiter=40)
+        else:
+            y = _minimise(dual, y, TEMPERATURES, maxiter=200)
+        lam = dual.best_lam
+        bound = dual.best_bound
+        reduced = _reduced(value, rows, lam)
+        choice, score = _argmax_choice(reduced)
+        choice = repair_plan(choice, rows, score)
+        # Fill: the users left out, best reduced value first, with their best positive option.
+        best = np.argmax(np.where(value > 0, reduced, -np.inf), axis=1)
+        best_reduced = np.take_along_axis(reduced, best[:, None], axis=1)[:, 0]
+        positive = np.take_along_axis(value, best[:, None], axis=1)[:, 0] > 0
+        out = np.flatnonzero((choice < 0) & positive & np.isfinite(best_reduced))
+        out = out[np.argsort(-best_reduced[out], kind="stable")]
+        choice = fill_plan(choice, rows, out, best[out])
+    plan_value = _plan_value(value, choice)
+    bound = max(float(bound), plan_value)
+    polished = 0
+    if bound > 0 and (bound - plan_value) / bound > polish_gap:
+        tolerance = 0.1 * polish_gap * bound
+        choice, polished = _polish(
+            problem, value, rows, lam, choice, core_users, polish_time_limit, tolerance
+        )
+        plan_value = _plan_value(value, choice)
+    chosen = np.flatnonzero(choice >= 0)
     return DualSolution(
         choice=choice.astype(np.int16),
-        value=value,
-        cost=cost,
-        upper_bound=max(best_bound, value),
-        multipliers={
-            "budget": lam,
-            **{f"cap_{n}": float(m) for n, m in zip(problem.menu.names, mu, strict=True)},
-            "messages": nu,
-            "min_roi": rho,
-        },
+        value=plan_value,
+        cost=float(problem.cost[chosen, choice[chosen]].sum()),
+        upper_bound=max(bound, plan_value),
+        multipliers={r.name: float(m) for r, m in zip(rows, lam, strict=True)},
         seconds=time.perf_counter() - start,
+        core_users=polished,
     )

@@ -1,9 +1,9 @@
 """The exact campaign MILP in PuLP (HiGHS from PyPI; PuLP's CBC when HiGHS is missing).
 
 The reference solver for small campaigns: binary ``x_ik`` (user i gets coupon k), at most one
-per user, expected cost within the budget, optional per-denomination caps and a cap on
-messages. Options with value <= 0 are left out: with only "at most" constraints they can never
-improve a plan.
+per user, expected cost within the budget, and every constraint of
+:mod:`optimizer.constraints` as the same linear rows the other solvers use. Options with value
+<= 0 are left out unless a segment's minimum share makes them useful.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pulp
 
+from optimizer.constraints import Constraints, LinearRow, linear_rows, violations
 from optimizer.errors import InputError
 from optimizer.problem import CampaignProblem
 
-__all__ = ["MilpSolution", "solve_milp", "milp_solver"]
+__all__ = ["MilpSolution", "solve_milp", "solve_rows", "milp_solver"]
 
 
 @contextlib.contextmanager
@@ -55,24 +56,93 @@ def milp_solver(time_limit: float | None = None, gap: float = 1e-7) -> pulp.LpSo
 
 @dataclass
 class MilpSolution:
-    """The MILP's plan and its status."""
+    """The MILP's plan and its status (``upper_bound`` None unless optimality was proven)."""
 
     choice: np.ndarray
     value: float
     cost: float
-    upper_bound: float
+    upper_bound: float | None
     status: str
     seconds: float
+
+
+def solve_rows(
+    value: np.ndarray,
+    eligible: np.ndarray,
+    rows: Sequence[LinearRow],
+    *,
+    time_limit: float | None = None,
+    gap: float = 1e-7,
+) -> tuple[np.ndarray, str, float | None]:
+    """Maximise ``sum value_ik x_ik`` subject to ``rows`` and at most one option per user.
+
+    Parameters
+    ----------
+    value : ndarray, shape (n, k)
+        Objective coefficients; options with value <= 0 are left out unless a row has a
+        negative coefficient on them (a segment minimum share can make them worth taking).
+    eligible : ndarray of bool, shape (n, k)
+    rows : sequence of LinearRow
+        The ``<=`` rows over the same n users.
+    time_limit : float, optional
+        Seconds.
+    gap : float
+        Relative MIP gap at which the solver stops.
+
+    Returns
+    -------
+    choice : ndarray of int16, shape (n,)
+    status : str
+    objective_bound : float or None
+        The solver's objective (an upper bound when it proved optimality).
+    """
+    n, k = value.shape
+    ok = eligible & np.isfinite(value)
+    helpful = value > 0
+    for row in rows:
+        if row.user is not None and (row.user < 0).any():
+            helpful |= (row.user < 0)[:, None]
+    ok &= helpful
+    choice = np.full(n, -1, dtype=np.int16)
+    if not ok.any():
+        return choice, "Optimal", 0.0
+    r, c = np.nonzero(ok)
+    model = pulp.LpProblem("campaign", pulp.LpMaximize)
+    x = [model.add_variable(f"x{j}", 0, 1, cat=pulp.LpBinary) for j in range(r.size)]
+    model += pulp.lpDot(value[r, c].tolist(), x)
+    for row in rows:
+        coef = row.at(r, c.astype(np.int64))
+        nonzero = np.flatnonzero(coef != 0)
+        # A row that cannot bind (every coefficient >= 0 and their sum within rhs) is skipped.
+        if nonzero.size == 0 or ((coef >= 0).all() and coef.sum() <= row.rhs):
+            continue
+        model += (
+            pulp.lpDot(coef[nonzero].tolist(), [x[j] for j in nonzero]) <= row.rhs,
+            row.name.replace(":", "_"),
+        )
+    order = np.argsort(r, kind="stable")
+    starts = np.flatnonzero(np.diff(np.concatenate([[-1], r[order]])))
+    for a, b in zip(starts, np.append(starts[1:], order.size), strict=True):
+        if b - a > 1:
+            model += pulp.lpSum(x[j] for j in order[a:b]) <= 1
+    with _stdout_silenced():  # HiGHS prints a banner on the C-level stdout even when quiet
+        status_code = model.solve(milp_solver(time_limit, gap))
+    status = pulp.LpStatus[status_code]
+    if status == "Optimal" and model.sol_status == pulp.LpSolutionIntegerFeasible:
+        status = "Feasible"  # stopped by the time limit with an incumbent
+    chosen = np.array([(v.varValue or 0.0) > 0.5 for v in x], dtype=bool)
+    choice[r[chosen]] = c[chosen]
+    objective = pulp.value(model.objective)
+    return choice, status, None if objective is None else float(objective)
 
 
 def solve_milp(
     problem: CampaignProblem,
     budget: float,
+    constraints: Constraints | None = None,
     *,
-    max_per_denomination: Mapping[str, int] | None = None,
-    max_messages: int | None = None,
-    min_roi: float | None = None,
     time_limit: float | None = None,
+    gap: float = 1e-7,
 ) -> MilpSolution:
     """Solve the campaign exactly.
 
@@ -81,60 +151,31 @@ def solve_milp(
     problem : CampaignProblem
     budget : float
         Expected-cost budget (money).
-    max_per_denomination : mapping of str to int, optional
-        Coupon inventory: at most this many coupons of a denomination.
-    max_messages : int, optional
-        At most this many messages (coupons) in all.
-    min_roi : float, optional
-        Expected incremental GMV at least ``min_roi`` times the expected cost.
+    constraints : Constraints, optional
+        Caps, message cap, minimum ROI, segment shares.
     time_limit : float, optional
         Seconds; the best plan found so far is returned with a ``status`` saying so.
+    gap : float
+        Relative MIP gap at which the solver stops: the plan is then within this share of the
+        optimum, and the bound reported is ``value / (1 - gap)``.
     """
     start = time.perf_counter()
-    n, k = problem.value.shape
-    ok = problem.eligible & (problem.value > 0) & np.isfinite(problem.value)
-    if max_per_denomination:
-        for name, cap in max_per_denomination.items():
-            if cap <= 0:
-                ok[:, problem.menu.index(name)] = False
-    rows, cols = np.nonzero(ok)
-    model = pulp.LpProblem("campaign", pulp.LpMaximize)
-    x = [model.add_variable(f"x{j}", 0, 1, cat=pulp.LpBinary) for j in range(rows.size)]
-    values = problem.value[rows, cols]
-    costs = problem.cost[rows, cols]
-    model += pulp.lpDot(values.tolist(), x)
-    model += pulp.lpDot(costs.tolist(), x) <= budget, "budget"
-    order = np.argsort(rows, kind="stable")
-    starts = np.flatnonzero(np.diff(np.concatenate([[-1], rows[order]])))
-    for a, b in zip(starts, np.append(starts[1:], order.size), strict=True):
-        if b - a > 1:
-            model += pulp.lpSum(x[j] for j in order[a:b]) <= 1
-    if max_per_denomination:
-        for name, cap in max_per_denomination.items():
-            col = problem.menu.index(name)
-            members = np.flatnonzero(cols == col)
-            if cap > 0 and members.size > cap:
-                model += pulp.lpSum(x[j] for j in members) <= cap, f"cap_{col}"
-    if min_roi is not None:
-        gain = (problem.gmv_uplift() - min_roi * problem.cost)[rows, cols]
-        model += pulp.lpDot(gain.tolist(), x) >= 0, "min_roi"
-    if max_messages is not None and rows.size > max_messages:
-        model += pulp.lpSum(x) <= max_messages, "messages"
-    with _stdout_silenced():  # HiGHS prints a banner on the C-level stdout even when quiet
-        status_code = model.solve(milp_solver(time_limit))
-    status = pulp.LpStatus[status_code]
-    chosen = np.array([(v.varValue or 0.0) > 0.5 for v in x], dtype=bool)
-    choice = np.full(n, -1, dtype=np.int16)
-    choice[rows[chosen]] = cols[chosen]
-    value = float(values[chosen].sum())
-    bound = value
-    objective = pulp.value(model.objective)
-    if objective is not None:
-        bound = max(bound, float(objective))
+    constraints = constraints or Constraints()
+    constraints.validate(problem)
+    rows = linear_rows(problem, budget, constraints)
+    eligible = problem.eligible & (constraints.caps_array(problem) > 0)[None, :]
+    choice, status, objective = solve_rows(
+        problem.value, eligible, rows, time_limit=time_limit, gap=gap
+    )
+    if violations(choice, rows):  # a time-limited run without an incumbent
+        choice[:] = -1
+    chosen = np.flatnonzero(choice >= 0)
+    value = float(problem.value[chosen, choice[chosen]].sum())
+    bound = max(value, objective or value) / (1 - gap) if status == "Optimal" else None
     return MilpSolution(
         choice=choice,
         value=value,
-        cost=float(costs[chosen].sum()),
+        cost=float(problem.cost[chosen, choice[chosen]].sum()),
         upper_bound=bound,
         status=status,
         seconds=time.perf_counter() - start,

@@ -11,7 +11,6 @@ margin x incremental GMV - campaign cost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from optimizer.constraints import Constraints, linear_rows, violations
 from optimizer.errors import InputError
 from optimizer.menu import NO_COUPON
 from optimizer.problem import CampaignProblem
@@ -169,6 +169,34 @@ class Plan:
         out = frame.groupby("denomination", sort=False).sum().reindex(labels).fillna(0)
         return out.reset_index()
 
+    def by_segment(self) -> pd.DataFrame:
+        """Candidates, users targeted, share of messages, uplift and cost per segment label.
+
+        Empty when the problem has no segments.
+        """
+        columns = ["segment", "users", "users_targeted", "message_share"]
+        columns += ["incremental_conversions", "expected_cost"]
+        problem = self.problem
+        if problem.segment is None:
+            return pd.DataFrame(columns=columns)
+        k = len(problem.segment_names)
+        targeted = self.targeted
+        sent = np.bincount(problem.segment, weights=targeted, minlength=k)
+        return pd.DataFrame(
+            {
+                "segment": list(problem.segment_names),
+                "users": np.bincount(problem.segment, minlength=k),
+                "users_targeted": sent.astype(np.int64),
+                "message_share": sent / max(1, int(targeted.sum())),
+                "incremental_conversions": np.bincount(
+                    problem.segment, weights=self.expected_uplift, minlength=k
+                ),
+                "expected_cost": np.bincount(
+                    problem.segment, weights=self.expected_cost, minlength=k
+                ),
+            }
+        )[columns]
+
     def to_frame(self) -> pd.DataFrame:
         """The plan file: one row per user.
 
@@ -193,19 +221,43 @@ class Plan:
         )
 
 
+def _broken_message(
+    name: str, used: float, rhs: float, plan: Plan, constraints: Constraints
+) -> str:
+    """A sentence for one broken constraint row."""
+    kind, _, label = name.partition(":")
+    sent = int(plan.targeted.sum())
+    if kind == "budget":
+        return f"expected cost {used:,.2f} exceeds the budget {rhs:,.2f}"
+    if kind == "cap":
+        return f"{used:.0f} coupons of {label} exceed its cap of {rhs:.0f}"
+    if kind == "messages":
+        return f"{used:.0f} messages exceed the cap of {rhs:.0f}"
+    if kind == "min_roi":
+        cost = float(plan.expected_cost.sum())
+        roi = plan.incremental_gmv() / cost if cost > 0 else float("nan")
+        return f"ROI {roi:.3f} is below the minimum {constraints.min_roi:g}"
+    problem = plan.problem
+    members = int((problem.segment[plan.targeted] == problem.segment_names.index(label)).sum())
+    share = members / sent if sent else 0.0
+    bounds = next(s for s in constraints.segment_shares if s.segment == label)
+    side = f"below its minimum {bounds.min:.1%}"
+    if kind == "segment_max":
+        side = f"above its maximum {bounds.max:.1%}"
+    return f"segment {label} gets {share:.1%} of the messages, {side}"
+
+
 def check_plan(
     plan: Plan,
+    constraints: Constraints | None = None,
     *,
-    max_per_denomination: Mapping[str, int] | None = None,
-    max_messages: int | None = None,
-    min_roi: float | None = None,
     tolerance: float = 1e-6,
 ) -> None:
     """Raise :class:`PlanError` unless ``plan`` keeps every invariant.
 
     Every input user is present once, each has at most one coupon from the menu, only eligible
-    coupons are sent, and the expected cost, the per-denomination counts and the message count
-    stay within the budget and caps.
+    coupons are sent, and every constraint row (budget, caps, messages, minimum ROI, segment
+    shares; :func:`optimizer.constraints.linear_rows`) holds.
     """
     problem = plan.problem
     n, k = problem.p.shape
@@ -218,17 +270,7 @@ def check_plan(
     rows = np.flatnonzero(plan.choice >= 0)
     if not problem.eligible[rows, plan.choice[rows]].all():
         raise PlanError("the plan sends a coupon to an excluded user or a capped-out coupon")
-    cost = float(plan.expected_cost.sum())
-    if cost > plan.budget * (1 + tolerance) + tolerance:
-        raise PlanError(f"expected cost {cost:,.2f} exceeds the budget {plan.budget:,.2f}")
-    counts = np.bincount(plan.choice[rows], minlength=k)
-    for name, cap in (max_per_denomination or {}).items():
-        got = int(counts[problem.menu.index(name)])
-        if got > cap:
-            raise PlanError(f"{got} coupons of {name} exceed its cap of {cap}")
-    if max_messages is not None and rows.size > max_messages:
-        raise PlanError(f"{rows.size} messages exceed the cap of {max_messages}")
-    if min_roi is not None and rows.size:
-        gmv = plan.incremental_gmv()
-        if gmv < min_roi * cost - tolerance * max(1.0, abs(gmv)):
-            raise PlanError(f"ROI {gmv / cost:.3f} is below the minimum {min_roi:g}")
+    constraints = constraints or Constraints()
+    broken = violations(plan.choice, linear_rows(problem, plan.budget, constraints), tolerance)
+    if broken:
+        raise PlanError(_broken_message(*broken[0], plan, constraints))

@@ -16,13 +16,13 @@ budget (a user whose coupon no longer fits ends the list, as an operator's expor
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from optimizer.constraints import Constraints, fill_plan, linear_rows, repair_plan
 from optimizer.dual import solve_dual
 from optimizer.errors import InputError
 from optimizer.milp import solve_milp
@@ -56,11 +56,10 @@ class PolicySettings:
         Solver of the optimal policy.
     seed : int
         Order of the random policy.
-    max_per_denomination : mapping of str to int, optional
-    max_messages : int, optional
-    min_roi : float, optional
-        Expected incremental GMV / expected cost must be at least this; ranked policies stop
-        their list where the running ROI would fall below it.
+    constraints : Constraints
+        Caps, message cap, minimum ROI and segment shares that every policy's plan keeps.
+        Ranked policies take their list while the budget, caps and message cap allow, then
+        drop their lowest-ranked users until the minimum ROI and the segment shares hold.
     overrun_risk : float, optional
         Plan so that P(realised spend > budget) is at most this (normal approximation of the
         sum of independent redemptions): the plan is made for a lowered budget, lowered until
@@ -71,36 +70,28 @@ class PolicySettings:
     v2_threshold: float | None = None
     solver: str = "auto"
     seed: int = 0
-    max_per_denomination: Mapping[str, int] | None = None
-    max_messages: int | None = None
-    min_roi: float | None = None
+    constraints: Constraints = field(default_factory=Constraints)
     overrun_risk: float | None = None
 
 
 def _take_in_order(
     problem: CampaignProblem, order: np.ndarray, k: int, budget: float, settings: PolicySettings
 ) -> np.ndarray:
-    """Uniform coupon ``k`` to users in ``order`` while the budget and caps allow."""
+    """Uniform coupon ``k`` to users in ``order`` while the budget and every constraint allow.
+
+    The list is taken while the budget, caps and message cap hold (the first user who does not
+    fit ends it, as an operator's export would); then the lowest-ranked users leave until the
+    minimum ROI and the segment shares hold.
+    """
     order = order[problem.eligible[order, k]]
-    limit = order.size
-    cap = (settings.max_per_denomination or {}).get(problem.menu.names[k])
-    if cap is not None:
-        limit = min(limit, int(cap))
-    if settings.max_messages is not None:
-        limit = min(limit, int(settings.max_messages))
-    order = order[:limit]
-    within = np.cumsum(problem.cost[order, k]) <= budget + 1e-9
-    stop = order.size if within.all() else int(np.argmin(within))
-    if settings.min_roi is not None and stop:
-        gain = (
-            problem.gmv_uplift_at(order[:stop], np.full(stop, k))
-            - settings.min_roi * problem.cost[order[:stop], k]
-        )
-        holds = np.flatnonzero(np.cumsum(gain) >= -1e-9)
-        stop = int(holds[-1]) + 1 if holds.size else 0
-    choice = np.full(problem.n_users, -1, dtype=np.int16)
-    choice[order[:stop]] = k
-    return choice
+    rows = linear_rows(problem, budget, settings.constraints)
+    empty = np.full(problem.n_users, -1, dtype=np.int64)
+    choice = fill_plan(
+        empty, [r for r in rows if r.capacity], order, np.full(order.size, k), rounds=1
+    )
+    rank = np.zeros(problem.n_users)
+    rank[order] = -np.arange(order.size, dtype=np.float64)
+    return repair_plan(choice, rows, rank).astype(np.int16)
 
 
 def _ranked(score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
@@ -128,24 +119,12 @@ def _plan_at(
             solver = "pulp" if problem.n_users <= AUTO_EXACT_MAX_USERS else "dual"
             time_limit = AUTO_EXACT_TIME_LIMIT
         if solver == "pulp":
-            sol = solve_milp(
-                problem,
-                budget,
-                max_per_denomination=settings.max_per_denomination,
-                max_messages=settings.max_messages,
-                min_roi=settings.min_roi,
-                time_limit=time_limit,
-            )
+            sol = solve_milp(problem, budget, settings.constraints, time_limit=time_limit)
             details["status"] = sol.status
         else:
-            sol = solve_dual(
-                problem,
-                budget,
-                max_per_denomination=settings.max_per_denomination,
-                max_messages=settings.max_messages,
-                min_roi=settings.min_roi,
-            )
+            sol = solve_dual(problem, budget, settings.constraints, seed=settings.seed)
             details["multipliers"] = sol.multipliers
+            details["core_users"] = sol.core_users
         return sol.choice, solver, sol.upper_bound, details
     try:
         k = problem.menu.index(settings.denomination)
@@ -210,6 +189,7 @@ def make_plan(
         raise InputError(f"policy must be one of {', '.join(POLICIES)}", source="--policy")
     if budget < 0:
         raise InputError("budget must be >= 0", source="--budget")
+    settings.constraints.validate(problem)
     planning_budget = float(budget)
     choice, solver, upper_bound, details = _plan_at(
         policy, problem, planning_budget, settings, users

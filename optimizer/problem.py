@@ -47,6 +47,10 @@ class CampaignProblem:
     menu : Menu
     objective : str
     sms_cost, margin_rate : float
+    segment : ndarray of int32, shape (n,), optional
+        Segment code per user (index into ``segment_names``), for segment-share constraints.
+    segment_names : tuple of str
+        Segment labels.
     """
 
     user_id: np.ndarray
@@ -60,6 +64,8 @@ class CampaignProblem:
     objective: str
     sms_cost: float
     margin_rate: float
+    segment: np.ndarray | None = None
+    segment_names: tuple[str, ...] = ()
 
     @property
     def n_users(self) -> int:
@@ -96,6 +102,7 @@ def build_problem(
     margin_rate: float = 0.3,
     basket: np.ndarray | None = None,
     excluded: np.ndarray | None = None,
+    segment: np.ndarray | None = None,
 ) -> CampaignProblem:
     """Assemble a :class:`CampaignProblem` from scores.
 
@@ -117,6 +124,8 @@ def build_problem(
         Average order value (money); required for ``gmv`` and ``profit``.
     excluded : ndarray of bool, shape (n,), optional
         Users who must get nothing (opted out).
+    segment : array-like, shape (n,), optional
+        Segment label per user (any values; compared as text) for segment-share constraints.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"objective must be one of {', '.join(OBJECTIVES)}", source="--objective")
@@ -152,6 +161,13 @@ def build_problem(
         problem.value = problem.gmv_uplift()
     else:
         problem.value = margin_rate * problem.gmv_uplift() - cost
+    if segment is not None:
+        labels = np.asarray(segment).astype(str)
+        if labels.shape != (n,):
+            raise InputError(f"segment labels have shape {labels.shape}; expected ({n},)")
+        names, codes = np.unique(labels, return_inverse=True)
+        problem.segment = codes.astype(np.int32)
+        problem.segment_names = tuple(str(x) for x in names)
     if excluded is not None:
         problem.eligible &= ~np.asarray(excluded, dtype=bool)[:, None]
     return problem

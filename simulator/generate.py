@@ -323,5 +323,5 @@ def write_world(
             for sink in sinks.values():
                 sink.close()
         save_menu(scenario.menu, staging / "menu.toml")
-        write_toml(scenario.model_dump(mode="json"), staging / "scenario.toml")
+        write_toml(scenario.model_dump(mode="json", exclude_none=True), staging / "scenario.toml")
     return summary

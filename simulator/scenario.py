@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from optimizer.constraints import Constraints, SegmentShare
 from optimizer.errors import InputError
 from optimizer.lifecycle import STAGES
 from optimizer.menu import Denomination, Menu
@@ -156,6 +157,59 @@ DEFAULT_MENU = Menu(
 )
 
 
+class SegmentBounds(_Strict):
+    """Bounds on one segment's share of the messages sent."""
+
+    min: float = Field(0.0, ge=0, le=1, description="minimum share of messages, 0..1")
+    max: float = Field(1.0, ge=0, le=1, description="maximum share of messages, 0..1")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentBounds:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min:g} exceeds max {self.max:g}")
+        return self
+
+
+class PlanConstraints(_Strict):
+    """Business constraints every plan keeps besides the budget (all optional)."""
+
+    max_per_denomination: dict[str, int] = Field(
+        default_factory=dict, description="coupon inventory: at most this many of a denomination"
+    )
+    max_messages: int | None = Field(None, ge=0, description="at most this many messages")
+    min_roi: float | None = Field(
+        None, ge=0, description="expected incremental GMV / expected cost at least this"
+    )
+    overrun_risk: float | None = Field(
+        None, gt=0, lt=1, description="P(realised spend > budget) at most this"
+    )
+    segment_column: str = Field(
+        "lifecycle_stage", min_length=1, description="user-table column the segments come from"
+    )
+    segment_shares: dict[str, SegmentBounds] = Field(
+        default_factory=dict, description="share of messages per segment label: {min, max}"
+    )
+
+    @field_validator("max_per_denomination")
+    @classmethod
+    def _non_negative(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, cap in value.items():
+            if cap < 0:
+                raise ValueError(f"cap of {name} must be >= 0")
+        return value
+
+    def to_constraints(self) -> Constraints:
+        """The optimizer's :class:`~optimizer.constraints.Constraints` of this section."""
+        return Constraints(
+            max_per_denomination=dict(self.max_per_denomination) or None,
+            max_messages=self.max_messages,
+            min_roi=self.min_roi,
+            segment_shares=tuple(
+                SegmentShare(name, b.min, b.max) for name, b in self.segment_shares.items()
+            ),
+        )
+
+
 class Scenario(_Strict):
     """One complete what-if: population, menu, costs, campaign, budget, manual practice, history.
 
@@ -176,9 +230,16 @@ class Scenario(_Strict):
     budget: Budget = Budget()
     manual: Manual = Manual()
     history: History = History()
+    constraints: PlanConstraints = PlanConstraints()
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        for name in self.constraints.max_per_denomination:
+            if name not in self.menu.names:
+                raise ValueError(
+                    f"constraints.max_per_denomination names {name!r}, which is not on the menu "
+                    f"({', '.join(self.menu.names)})"
+                )
         if self.manual.denomination not in self.menu.names:
             raise ValueError(
                 f"manual.denomination {self.manual.denomination!r} is not on the menu "

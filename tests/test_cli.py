@@ -75,6 +75,44 @@ def test_optimize_main_job_plans_the_embedded_scenario(runner, tmp_path):
     )
 
 
+def test_optimize_takes_constraints_from_the_scenario_and_the_command_line(runner, tmp_path):
+    scenario = tmp_path / "tight.toml"
+    text = (Path(__file__).parents[1] / "scenarios" / "default.toml").read_text()
+    text = text.replace(
+        'segment_column = "lifecycle_stage"',
+        'segment_column = "city_tier"\nmax_messages = 900\n'
+        'max_per_denomination = { "5off49" = 100 }\n'
+        "[constraints.segment_shares.1]\nmin = 0.4\n",
+    )
+    scenario.write_text(text)
+    out = tmp_path / "plan.csv"
+    args = ["optimize", "--scenario", str(scenario), "--population", "30000", "--budget", "5000"]
+    result = runner.invoke(app, [*args, "--json", "--compare", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["constraints"] == {
+        "max_per_denomination": {"5off49": 100},
+        "max_messages": 900,
+        "segment_shares": {"1": {"min": 0.4, "max": 1.0}},
+    }
+    assert payload["segment_column"] == "city_tier"
+    for summary in payload["plans"].values():
+        assert summary["users_targeted"] <= 900 and summary["expected_cost"] <= 5000 + 1e-6
+    tier_one = next(r for r in payload["by_segment"] if r["segment"] == "1")
+    assert tier_one["message_share"] >= 0.4 - 1e-9
+    plan = pd.read_csv(out)
+    assert (plan["denomination"] == "5off49").sum() <= 100
+    # The command line overrides the scenario; a table names the segment column.
+    wider = runner.invoke(app, [*args, "--max-messages", "2000", "--segment-share", "1=:0.3"])
+    assert wider.exit_code == 0, wider.output
+    flat = " ".join(wider.stdout.split())
+    assert "optimal plan by city_tier" in flat and "max_messages 2000" in flat
+    bad = runner.invoke(app, [*args, "--segment-share", "1=0.9:0.1"])
+    assert bad.exit_code == 2 and "min <= max" in bad.stderr
+    unknown = runner.invoke(app, [*args, "--segment-share", "9=0.1:"])
+    assert unknown.exit_code == 2 and "segment '9' is not among" in unknown.stderr
+
+
 def test_generate_writes_every_table(runner, tmp_path, small_scenario):
     out = tmp_path / "world"
     result = runner.invoke(

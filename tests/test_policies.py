@@ -7,6 +7,7 @@ import pytest
 
 from optimizer.bundle import ConversionModels
 from optimizer.campaign import align_scores, plan_campaign
+from optimizer.constraints import Constraints, SegmentShare
 from optimizer.errors import InputError
 from optimizer.plan import check_plan
 from optimizer.policies import POLICIES, PolicySettings
@@ -103,16 +104,14 @@ def test_random_policy_is_seeded(campaign):
 
 def test_caps_apply_to_every_policy(campaign):
     inputs, _ = campaign
-    settings = PolicySettings(
-        "10off99", solver="dual", max_per_denomination={"10off99": 300}, max_messages=500
-    )
+    caps = Constraints(max_per_denomination={"10off99": 300}, max_messages=500)
+    settings = PolicySettings("10off99", solver="dual", constraints=caps)
     plans = plan_campaign(inputs, 30_000.0, POLICIES, settings)
     for plan in plans.values():
         assert int((plan.choice == 1).sum()) <= 300 and int((plan.choice >= 0).sum()) <= 500
+    wrong = Constraints(max_per_denomination={"x": 1})
     with pytest.raises(InputError, match="not on the menu"):
-        plan_campaign(
-            inputs, 1.0, ["optimal"], PolicySettings("10off99", max_per_denomination={"x": 1})
-        )
+        plan_campaign(inputs, 1.0, ["optimal"], PolicySettings("10off99", constraints=wrong))
     with pytest.raises(InputError, match="policy must be one of"):
         plan_campaign(inputs, 1.0, ["magic"], PolicySettings("10off99"))
 
@@ -199,9 +198,31 @@ def test_excluded_users_stay_in_every_plan_with_no_coupon(campaign, world, runne
 
 def test_minimum_roi_applies_to_every_policy(campaign):
     inputs, _ = campaign
-    settings = PolicySettings("10off99", solver="dual", min_roi=8.0)
+    settings = PolicySettings("10off99", solver="dual", constraints=Constraints(min_roi=8.0))
     plans = plan_campaign(inputs, 30_000.0, POLICIES, settings)  # each is checked inside
     for name, plan in plans.items():
         summary = plan.summary()
         if summary["users_targeted"]:
             assert summary["roi"] >= 8.0 - 1e-6, name
+
+
+def test_segment_shares_apply_to_every_policy(campaign):
+    inputs, _ = campaign
+    tiers = inputs.users["city_tier"].astype(str).to_numpy()
+    shares = (SegmentShare("1", 0.4, 1.0), SegmentShare("4", 0.0, 0.05))
+    settings = PolicySettings(
+        "10off99", solver="dual", constraints=Constraints(segment_shares=shares)
+    )
+    plans = plan_campaign(inputs, 30_000.0, POLICIES, settings, segment_column="city_tier")
+    free = plan_campaign(inputs, 30_000.0, ["optimal"], PolicySettings("10off99", solver="dual"))
+    for name, plan in plans.items():  # each plan was checked inside; check the shares here too
+        sent = tiers[plan.targeted]
+        assert sent.size > 0, name
+        assert (sent == "1").mean() >= 0.4 - 1e-9 and (sent == "4").mean() <= 0.05 + 1e-9, name
+        by = plan.by_segment().set_index("segment")
+        assert by.loc["1", "message_share"] == pytest.approx((sent == "1").mean())
+    # Without the shares tier 1 gets less than 40% of the optimal plan's messages: they bind.
+    assert (tiers[free["optimal"].targeted] == "1").mean() < 0.4
+    assert plans["optimal"].value <= free["optimal"].value
+    with pytest.raises(InputError, match="segment column 'nope'"):
+        plan_campaign(inputs, 1.0, ["optimal"], settings, segment_column="nope")

@@ -40,7 +40,7 @@ def _write(tmp_path: Path, data: dict) -> Path:
 
 
 def _default_dict() -> dict:
-    return Scenario().model_dump(mode="json")
+    return Scenario().model_dump(mode="json", exclude_none=True)
 
 
 def _case(mutate):
@@ -106,6 +106,24 @@ SCENARIO_CASES = {
     "bad name": (
         lambda d: d["menu"]["denomination"][0].__setitem__("name", "5 off 49"),
         "menu.denomination[0].name: '5 off 49' is not a valid denomination name",
+    ),
+    "cap not on menu": (
+        lambda d: d["constraints"].__setitem__("max_per_denomination", {"15off99": 10}),
+        "constraints.max_per_denomination names '15off99', which is not on the menu",
+    ),
+    "negative cap": (
+        lambda d: d["constraints"].__setitem__("max_per_denomination", {"5off49": -1}),
+        "constraints.max_per_denomination: cap of 5off49 must be >= 0",
+    ),
+    "segment share order": (
+        lambda d: d["constraints"].__setitem__(
+            "segment_shares", {"dormant": {"min": 0.8, "max": 0.2}}
+        ),
+        "constraints.segment_shares.dormant: min 0.8 exceeds max 0.2",
+    ),
+    "overrun risk": (
+        lambda d: d["constraints"].__setitem__("overrun_risk", 1.5),
+        "constraints.overrun_risk: Input should be less than 1",
     ),
 }
 
