@@ -7,7 +7,8 @@ convex hull of (cost, value) points, taken in descending slope (Kellerer, Pfersc
 within one hull step of optimal, and the LP value is an upper bound on every integer plan: the
 certified gap. Sorting the segments once gives the whole budget frontier.
 
-Everything is vectorised over users; the only Python loops run over the k denominations.
+Everything is vectorised over users; the only Python loops run over the k denominations
+(and over the few rounds of the final fill).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import numpy as np
 
 from optimizer.problem import CampaignProblem
 
-__all__ = ["HullSegments", "hull_segments", "solve_hull", "HullSolution", "frontier"]
+__all__ = [
+    "HullSegments",
+    "hull_segments",
+    "hull_of",
+    "solve_hull",
+    "greedy_choice",
+    "HullSolution",
+    "frontier",
+]
 
 
 @dataclass
@@ -31,6 +40,8 @@ class HullSegments:
         Row of the user the segment belongs to.
     to_option : ndarray of int16, shape (m,)
         Denomination the user moves to when the segment is taken.
+    rank : ndarray of int8, shape (m,)
+        Position of the segment on its user's hull (0 = the first step up from nothing).
     d_cost, d_value : ndarray of float64, shape (m,)
         Cost and value added by the segment (cost > 0, value > 0).
     cum_cost, cum_value : ndarray of float64, shape (m,)
@@ -43,6 +54,7 @@ class HullSegments:
 
     user: np.ndarray
     to_option: np.ndarray
+    rank: np.ndarray
     d_cost: np.ndarray
     d_value: np.ndarray
     cum_cost: np.ndarray
@@ -57,65 +69,131 @@ def hull_segments(problem: CampaignProblem) -> HullSegments:
     Options with value <= 0 or not eligible are never worth taking under a budget and are left
     out; a free option (cost 0, value > 0) is taken outright.
     """
-    cost = problem.cost
-    value = np.where(problem.eligible & (problem.value > 0), problem.value, -np.inf)
+    return hull_of(problem.value, problem.cost, problem.eligible)
+
+
+def hull_of(
+    value: np.ndarray, cost: np.ndarray, eligible: np.ndarray | None = None
+) -> HullSegments:
+    """:func:`hull_segments` of plain arrays.
+
+    Parameters
+    ----------
+    value : ndarray, shape (n, k)
+        Option values; options with value <= 0 (or -inf) are never taken.
+    cost : ndarray, shape (n, k)
+        Option costs (money, >= 0).
+    eligible : ndarray of bool, shape (n, k), optional
+        False where an option must not be taken.
+
+    Notes
+    -----
+    Gift wrapping from each user's current hull point, one step per round for every user
+    whose hull still grows: the steepest option to the upper right (ties: the costliest).
+    The work runs on contiguous per-denomination columns, so every operation is a 1-D pass.
+    """
     n, k = cost.shape
-    rows = np.arange(n)
-    free = (cost <= 0) & np.isfinite(value)
-    free_value_per_user = np.where(free, value, -np.inf).max(axis=1, initial=-np.inf)
-    has_free = np.isfinite(free_value_per_user)
-    free_choice = np.where(has_free, np.argmax(np.where(free, value, -np.inf), axis=1), -1)
-    base_cost = np.zeros(n)
-    base_value = np.where(has_free, free_value_per_user, 0.0)
-    current = free_choice.astype(np.int64)
-    cur_cost, cur_value = base_cost.copy(), base_value.copy()
-    segments = []
-    active = rows  # users that may still extend their hull
-    for _ in range(k):
-        if active.size == 0:
+    usable = value > 0
+    if eligible is not None:
+        usable &= eligible
+    # Per-denomination columns, contiguous: one allocation each, filled in place.
+    value_t = np.full((k, n), -np.inf)
+    np.copyto(value_t, value.T, where=usable.T)
+    cost_t = np.ascontiguousarray(cost.T)
+    del usable
+    free_value = np.zeros(n)
+    free_choice = np.full(n, -1, dtype=np.int16)
+    for j in range(k):
+        free = (cost_t[j] <= 0) & (value_t[j] > free_value)
+        free_value[free] = value_t[j][free]
+        free_choice[free] = j
+    if (free_choice >= 0).any():
+        # Free options are taken outright; from then on only options that cost something count.
+        value_t[cost_t <= 0] = -np.inf
+    has_free = bool((free_choice >= 0).any())
+    cur_cost, cur_value = np.zeros(n), free_value.copy()
+    parts = []
+    active = None  # None: every user (no gather needed)
+    for rank in range(k):
+        ca = cur_cost if active is None else cur_cost[active]
+        va = cur_value if active is None else cur_value[active]
+        m = ca.size
+        best = np.full(m, -np.inf)
+        pick = np.full(m, -1, dtype=np.int16)
+        pick_cost = np.zeros(m)
+        pick_value = np.zeros(m)
+        # Scratch buffers, reused for every column (in-place ufuncs: no per-op allocation).
+        dc, dv, slope, bound = (np.empty(m) for _ in range(4))
+        ok, better, tie = (np.empty(m, dtype=bool) for _ in range(3))
+        for j in range(k):
+            if active is None and not has_free:
+                # First step from the origin: the slope is value / cost (cost > 0 wherever
+                # the value is finite; -inf marks options that cannot be taken).
+                cj, vj = cost_t[j], value_t[j]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    np.divide(vj, cj, out=slope)
+                np.isfinite(slope, out=ok)
+            else:
+                cj = cost_t[j] if active is None else cost_t[j][active]
+                vj = value_t[j] if active is None else value_t[j][active]
+                np.subtract(cj, ca, out=dc)
+                np.subtract(vj, va, out=dv)
+                np.greater(dc, 0, out=ok)
+                np.logical_and(ok, np.greater(dv, 0, out=better), out=ok)
+                slope.fill(-np.inf)
+                np.divide(dv, dc, out=slope, where=ok)
+            # Steeper, or as steep (relative 1e-12) and costlier: strictly concave segments.
+            np.multiply(best, 1 + 1e-12, out=bound)
+            np.greater(slope, bound, out=better)
+            np.multiply(best, 1 - 1e-12, out=bound)
+            np.greater_equal(slope, bound, out=tie)
+            np.logical_and(tie, ok, out=tie)
+            np.logical_and(tie, np.greater(cj, pick_cost, out=ok), out=tie)
+            np.logical_or(better, tie, out=better)
+            np.copyto(best, slope, where=better)
+            np.copyto(pick, np.int16(j), where=better)
+            np.copyto(pick_cost, cj, where=better)
+            np.copyto(pick_value, vj, where=better)
+        alive = np.flatnonzero(np.isfinite(best))
+        if alive.size == 0:
             break
-        c, v = cost[active], value[active]
-        dc = c - cur_cost[active, None]
-        dv = v - cur_value[active, None]
-        ok = (dc > 0) & (dv > 0) & np.isfinite(dv)
-        slope = np.where(ok, dv / np.where(ok, dc, 1.0), -np.inf)
-        best_slope = slope.max(axis=1)
-        alive = np.isfinite(best_slope)
-        if not alive.any():
-            break
-        # Among equally steep options take the costliest: fewer, strictly concave segments.
-        tie = ok & (slope >= best_slope[:, None] * (1 - 1e-12))
-        pick = np.argmax(np.where(tie, c, -np.inf), axis=1)
-        local = np.flatnonzero(alive)
-        r = active[local]
-        j = pick[local]
-        segments.append((r, j, dc[local, j], dv[local, j]))
-        cur_cost[r] = cost[r, j]
-        cur_value[r] = value[r, j]
-        current[r] = j
-        active = r
-    if segments:
-        user = np.concatenate([s[0] for s in segments])
-        to_option = np.concatenate([s[1] for s in segments]).astype(np.int16)
-        d_cost = np.concatenate([s[2] for s in segments])
-        d_value = np.concatenate([s[3] for s in segments])
+        users = alive if active is None else active[alive]
+        parts.append(
+            (
+                users,
+                pick[alive],
+                np.full(alive.size, rank, dtype=np.int8),
+                pick_cost[alive] - ca[alive],
+                pick_value[alive] - va[alive],
+            )
+        )
+        cur_cost[users] = pick_cost[alive]
+        cur_value[users] = pick_value[alive]
+        active = users
+    if parts:
+        user, to_option, rank_, d_cost, d_value = (
+            np.concatenate(c) for c in zip(*parts, strict=True)
+        )
     else:
         user = np.zeros(0, np.int64)
         to_option = np.zeros(0, np.int16)
+        rank_ = np.zeros(0, np.int8)
         d_cost = d_value = np.zeros(0)
-    # Steepest first; a user's own segments have strictly decreasing slopes, so this order
+    # Steepest first. A user's own segments have strictly decreasing slopes, so this order
     # always takes them one after the other.
-    order = np.argsort(-(d_value / np.maximum(d_cost, 1e-300)), kind="stable")
-    user, to_option, d_cost, d_value = user[order], to_option[order], d_cost[order], d_value[order]
+    order = np.argsort(-(d_value / d_cost) if d_cost.size else d_cost)
+    user, to_option, rank_ = user[order], to_option[order], rank_[order]
+    d_cost, d_value = d_cost[order], d_value[order]
     return HullSegments(
-        user=user,
+        user=user.astype(np.int64),
         to_option=to_option,
+        rank=rank_,
         d_cost=d_cost,
         d_value=d_value,
         cum_cost=np.cumsum(d_cost),
         cum_value=np.cumsum(d_value),
-        free_value=float(base_value.sum()),
-        free_choice=free_choice.astype(np.int16),
+        free_value=float(free_value.sum()),
+        free_choice=free_choice,
     )
 
 
@@ -158,13 +236,27 @@ def _lp_bound(seg: HullSegments, budget: float) -> float:
 def solve_hull(
     problem: CampaignProblem, budget: float, segments: HullSegments | None = None
 ) -> HullSolution:
-    """Best plan under ``budget`` (money) through the hull greedy, with its LP upper bound.
-
-    After the LP prefix, leftover budget is filled by the next segments in slope order that
-    still fit and continue their user's hull (skipping those that do not fit).
-    """
+    """Best plan under ``budget`` (money) through the hull greedy, with its LP upper bound."""
     seg = hull_segments(problem) if segments is None else segments
-    n = problem.n_users
+    choice = greedy_choice(seg, problem.n_users, budget)
+    rows = np.flatnonzero(choice >= 0)
+    value = float(problem.value[rows, choice[rows]].sum())
+    cost = float(problem.cost[rows, choice[rows]].sum())
+    return HullSolution(
+        choice=choice.astype(np.int16),
+        value=value,
+        cost=cost,
+        upper_bound=max(_lp_bound(seg, budget), value),
+    )
+
+
+def greedy_choice(seg: HullSegments, n: int, budget: float) -> np.ndarray:
+    """Option per user (-1 none), shape (n,): the LP prefix, then a skip-and-fill.
+
+    After the segments that fit in slope order (the LP solution rounded down), the leftover
+    budget is filled by the later segments in slope order that continue their user's hull and
+    still fit; one that does not fit is skipped for good (the budget only shrinks).
+    """
     choice = seg.free_choice.astype(np.int64).copy()
     taken = int(np.searchsorted(seg.cum_cost, budget, side="right"))
     # Segments of one user appear in hull order, so the last taken one is the user's option.
@@ -172,47 +264,25 @@ def solve_hull(
     last[seg.user[:taken]] = np.arange(taken)
     has = last >= 0
     choice[has] = seg.to_option[last[has]]
-    spent = float(seg.cum_cost[taken - 1]) if taken else 0.0
-    blocked = np.zeros(n, dtype=bool)
-    rest = np.arange(taken, seg.d_cost.size)
-    # Skip-and-fill: the first segment that does not fit blocks its user (their later segments
-    # build on it); the others are taken in slope order while the budget lasts.
-    position = np.empty(n, dtype=np.int64)
-    for _ in range(64):
-        if rest.size == 0 or spent >= budget:
+    steps = np.zeros(n, dtype=np.int64)  # hull segments taken per user
+    steps[has] = seg.rank[last[has]].astype(np.int64) + 1
+    room = budget - (float(seg.cum_cost[taken - 1]) if taken else 0.0)
+    rest = taken + np.flatnonzero(seg.d_cost[taken:] <= room + 1e-9)
+    while rest.size and room > 0:
+        # A segment is takeable once its user's earlier hull segments are taken.
+        ready = rest[seg.rank[rest] == steps[seg.user[rest]]]
+        if ready.size == 0:
             break
-        rest = rest[~blocked[seg.user[rest]]]
-        users = seg.user[rest]
-        # First remaining segment of each user (rest is in slope order, a user's segments in
-        # hull order): the smallest position per user.
-        order = np.arange(rest.size)
-        position.fill(np.iinfo(np.int64).max)
-        np.minimum.at(position, users, order)
-        candidates = rest[position[users] == order]
-        if candidates.size == 0 or seg.d_cost[candidates].min() > budget - spent + 1e-9:
-            break
-        fits = spent + np.cumsum(seg.d_cost[candidates]) <= budget + 1e-9
-        if fits.all():
-            take = candidates
-        else:
-            stop = int(np.argmin(fits))
-            take = candidates[:stop]
-            blocked[seg.user[candidates[stop]]] = True
+        fits = np.cumsum(seg.d_cost[ready]) <= room + 1e-9
+        stop = ready.size if fits.all() else int(np.argmin(fits))
+        take = ready[:stop]
         choice[seg.user[take]] = seg.to_option[take]
-        spent += float(seg.d_cost[take].sum())
-        keep = np.ones(rest.size, dtype=bool)
-        keep[np.searchsorted(rest, take)] = False
-        rest = rest[keep]
-    rows = np.arange(n)
-    chosen = choice >= 0
-    value = float(problem.value[rows[chosen], choice[chosen]].sum())
-    cost = float(problem.cost[rows[chosen], choice[chosen]].sum())
-    return HullSolution(
-        choice=choice.astype(np.int16),
-        value=value,
-        cost=cost,
-        upper_bound=max(_lp_bound(seg, budget), value),
-    )
+        steps[seg.user[take]] += 1
+        room -= float(seg.d_cost[take].sum())
+        drop = take if stop == ready.size else np.append(take, ready[stop])
+        rest = np.setdiff1d(rest, drop, assume_unique=True)
+        rest = rest[seg.d_cost[rest] <= room + 1e-9]
+    return choice
 
 
 def frontier(problem: CampaignProblem, budgets: np.ndarray) -> dict[str, np.ndarray]:

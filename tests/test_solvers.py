@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
+from optimizer.bracket import solve_budget
 from optimizer.constraints import Constraints, SegmentShare, linear_rows, violations
 from optimizer.dual import solve_dual
 from optimizer.errors import InputError
@@ -356,3 +357,28 @@ def test_minimum_roi_binding_and_non_binding():
     with pytest.raises(PlanError, match="below the minimum"):
         everyone = np.zeros(problem.n_users, dtype=np.int16)
         check_plan(Plan(problem, everyone, "x", "y", budget=1e12), Constraints(min_roi=1e6))
+
+
+@pytest.mark.parametrize(("sample_users", "width"), [(40, 1e-4), (2_000, None)])
+def test_bracketed_budget_solve_matches_the_full_hull(sample_users, width):
+    """The large-scale path (price bracketed on a sample, hull of the core only) gives the
+    full hull's LP bound exactly, a feasible plan as good as the hull's to one step, even
+    when a tiny sample brackets the price badly and the bracket has to be widened."""
+    rng = np.random.default_rng(31)
+    problem = _random_problem(rng, 30_000, "gmv")
+    passes = []
+    for share in (0.02, 0.3, 0.9, 5.0):
+        budget = share * float(np.where(problem.value > 0, problem.cost, 0).max(axis=1).sum())
+        big = solve_budget(
+            problem, budget, sample_users=sample_users, width=width, seed=int(share * 10)
+        )
+        hull = solve_hull(problem, budget)
+        assert big.upper_bound == pytest.approx(hull.upper_bound, rel=1e-9)
+        assert big.cost <= budget + 1e-6 and big.cost == pytest.approx(
+            problem.cost[big.choice >= 0, big.choice[big.choice >= 0]].sum()
+        )
+        assert big.value >= hull.value - 2 * problem.value.max()
+        assert big.core_users < problem.n_users
+        passes.append(big.passes)
+    if sample_users == 40:
+        assert max(passes) > 1  # the widening branch ran
