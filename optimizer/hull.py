@@ -13,6 +13,8 @@ Everything is vectorised over users; the only Python loops run over the k denomi
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,19 +74,40 @@ def hull_segments(problem: CampaignProblem) -> HullSegments:
     return hull_of(problem.value, problem.cost, problem.eligible)
 
 
-def hull_of(
-    value: np.ndarray, cost: np.ndarray, eligible: np.ndarray | None = None
-) -> HullSegments:
-    """:func:`hull_segments` of plain arrays.
+#: Users per block of the hull computation (blocks run on a thread pool; numpy releases the
+#: GIL inside its array loops, so blocks use every core).
+HULL_BLOCK = 1 << 17
 
-    Parameters
-    ----------
-    value : ndarray, shape (n, k)
-        Option values; options with value <= 0 (or -inf) are never taken.
-    cost : ndarray, shape (n, k)
-        Option costs (money, >= 0).
-    eligible : ndarray of bool, shape (n, k), optional
-        False where an option must not be taken.
+
+def _hull_parts(value: np.ndarray, cost: np.ndarray, eligible: np.ndarray | None) -> _HullParts:
+    """Every user's hull segments, unsorted (arguments as :func:`hull_of`).
+
+    Users are independent, so blocks of ``HULL_BLOCK`` users are done in parallel threads.
+    """
+    n = cost.shape[0]
+    if n <= HULL_BLOCK:
+        return _hull_block(value, cost, eligible)
+    starts = range(0, n, HULL_BLOCK)
+
+    def block(lo: int) -> _HullParts:
+        hi = min(n, lo + HULL_BLOCK)
+        return _hull_block(value[lo:hi], cost[lo:hi], None if eligible is None else eligible[lo:hi])
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        blocks = list(pool.map(block, starts))
+    return _HullParts(
+        user=np.concatenate([b.user + lo for b, lo in zip(blocks, starts, strict=True)]),
+        to_option=np.concatenate([b.to_option for b in blocks]),
+        rank=np.concatenate([b.rank for b in blocks]),
+        d_cost=np.concatenate([b.d_cost for b in blocks]),
+        d_value=np.concatenate([b.d_value for b in blocks]),
+        free_value=np.concatenate([b.free_value for b in blocks]),
+        free_choice=np.concatenate([b.free_choice for b in blocks]),
+    )
+
+
+def _hull_block(value: np.ndarray, cost: np.ndarray, eligible: np.ndarray | None) -> _HullParts:
+    """:func:`_hull_parts` of one block of users.
 
     Notes
     -----
@@ -179,6 +202,40 @@ def hull_of(
         to_option = np.zeros(0, np.int16)
         rank_ = np.zeros(0, np.int8)
         d_cost = d_value = np.zeros(0)
+    return _HullParts(user, to_option, rank_, d_cost, d_value, free_value, free_choice)
+
+
+@dataclass
+class _HullParts:
+    """Hull segments in no particular order (see :class:`HullSegments`)."""
+
+    user: np.ndarray
+    to_option: np.ndarray
+    rank: np.ndarray
+    d_cost: np.ndarray
+    d_value: np.ndarray
+    free_value: np.ndarray
+    free_choice: np.ndarray
+
+
+def hull_of(
+    value: np.ndarray, cost: np.ndarray, eligible: np.ndarray | None = None
+) -> HullSegments:
+    """:func:`hull_segments` of plain arrays.
+
+    Parameters
+    ----------
+    value : ndarray, shape (n, k)
+        Option values; options with value <= 0 (or -inf) are never taken.
+    cost : ndarray, shape (n, k)
+        Option costs (money, >= 0).
+    eligible : ndarray of bool, shape (n, k), optional
+        False where an option must not be taken.
+    """
+    parts = _hull_parts(value, cost, eligible)
+    user, to_option, rank_ = parts.user, parts.to_option, parts.rank
+    d_cost, d_value = parts.d_cost, parts.d_value
+    free_value, free_choice = parts.free_value, parts.free_choice
     # Steepest first. A user's own segments have strictly decreasing slopes, so this order
     # always takes them one after the other.
     order = np.argsort(-(d_value / d_cost) if d_cost.size else d_cost)
@@ -285,14 +342,23 @@ def greedy_choice(seg: HullSegments, n: int, budget: float) -> np.ndarray:
     return choice
 
 
-def frontier(problem: CampaignProblem, budgets: np.ndarray) -> dict[str, np.ndarray]:
-    """The budget frontier from one sort of the hull segments.
+def frontier(
+    problem: CampaignProblem, budgets: np.ndarray, bins: int = 4096
+) -> dict[str, np.ndarray]:
+    """The exact budget frontier at many budgets from one pass over the hull segments.
+
+    The LP value at budget b takes every hull segment steeper than the one b splits. Instead of
+    sorting all segments, they are bucketed by log-slope (``bins`` buckets, cumulative cost and
+    value per bucket by ``bincount``); only the segments of the buckets that some budget splits
+    are sorted. The result equals the full sort's.
 
     Parameters
     ----------
     problem : CampaignProblem
     budgets : ndarray, shape (b,)
         Budgets (money), any order.
+    bins : int
+        Slope buckets.
 
     Returns
     -------
@@ -300,25 +366,56 @@ def frontier(problem: CampaignProblem, budgets: np.ndarray) -> dict[str, np.ndar
         ``budget``; ``upper_bound`` (LP value: the best any plan can do); ``value`` and
         ``cost`` of the greedy prefix plan (the LP solution rounded down).
     """
-    seg = hull_segments(problem)
+    parts = _hull_parts(problem.value, problem.cost, problem.eligible)
     budgets = np.asarray(budgets, dtype=np.float64)
-    taken = np.searchsorted(seg.cum_cost, budgets, side="right")
-    prefix_value = np.concatenate([[0.0], seg.cum_value])[taken] + seg.free_value
-    prefix_cost = np.concatenate([[0.0], seg.cum_cost])[taken]
-    spent = prefix_cost
-    nxt = np.minimum(taken, max(seg.d_cost.size - 1, 0))
-    partial = (
-        np.where(
-            taken < seg.d_cost.size,
-            seg.d_value[nxt] * (budgets - spent) / np.maximum(seg.d_cost[nxt], 1e-300),
-            0.0,
-        )
-        if seg.d_cost.size
-        else np.zeros_like(budgets)
-    )
+    free = float(parts.free_value.sum())
+    d_cost, d_value = parts.d_cost, parts.d_value
+    if d_cost.size == 0:
+        zeros = np.zeros_like(budgets)
+        return {"budget": budgets, "upper_bound": zeros + free, "value": zeros + free,
+                "cost": zeros}  # fmt: skip
+    key = np.log(d_cost) - np.log(d_value)  # ascending key = descending slope
+    lo, hi = float(key.min()), float(key.max())
+    width = (hi - lo) / bins if hi > lo else 1.0
+    bucket = np.minimum(((key - lo) / width).astype(np.int64), bins - 1)
+    cost_end = np.cumsum(np.bincount(bucket, weights=d_cost, minlength=bins))
+    value_end = np.cumsum(np.bincount(bucket, weights=d_value, minlength=bins))
+    cost_start = np.concatenate([[0.0], cost_end[:-1]])
+    value_start = np.concatenate([[0.0], value_end[:-1]])
+    split = np.searchsorted(cost_end, budgets, side="right")  # bucket each budget falls in
+    inside = split < bins
+    needed = np.zeros(bins, dtype=bool)
+    needed[split[inside]] = True
+    members = np.flatnonzero(needed[bucket])
+    members = members[np.argsort(key[members], kind="stable")]
+    m_bucket = bucket[members]
+    # Running cost and value within each bucket, offset by everything steeper.
+    run_cost = np.cumsum(d_cost[members])
+    run_value = np.cumsum(d_value[members])
+    first = np.flatnonzero(np.diff(np.concatenate([[-1], m_bucket])))
+    base = np.repeat(first, np.diff(np.append(first, members.size)))
+    before_cost = np.where(base > 0, run_cost[np.maximum(base - 1, 0)], 0.0)
+    before_value = np.where(base > 0, run_value[np.maximum(base - 1, 0)], 0.0)
+    run_cost = run_cost - before_cost + cost_start[m_bucket]
+    run_value = run_value - before_value + value_start[m_bucket]
+    total_cost, total_value = float(cost_end[-1]), float(value_end[-1])
+    prefix_cost = np.full(budgets.size, total_cost)
+    prefix_value = np.full(budgets.size, total_value)
+    partial = np.zeros(budgets.size)
+    if inside.any():
+        b = budgets[inside]
+        sb = split[inside]
+        t = np.searchsorted(run_cost, b, side="right")
+        prev_same = (t > 0) & (m_bucket[np.maximum(t - 1, 0)] == sb)
+        pc = np.where(prev_same, run_cost[np.maximum(t - 1, 0)], cost_start[sb])
+        pv = np.where(prev_same, run_value[np.maximum(t - 1, 0)], value_start[sb])
+        nxt = members[np.minimum(t, members.size - 1)]
+        prefix_cost[inside] = pc
+        prefix_value[inside] = pv
+        partial[inside] = d_value[nxt] * (b - pc) / d_cost[nxt]
     return {
         "budget": budgets,
-        "upper_bound": prefix_value + partial,
-        "value": prefix_value,
-        "cost": prefix_cost + 0.0,
+        "upper_bound": prefix_value + partial + free,
+        "value": prefix_value + free,
+        "cost": prefix_cost,
     }

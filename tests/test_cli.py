@@ -113,6 +113,26 @@ def test_optimize_takes_constraints_from_the_scenario_and_the_command_line(runne
     assert unknown.exit_code == 2 and "segment '9' is not among" in unknown.stderr
 
 
+def test_optimize_degenerate_inputs_give_empty_plans_or_one_line(runner):
+    base = ["optimize", "--population", "30000", "--json", "--compare"]
+    for extra in (["--budget", "0.01"], ["--budget", "5000", "--max-messages", "0"]):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 0, result.output
+        for name, summary in json.loads(result.stdout)["plans"].items():
+            assert summary["users_targeted"] == 0, name
+    caps = ",".join(f"{d}=0" for d in load_scenario(None).menu.names)
+    none = runner.invoke(app, [*base, "--budget", "5000", "--max-per-denomination", caps])
+    assert (
+        none.exit_code == 0 and json.loads(none.stdout)["plans"]["optimal"]["users_targeted"] == 0
+    )
+    too_much = runner.invoke(
+        app, [*base, "--budget", "5000", "--segment-column", "city_tier", "--segment-share",
+              "1=0.7:,2=0.7:"],
+    )  # fmt: skip
+    assert too_much.exit_code == 2
+    assert too_much.stderr.strip().endswith("segment minimum shares add up to more than 1")
+
+
 def test_generate_writes_every_table(runner, tmp_path, small_scenario):
     out = tmp_path / "world"
     result = runner.invoke(

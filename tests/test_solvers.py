@@ -12,7 +12,7 @@ from optimizer.bracket import solve_budget
 from optimizer.constraints import Constraints, SegmentShare, linear_rows, violations
 from optimizer.dual import solve_dual
 from optimizer.errors import InputError
-from optimizer.hull import frontier, solve_hull
+from optimizer.hull import frontier, hull_segments, solve_hull
 from optimizer.menu import Denomination, Menu
 from optimizer.milp import solve_milp
 from optimizer.plan import Plan, PlanError, check_plan
@@ -227,6 +227,26 @@ def test_frontier_is_monotone_concave_and_matches_the_solver():
     assert (value <= ub + 1e-9).all() and (front["cost"] <= budgets + 1e-9).all()
     for b, bound in zip(budgets[::8], ub[::8], strict=True):
         assert solve_hull(problem, float(b)).upper_bound == pytest.approx(bound, rel=1e-9, abs=1e-9)
+    # The bucketed frontier equals the one read off the fully sorted segments, at every budget
+    # (coarse and fine buckets; budgets between neighbouring breakpoints and beyond the last;
+    # exactly on a breakpoint the rounded plan may or may not hold that segment, by rounding).
+    seg = hull_segments(problem)
+    mids = 0.5 * (seg.cum_cost[:-1] + seg.cum_cost[1:])
+    many = np.concatenate([rng.uniform(0, seg.cum_cost[-1] * 1.2, 300), mids[::97]])
+    taken = np.searchsorted(seg.cum_cost, many, side="right")
+    cost = np.concatenate([[0.0], seg.cum_cost])[taken]
+    value = np.concatenate([[0.0], seg.cum_value])[taken]
+    nxt = np.minimum(taken, seg.d_cost.size - 1)
+    partial = np.where(
+        taken < seg.d_cost.size, seg.d_value[nxt] * (many - cost) / seg.d_cost[nxt], 0.0
+    )
+    for bins in (1, 7, 4096):
+        front = frontier(problem, many, bins=bins)
+        assert front["cost"] == pytest.approx(cost, rel=1e-9, abs=1e-9)
+        assert front["value"] == pytest.approx(value, rel=1e-9, abs=1e-9)
+        assert front["upper_bound"] == pytest.approx(value + partial, rel=1e-9, abs=1e-9)
+        on = frontier(problem, seg.cum_cost[::97], bins=bins)["upper_bound"]
+        assert on == pytest.approx(seg.cum_value[::97], rel=1e-9)
 
 
 def test_degenerate_inputs():
@@ -382,3 +402,20 @@ def test_bracketed_budget_solve_matches_the_full_hull(sample_users, width):
         passes.append(big.passes)
     if sample_users == 40:
         assert max(passes) > 1  # the widening branch ran
+
+
+def test_hull_in_parallel_blocks_equals_one_block(monkeypatch):
+    import optimizer.hull as hull_module
+
+    rng = np.random.default_rng(41)
+    problem = _random_problem(rng, 5_000, "profit")
+    whole = hull_segments(problem)
+    monkeypatch.setattr(hull_module, "HULL_BLOCK", 777)
+    blocked = hull_segments(problem)
+    assert blocked.cum_cost == pytest.approx(whole.cum_cost, rel=1e-12)
+    assert blocked.cum_value == pytest.approx(whole.cum_value, rel=1e-12)
+    assert sorted(zip(blocked.user, blocked.rank, strict=True)) == sorted(
+        zip(whole.user, whole.rank, strict=True)
+    )
+    budget = 0.3 * float(whole.cum_cost[-1])
+    assert (solve_hull(problem, budget, blocked).choice == solve_hull(problem, budget).choice).all()
