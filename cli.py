@@ -434,6 +434,11 @@ def optimize(
 
     scen = _scenario(scenario, population, seed)
     amount = scen.budget.amount if budget is None else budget
+    if exclude is None and scen.constraints.exclude_file is not None:
+        # A relative path in a scenario file is relative to that file.
+        exclude = Path(scen.constraints.exclude_file)
+        if not exclude.is_absolute() and scenario is not None:
+            exclude = scenario.parent / exclude
     excluded = load_user_ids(exclude) if exclude is not None else None
     knee = None
     if scores is None:

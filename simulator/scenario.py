@@ -186,6 +186,12 @@ class PlanConstraints(_Strict):
     segment_column: str = Field(
         "lifecycle_stage", min_length=1, description="user-table column the segments come from"
     )
+    exclude_file: str | None = Field(
+        None,
+        min_length=1,
+        description="opted-out users: a table with user_id or a .txt list, relative to the "
+        "scenario file",
+    )
     segment_shares: dict[str, SegmentBounds] = Field(
         default_factory=dict, description="share of messages per segment label: {min, max}"
     )

@@ -190,6 +190,19 @@ def test_excluded_users_stay_in_every_plan_with_no_coupon(campaign, world, runne
     plan = pd.read_parquet(out)
     opted = plan["user_id"].isin(world.users["user_id"].iloc[:5000])
     assert opted.any() and (plan.loc[opted, "denomination"] == "none").all()
+    # From the scenario file: exclude_file, relative to the scenario's directory.
+    (tmp_path / "scen").mkdir()
+    (tmp_path / "scen" / "optout.txt").write_text(ids.read_text())
+    scenario = tmp_path / "scen" / "s.toml"
+    scenario.write_text('[constraints]\nexclude_file = "optout.txt"\n')
+    out2 = tmp_path / "plan2.parquet"
+    result = runner.invoke(
+        app, ["optimize", "--scenario", str(scenario), "--budget", "3000", "--population",
+              "20000", "--out", str(out2)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    plan2 = pd.read_parquet(out2)
+    assert (plan2.loc[opted, "denomination"] == "none").all()
     bad = tmp_path / "bad.txt"
     bad.write_text("12\nabc\n")
     result = runner.invoke(app, ["optimize", "--population", "20000", "--exclude", str(bad)])

@@ -13,6 +13,7 @@ from optimizer.constraints import Constraints, SegmentShare, linear_rows, violat
 from optimizer.dual import solve_dual
 from optimizer.errors import InputError
 from optimizer.hull import frontier, hull_segments, solve_hull
+from optimizer.instances import KINDS, random_constraints, random_instance, random_problem
 from optimizer.menu import Denomination, Menu
 from optimizer.milp import solve_milp
 from optimizer.plan import Plan, PlanError, check_plan
@@ -23,50 +24,11 @@ MENU = Scenario().menu
 
 
 def _random_problem(rng: np.random.Generator, n: int, objective: str = "conversions"):
-    p0 = rng.beta(1, 8, n)
-    lift = rng.beta(1, 20, (n, len(MENU))) * rng.choice([1.0, -0.3], (n, len(MENU)), p=[0.9, 0.1])
-    p = np.clip(p0[:, None] + lift, 0, 1)
-    basket = rng.lognormal(np.log(100), 0.5, n)
-    segment = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
-    return build_problem(
-        np.arange(1, n + 1),
-        p0,
-        p,
-        MENU,
-        objective=objective,
-        sms_cost=0.05,
-        basket=basket,
-        segment=segment,
-    )
+    return random_problem(rng, n, MENU, objective)
 
 
 def _random_constraints(rng: np.random.Generator, kind: str, n: int) -> Constraints:
-    """Constraints of one kind, sized so that they usually bind."""
-    if kind == "caps":
-        return Constraints(
-            max_per_denomination={
-                "10off99": int(rng.integers(0, n // 4)),
-                "5off49": int(rng.integers(n // 40, n // 3)),
-            },
-            max_messages=int(rng.integers(n // 10, n // 2)),
-        )
-    if kind == "roi":
-        return Constraints(min_roi=float(rng.uniform(1, 12)))
-    if kind == "segment":
-        return Constraints(
-            segment_shares=(
-                SegmentShare("c", float(rng.uniform(0.2, 0.5)), 1.0),
-                SegmentShare("a", 0.0, float(rng.uniform(0.2, 0.5))),
-            )
-        )
-    if kind == "all":
-        return Constraints(
-            max_per_denomination={"20off199": int(rng.integers(0, n // 4))},
-            max_messages=int(rng.integers(n // 10, n // 2)),
-            min_roi=float(rng.uniform(1, 6)),
-            segment_shares=(SegmentShare("b", 0.3, 0.6),),
-        )
-    return Constraints()
+    return random_constraints(rng, kind, n, MENU)
 
 
 def _brute_force(problem, budget, constraints=None) -> float:
@@ -137,15 +99,8 @@ def test_hull_is_within_a_tenth_of_a_percent_of_the_milp_on_random_instances():
         assert (exact.value - hull.value) / max(exact.value, 1e-12) <= hull.gap + 1e-9
 
 
-KINDS = ("budget", "caps", "roi", "segment", "all")
-
-
 def _random_instance(rng: np.random.Generator, kind: str, low: int = 1000, high: int = 5001):
-    n = int(rng.integers(low, high))
-    problem = _random_problem(rng, n, str(rng.choice(["conversions", "gmv", "profit"])))
-    positive = np.where(problem.value > 0, problem.cost, 0).max(axis=1).sum()
-    budget = float(rng.uniform(0.05, 0.9) * positive)
-    return problem, budget, _random_constraints(rng, kind, n)
+    return random_instance(rng, kind, MENU, low, high)
 
 
 @pytest.mark.parametrize("kind", KINDS)
