@@ -205,7 +205,8 @@ def main() -> None:
             f"{100 * r['dual_vs_pulp']:.4f}%",
             f"{100 * r['certified_gap']:.4f}%",
         )
-    console.print(table)
+    if exact_rows:
+        console.print(table)
     if random_rows:
         rand = Table(
             title="Random constrained instances, 1k-5k users x 4 coupons (PuLP to a 0.001% gap)",
@@ -268,7 +269,8 @@ def main() -> None:
         + ")."
     )
     scale.caption_justify = "left"
-    console.print(scale)
+    if scale_rows:
+        console.print(scale)
     write_json(
         args.json,
         {
