@@ -58,8 +58,9 @@ class PolicySettings:
         Order of the random policy.
     constraints : Constraints
         Caps, message cap, minimum ROI and segment shares that every policy's plan keeps.
-        Ranked policies take their list while the budget, caps and message cap allow, then
-        drop their lowest-ranked users until the minimum ROI and the segment shares hold.
+        Ranked policies take their list while the budget, caps and message cap allow, drop
+        their lowest-ranked users until the minimum ROI and the segment shares hold, then
+        continue down the list with the users who keep every constraint.
     overrun_risk : float, optional
         Plan so that P(realised spend > budget) is at most this (normal approximation of the
         sum of independent redemptions): the plan is made for a lowered budget, lowered until
@@ -81,7 +82,8 @@ def _take_in_order(
 
     The list is taken while the budget, caps and message cap hold (the first user who does not
     fit ends it, as an operator's export would); then the lowest-ranked users leave until the
-    minimum ROI and the segment shares hold.
+    minimum ROI and the segment shares hold, and the list is continued with the users who keep
+    every constraint (an operator filling a quota).
     """
     order = order[problem.eligible[order, k]]
     rows = linear_rows(problem, budget, settings.constraints)
@@ -91,7 +93,12 @@ def _take_in_order(
     )
     rank = np.zeros(problem.n_users)
     rank[order] = -np.arange(order.size, dtype=np.float64)
-    return repair_plan(choice, rows, rank).astype(np.int16)
+    choice = repair_plan(choice, rows, rank)
+    if len(rows) > sum(r.capacity for r in rows):
+        # Quotas: carry on down the list with whoever keeps every constraint.
+        rest = order[choice[order] < 0]
+        choice = fill_plan(choice, rows, rest, np.full(rest.size, k), rounds=16)
+    return choice.astype(np.int16)
 
 
 def _ranked(score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
