@@ -44,6 +44,7 @@ class ScoredScenario:
     scores: pd.DataFrame
     models: ConversionModels
     cached: bool
+    truth: pd.DataFrame | None = None
 
 
 def _key(scenario: Scenario) -> str:
@@ -88,4 +89,6 @@ def score_scenario(
             models.save(staging)
     say("scoring users")
     scores = models.predict(world.users, scenario.menu)
-    return ScoredScenario(users=world.users, scores=scores, models=models, cached=cached)
+    return ScoredScenario(
+        users=world.users, scores=scores, models=models, cached=cached, truth=world.truth
+    )

@@ -216,6 +216,53 @@ class PlanConstraints(_Strict):
         )
 
 
+#: Arms an experiment can have: the optimizer's policies and the untreated holdout.
+ARMS: tuple[str, ...] = ("optimal", "manual", "v1", "v2", "uplift", "random", "holdout")
+
+
+class Simulation(_Strict):
+    """The simulated A/B test: gateway, budget behaviour, arms and replications."""
+
+    sms_per_hour: float = Field(
+        20_000, gt=0, description="SMS gateway throughput, messages per hour"
+    )
+    failure_rate: float = Field(0.03, ge=0, lt=1, description="share of messages never delivered")
+    view_rate: float = Field(0.6, ge=0, le=1, description="share of delivered coupons viewed")
+    on_budget_spent: str = Field(
+        "stop_issuing",
+        description="continue, stop_issuing (held coupons honoured) or stop_honouring",
+    )
+    arms: tuple[str, ...] = Field(
+        ("optimal", "manual"), min_length=1, description="policy arms besides the holdout"
+    )
+    holdout_share: float = Field(
+        0.1, gt=0, lt=1, description="share of the target users kept untreated"
+    )
+    replications: int = Field(5, ge=2, le=1000, description="independent repetitions")
+    seed: int = Field(7, ge=0, description="seed of assignment and simulation draws")
+
+    @field_validator("on_budget_spent")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        modes = ("continue", "stop_issuing", "stop_honouring")
+        if value not in modes:
+            raise ValueError(f"unknown mode {value!r}; expected one of {', '.join(modes)}")
+        return value
+
+    @field_validator("arms")
+    @classmethod
+    def _known_arms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [a for a in value if a not in ARMS or a == "holdout"]
+        if unknown:
+            raise ValueError(
+                f"unknown arm {unknown[0]!r}; expected some of {', '.join(ARMS[:-1])} "
+                "(the holdout is always there)"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("an arm is listed twice")
+        return value
+
+
 class Scenario(_Strict):
     """One complete what-if: population, menu, costs, campaign, budget, manual practice, history.
 
@@ -237,6 +284,7 @@ class Scenario(_Strict):
     manual: Manual = Manual()
     history: History = History()
     constraints: PlanConstraints = PlanConstraints()
+    simulation: Simulation = Simulation()
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
