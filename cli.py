@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -24,6 +25,7 @@ from optimizer.errors import InputError
 from optimizer.menu import Menu, load_menu
 from optimizer.plan import ROI_DEFINITION
 from optimizer.schema import USERS, TableSchema, log_schema, scores_schema, truth_schema
+from optimizer.tomlio import validation_error_line
 from simulator.generate import WorldSummary, write_world
 from simulator.scenario import Scenario, load_scenario
 
@@ -509,6 +511,185 @@ def optimize(
         return
     described = ", ".join(f"{k} {v}" for k, v in settings.constraints.to_dict().items())
     for table in _plan_tables(plans, scen.currency, described, seg_column):
+        out.print(table)
+    if out_path is not None:
+        out.print(f"wrote {out_path}")
+
+
+#: Metrics whose best arm is highlighted in the simulation table (higher is better).
+_SIM_BEST = ("conversion_rate", "incremental_conversions", "incremental_gmv", "roi",
+             "incremental_profit")  # fmt: skip
+
+
+def _cell(mean: float, low: float, high: float, unit: str) -> str:
+    def fmt(x: float) -> str:
+        if x != x:  # NaN
+            return "n/a"
+        if unit == "share":
+            return f"{100 * x:.2f}%"
+        if unit == "ratio":
+            return f"{x:.2f}"
+        return f"{x:,.0f}" if abs(x) >= 100 or unit == "count" else f"{x:,.1f}"
+
+    if low != low:
+        return fmt(mean)
+    return f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
+
+
+def _simulation_tables(experiment, currency: str, reference: str) -> list[Table]:
+    from simulator.ab import METRICS
+
+    summary = experiment.summary().set_index(["arm", "metric"])
+    reps = int(experiment.runs["replication"].nunique())
+    table = Table(
+        title=f"Simulated A/B test ({currency}; mean [95% CI] over {reps} replications)",
+        title_justify="left",
+    )
+    table.add_column("metric")
+    for arm in experiment.arms:
+        table.add_column(arm, justify="right")
+    for key, label, unit in METRICS:
+        cells = []
+        treated = [a for a in experiment.arms if a != "holdout"]
+        best = None
+        if key in _SIM_BEST and len(treated) > 1:
+            best = max(treated, key=lambda a, key=key: np.nan_to_num(summary.loc[(a, key), "mean"],
+                                                                      nan=-np.inf))  # fmt: skip
+        for arm in experiment.arms:
+            r = summary.loc[(arm, key)]
+            text = _cell(r["mean"], r["low"], r["high"], unit)
+            cells.append(f"[bold green]{text}[/]" if arm == best else text)
+        table.add_row(label, *cells)
+    table.caption = (
+        "Incremental figures are against the untreated holdout (rate difference x users). "
+        "campaign cost = face value of redeemed coupons + message cost; ROI = incremental GMV "
+        "/ campaign cost; incremental profit = margin x incremental GMV - campaign cost. "
+        "Best treated arm per row in green."
+    )
+    table.caption_justify = "left"
+    tables = [table]
+    if reference in experiment.arms and len(experiment.arms) > 2:
+        versus = experiment.versus(reference).set_index(["arm", "metric"])
+        diff = Table(
+            title=f"Difference from {reference} (paired by replication, mean [95% CI])",
+            title_justify="left",
+        )
+        diff.add_column("metric")
+        others = [a for a in experiment.arms if a not in (reference, "holdout")]
+        for arm in others:
+            diff.add_column(arm, justify="right")
+        shown = ("conversion_rate", "targeted_conversion_rate", "incremental_conversions",
+                 "incremental_gmv", "campaign_cost", "roi", "incremental_profit")  # fmt: skip
+        for key, label, unit in METRICS:
+            if key not in shown:
+                continue
+            row = [label]
+            for arm in others:
+                r = versus.loc[(arm, key)]
+                row.append(_cell(r["mean"], r["low"], r["high"], unit))
+            diff.add_row(*row)
+        tables.append(diff)
+    return tables
+
+
+@app.command()
+@_friendly
+def simulate(
+    scenario: ScenarioOption = None,
+    arms: Annotated[
+        str | None,
+        typer.Option(
+            "--arms",
+            help="Policy arms, comma-separated: optimal, manual, v1, v2, uplift, random "
+            "(default: the scenario's; an untreated holdout is always added).",
+        ),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            min=0,
+            help="Total budget in currency units, shared by the policy arms in proportion to "
+            "their users (default: the scenario's).",
+        ),
+    ] = None,
+    replications: Annotated[
+        int | None,
+        typer.Option("--replications", min=2, help="Independent repetitions (default: 5)."),
+    ] = None,
+    reference: Annotated[
+        str, typer.Option("--reference", help="Arm the others are compared with.")
+    ] = "manual",
+    population: Annotated[
+        int | None,
+        typer.Option("--population", min=1, help="Synthetic world size (overrides the scenario)."),
+    ] = None,
+    seed: SeedOption = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write every replication's metrics per arm (.parquet or .csv).",
+            dir_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the results, nothing else.")
+    ] = False,
+) -> None:
+    """Run a simulated A/B test: policy arms and a holdout on the scenario's ground-truth world.
+
+    Users of the target stages are randomised into arms; each policy arm plans its users with
+    its share of the budget; a discrete-event simulation (SMS gateway, coupon validity,
+    purchases, redemptions paid from the real budget) measures what happens, replicated with
+    independent seeds.
+    """
+    import json as jsonlib
+
+    from optimizer.data import write_table
+    from simulator.ab import run_experiment
+    from simulator.pipeline import score_scenario
+    from simulator.scenario import Simulation
+
+    scen = _scenario(scenario, population, seed)
+    chosen = tuple(a.strip() for a in arms.split(",") if a.strip()) if arms else None
+    if chosen is not None:
+        try:
+            Simulation(arms=chosen)
+        except Exception as exc:  # pydantic.ValidationError
+            raise InputError(validation_error_line(exc, Simulation), source="--arms") from None
+    with err.status("scoring the scenario's users ...") as status:
+        scored = score_scenario(scen, progress=lambda msg: status.update(msg))
+    with _progress() as bar:
+        task = bar.add_task("simulating arms x replications", total=None)
+        experiment = run_experiment(
+            scen,
+            scored,
+            arms=chosen,
+            budget=budget,
+            replications=replications,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if out_path is not None:
+        write_table(experiment.runs, out_path)
+    if as_json:
+        payload = {
+            "scenario": scen.name,
+            "currency": scen.currency,
+            "budget": experiment.budget,
+            "replications": int(experiment.runs["replication"].nunique()),
+            "arms": list(experiment.arms),
+            "definitions": ROI_DEFINITION,
+            "summary": experiment.summary().to_dict(orient="records"),
+            "versus": (
+                experiment.versus(reference).to_dict(orient="records")
+                if reference in experiment.arms
+                else []
+            ),
+        }
+        sys.stdout.write(jsonlib.dumps(payload, default=float) + "\n")
+        return
+    for table in _simulation_tables(experiment, scen.currency, reference):
         out.print(table)
     if out_path is not None:
         out.print(f"wrote {out_path}")

@@ -1,0 +1,104 @@
+"""Replicated A/B experiments on the simulated world, and `couponopt simulate`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli import app
+from simulator.ab import interval, run_experiment
+from simulator.pipeline import ScoredScenario, score_scenario
+
+
+@pytest.fixture(scope="module")
+def scored(world) -> ScoredScenario:
+    return score_scenario(world.scenario)
+
+
+@pytest.fixture(scope="module")
+def experiment(world, scored):
+    return run_experiment(
+        world.scenario, scored, arms=["optimal", "manual", "v1", "v2"], replications=4
+    )
+
+
+def test_arms_partition_the_target_users(experiment, scored, world):
+    runs = experiment.runs
+    target = scored.users["lifecycle_stage"].isin(world.scenario.campaign.target_stages).sum()
+    per_rep = runs.groupby("replication")["users"].sum()
+    assert (per_rep == target).all()
+    hold = runs[runs["arm"] == "holdout"]["users"]
+    assert (hold == round(world.scenario.simulation.holdout_share * target)).all()
+    assert set(runs["arm"]) == {"optimal", "manual", "v1", "v2", "holdout"}
+    holdout = runs[runs["arm"] == "holdout"]
+    assert (holdout["sent"] == 0).all() and (holdout["campaign_cost"] == 0).all()
+    assert np.allclose(holdout["incremental_conversions"], 0)
+    treated = runs[runs["arm"] != "holdout"]
+    # Each arm's budget share: realised spend within it (stop_issuing may overrun only
+    # through coupons already held), planned spend within it always.
+    share = experiment.budget * treated["users"] / target
+    assert (treated["planned_spend"] <= share + 1e-6).all()
+    assert (treated["realised_spend"] == treated["campaign_cost"]).all()
+    assert (treated["delivered"] <= treated["sent"]).all()
+
+
+def test_article_shape_on_the_default_world(experiment):
+    """v1 converts its selection best but buys little; v2 and optimal beat manual on
+    incremental conversions (95% intervals of the paired differences)."""
+    versus = experiment.versus("manual").set_index(["arm", "metric"])
+    assert versus.loc[("v1", "targeted_conversion_rate"), "low"] > 0
+    assert versus.loc[("v2", "incremental_conversions"), "low"] > 0
+    assert versus.loc[("optimal", "incremental_conversions"), "low"] > 0
+    summary = experiment.summary().set_index(["arm", "metric"])
+    assert summary.loc[("v1", "roi"), "mean"] < summary.loc[("manual", "roi"), "mean"]
+    for arm in ("optimal", "v2"):
+        assert summary.loc[(arm, "roi"), "mean"] > summary.loc[("manual", "roi"), "mean"]
+
+
+def test_experiment_is_seeded(world, scored):
+    a = run_experiment(world.scenario, scored, arms=["manual"], replications=2, seed=3)
+    b = run_experiment(world.scenario, scored, arms=["manual"], replications=2, seed=3)
+    c = run_experiment(world.scenario, scored, arms=["manual"], replications=2, seed=4)
+    pd.testing.assert_frame_equal(a.runs, b.runs)
+    assert not a.runs["conversions"].equals(c.runs["conversions"])
+
+
+def test_interval_covers_the_mean_at_the_nominal_rate():
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(2000):
+        _, low, high = interval(rng.normal(3.0, 2.0, 6))
+        hits += low <= 3.0 <= high
+    assert hits / 2000 == pytest.approx(0.95, abs=0.015)
+    mean, low, high = interval(np.array([1.0, np.nan, 3.0]))
+    assert mean == 2.0 and low < 2.0 < high
+
+
+def test_simulate_command(runner, tmp_path, monkeypatch):
+    out = tmp_path / "runs.parquet"
+    args = ["simulate", "--population", "30000", "--replications", "2", "--arms", "optimal,manual"]
+    result = runner.invoke(app, [*args, "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["arms"] == ["optimal", "manual", "holdout"] and payload["replications"] == 2
+    assert {r["metric"] for r in payload["summary"]} >= {"roi", "incremental_conversions"}
+    assert "ROI = " in payload["definitions"]
+    runs = pd.read_parquet(out)
+    assert len(runs) == 6 and set(runs["arm"]) == {"optimal", "manual", "holdout"}
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and "Simulated A/B test" in table.stdout
+    bad = runner.invoke(app, [*args[:-1], "optimal,magic"])
+    assert bad.exit_code == 2 and "unknown arm 'magic'" in bad.stderr
+    # Ctrl-C during the run: exit 130 and no results file.
+    import simulator.ab as ab
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ab, "run_experiment", interrupted)
+    stopped = tmp_path / "stopped.parquet"
+    result = runner.invoke(app, [*args, "--out", str(stopped)])
+    assert result.exit_code == 130 and not stopped.exists()
