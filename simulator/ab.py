@@ -157,6 +157,7 @@ def run_experiment(
     replications: int | None = None,
     seed: int | None = None,
     v2_threshold: float | None = None,
+    objective: str | None = None,
     progress: Progress | None = None,
 ) -> Experiment:
     """Replicated A/B test of policy arms against a holdout on the scenario's world.
@@ -171,6 +172,8 @@ def run_experiment(
         Override the scenario's simulation arms, budget (money), replications and seed.
     v2_threshold : float, optional
         Natural-probability cut of v2 (default: the models' coverage knee).
+    objective : {"conversions", "gmv", "profit"}, optional
+        What the optimal arm maximises (default: the scenario's ``simulation.objective``).
     progress : callable, optional
         Called as ``progress(done, total)`` after each arm of each replication.
     """
@@ -179,6 +182,7 @@ def run_experiment(
     budget = scenario.budget.amount if budget is None else float(budget)
     replications = sim.replications if replications is None else int(replications)
     seed = sim.seed if seed is None else int(seed)
+    objective = sim.objective if objective is None else objective
     menu = scenario.menu
     if scored.truth is None:
         raise ValueError("the experiment needs the world's truth")
@@ -221,7 +225,7 @@ def run_experiment(
                     arm_budget,
                     [arm],
                     settings,
-                    objective="conversions",
+                    objective=objective,
                     sms_cost=scenario.costs.sms_cost,
                     margin_rate=scenario.costs.margin_rate,
                     segment_column=scenario.constraints.segment_column,

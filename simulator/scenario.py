@@ -239,6 +239,9 @@ class Simulation(_Strict):
         0.1, gt=0, lt=1, description="share of the target users kept untreated"
     )
     replications: int = Field(5, ge=2, le=1000, description="independent repetitions")
+    objective: str = Field(
+        "conversions", description="what the optimal arm maximises: conversions, gmv or profit"
+    )
     seed: int = Field(7, ge=0, description="seed of assignment and simulation draws")
 
     @field_validator("on_budget_spent")
@@ -247,6 +250,13 @@ class Simulation(_Strict):
         modes = ("continue", "stop_issuing", "stop_honouring")
         if value not in modes:
             raise ValueError(f"unknown mode {value!r}; expected one of {', '.join(modes)}")
+        return value
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, value: str) -> str:
+        if value not in ("conversions", "gmv", "profit"):
+            raise ValueError(f"unknown objective {value!r}; expected conversions, gmv or profit")
         return value
 
     @field_validator("arms")

@@ -121,6 +121,22 @@ SCENARIO_CASES = {
         ),
         "constraints.segment_shares.dormant: min 0.8 exceeds max 0.2",
     ),
+    "unknown arm": (
+        lambda d: d["simulation"].__setitem__("arms", ["optimal", "magic"]),
+        "simulation.arms: unknown arm 'magic'",
+    ),
+    "negative gateway": (
+        lambda d: d["simulation"].__setitem__("sms_per_hour", -5),
+        "simulation.sms_per_hour: Input should be greater than 0",
+    ),
+    "budget mode": (
+        lambda d: d["simulation"].__setitem__("on_budget_spent", "panic"),
+        "simulation.on_budget_spent: unknown mode 'panic'",
+    ),
+    "simulation objective": (
+        lambda d: d["simulation"].__setitem__("objective", "fun"),
+        "simulation.objective: unknown objective 'fun'",
+    ),
     "overrun risk": (
         lambda d: d["constraints"].__setitem__("overrun_risk", 1.5),
         "constraints.overrun_risk: Input should be less than 1",
