@@ -22,6 +22,14 @@ def run_child(code: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def rss_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (MB), e.g. VmRSS or VmHWM."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def write_json(path: Path, payload: dict) -> None:
     """Write benchmark results atomically."""
     with atomic_path(path) as tmp:

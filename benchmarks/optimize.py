@@ -43,7 +43,8 @@ import_s = time.perf_counter() - t0
 import numpy as np
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
-from optimize import naive_bisection, problem_of, rss_mb
+from _common import rss_mb
+from optimize import naive_bisection, problem_of
 from optimizer.dual import solve_dual
 from optimizer.instances import KINDS, random_instance
 from optimizer.hull import frontier
@@ -68,14 +69,6 @@ out["naive_s"] = time.perf_counter() - start
 out["naive_value"] = ref
 print(json.dumps(out))
 """
-
-
-def rss_mb(field: str) -> float:
-    """A memory figure of this process from /proc/self/status (MB)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def naive_bisection(problem, budget: float, iterations: int = 40) -> float:

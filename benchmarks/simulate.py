@@ -21,7 +21,6 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import simpy
 from _common import ROOT, run_child, write_json
 from rich.console import Console
 from rich.table import Table
@@ -29,7 +28,8 @@ from rich.table import Table
 from optimizer.dual import solve_dual
 from optimizer.problem import build_problem
 from simulator.engine import EngineSettings, simulate_campaign
-from simulator.response import ResponseParams, coupon_rates, true_response
+from simulator.naive import simulate_per_user
+from simulator.response import true_response
 from simulator.scenario import Scenario
 
 MENU = Scenario().menu
@@ -41,21 +41,14 @@ CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
-from simulate import campaign, rss_mb
+from _common import rss_mb
+from simulate import campaign
 start = time.perf_counter()
 result = campaign({users}, seed=1)
 result["total_s"] = time.perf_counter() - start
 result["peak_rss_mb"] = rss_mb("VmHWM")
 print(json.dumps(result))
 """
-
-
-def rss_mb(field: str) -> float:
-    """A memory figure of this process from /proc/self/status (MB)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def traits(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -124,56 +117,21 @@ def campaign(n: int, seed: int) -> dict:
 
 
 def naive(n: int, seed: int) -> dict:
-    """The same campaign with one SimPy process per user."""
+    """The same campaign with one SimPy process per user (:mod:`simulator.naive`)."""
     import time
 
     t, choice, _ = arms(n, seed)
-    rng = np.random.default_rng(seed)
-    h0, m, basket = t["natural_hazard"], t["message_effect"], t["typical_basket"]
-    rates = coupon_rates(t["price_sensitivity"], basket, MENU.face_values, MENU.thresholds)
-    sigma = ResponseParams().basket_sigma
-    window = 14 * 24.0
-    env = simpy.Environment()
-    per_hour = SETTINGS.sms_per_hour
-    tokens = simpy.Container(env, init=per_hour, capacity=per_hour)
-    converted = np.zeros(n, bool)
-    redeemed = np.zeros(n, bool)
-
-    def refill(env):
-        while True:
-            yield env.timeout(1)
-            if tokens.level < tokens.capacity:
-                yield tokens.put(tokens.capacity - tokens.level)
-
-    def user(env, i):
-        t_natural = rng.exponential(1 / h0[i]) * 24 if h0[i] > 0 else np.inf
-        if choice[i] < 0:
-            converted[i] = t_natural < window
-            return
-        yield tokens.get(1)
-        yield env.timeout(rng.random())
-        if env.now > t_natural or rng.random() < SETTINGS.failure_rate:
-            converted[i] = t_natural < window
-            return
-        k = choice[i]
-        mh, u = m[i] * h0[i] / 24, rates[i, k] / 24
-        end = min(env.now + 7 * 24, window)
-        wait = rng.exponential(1 / (mh + u)) if mh + u > 0 else np.inf
-        if env.now + wait < end:
-            yield env.timeout(wait)
-            converted[i] = True
-            value = basket[i] * np.exp(sigma * rng.standard_normal() - 0.5 * sigma**2)
-            redeemed[i] = rng.random() < u / (mh + u) or value >= MENU.thresholds[k]
-            return
-        yield env.timeout(max(0.0, end - env.now))
-        later = rng.exponential(1 / mh) if mh > 0 else np.inf
-        converted[i] = env.now + later < window
-
     start = time.perf_counter()
-    env.process(refill(env))
-    for i in range(n):
-        env.process(user(env, i))
-    env.run(until=window + 1)
+    converted, redeemed = simulate_per_user(
+        t["natural_hazard"],
+        t["message_effect"],
+        t["price_sensitivity"],
+        t["typical_basket"],
+        choice,
+        MENU,
+        SETTINGS,
+        np.random.default_rng(seed),
+    )
     return {
         "users": n,
         "simulate_s": time.perf_counter() - start,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import simpy
 from scipy import stats
 
 from optimizer.schema import coupon_column, redeem_column
 from simulator.engine import EngineSettings, simulate_campaign
-from simulator.response import ResponseParams, coupon_rates
+from simulator.naive import simulate_per_user
 
 
 @pytest.fixture(scope="module")
@@ -121,64 +120,6 @@ def test_seeded_determinism(population, world):
     assert not np.array_equal(a.converted, c.converted)
 
 
-def _naive(truth, choice, menu, settings: EngineSettings, seed: int):
-    """One SimPy process per user: the straightforward model of the same campaign."""
-    rng = np.random.default_rng(seed)
-    n = len(truth)
-    h0 = truth["natural_hazard"].to_numpy()
-    m = truth["message_effect"].to_numpy()
-    basket = truth["typical_basket"].to_numpy()
-    rates = coupon_rates(
-        truth["price_sensitivity"].to_numpy(), basket, menu.face_values, menu.thresholds
-    )
-    sigma = ResponseParams().basket_sigma
-    window = settings.window_days * 24
-    env = simpy.Environment()
-    tokens = simpy.Container(env, init=settings.sms_per_hour, capacity=settings.sms_per_hour)
-    converted = np.zeros(n, bool)
-    redeemed = np.zeros(n, bool)
-
-    def refill(env):
-        while True:
-            yield env.timeout(1)
-            if tokens.level < tokens.capacity:
-                yield tokens.put(tokens.capacity - tokens.level)
-
-    def user(env, i):
-        t_natural = rng.exponential(1 / h0[i]) * 24 if h0[i] > 0 else np.inf
-        if choice[i] < 0:
-            converted[i] = t_natural < window
-            return
-        yield tokens.get(1)
-        yield env.timeout(rng.random())
-        if env.now > t_natural:  # bought before the coupon arrived
-            converted[i] = t_natural < window
-            return
-        if rng.random() < settings.failure_rate:
-            converted[i] = t_natural < window
-            return
-        k = choice[i]
-        mh, u = m[i] * h0[i] / 24, rates[i, k] / 24
-        end_validity = min(env.now + settings.validity_days * 24, window)
-        wait = rng.exponential(1 / (mh + u)) if mh + u > 0 else np.inf
-        if env.now + wait < end_validity:
-            yield env.timeout(wait)
-            converted[i] = True
-            driven = rng.random() < u / (mh + u)
-            value = basket[i] * np.exp(sigma * rng.standard_normal() - 0.5 * sigma**2)
-            redeemed[i] = driven or value >= menu.thresholds[k]
-            return
-        yield env.timeout(max(0.0, end_validity - env.now))
-        later = rng.exponential(1 / mh) if mh > 0 else np.inf
-        converted[i] = env.now + later < window
-
-    env.process(refill(env))
-    for i in range(n):
-        env.process(user(env, i))
-    env.run(until=window + 1)
-    return converted, redeemed
-
-
 def test_vectorised_engine_matches_the_per_user_simpy_model(world):
     """Same campaign (400 messages an hour, 10% failures), per-user processes vs the batched
     engine on 30k users: conversion and redemption counts agree (two-proportion z-tests) and
@@ -188,7 +129,16 @@ def test_vectorised_engine_matches_the_per_user_simpy_model(world):
     choice = np.random.default_rng(9).integers(-1, len(menu), len(truth))
     settings = EngineSettings(sms_per_hour=400, failure_rate=0.1)
     fast = _run(truth, choice, menu, settings, seed=11)
-    conv, red = _naive(truth, choice, menu, settings, seed=12)
+    conv, red = simulate_per_user(
+        truth["natural_hazard"].to_numpy(),
+        truth["message_effect"].to_numpy(),
+        truth["price_sensitivity"].to_numpy(),
+        truth["typical_basket"].to_numpy(),
+        choice,
+        menu,
+        settings,
+        np.random.default_rng(12),
+    )
     for a, b in ((fast.converted, conv), (fast.redeemed, red)):
         pooled = (a.sum() + b.sum()) / (2 * a.size)
         z = (a.sum() - b.sum()) / np.sqrt(2 * a.size * pooled * (1 - pooled))
