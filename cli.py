@@ -620,6 +620,14 @@ def simulate(
     reference: Annotated[
         str, typer.Option("--reference", help="Arm the others are compared with.")
     ] = "manual",
+    design: Annotated[
+        str,
+        typer.Option(
+            "--design",
+            help="split: users randomised into arms (a real A/B test); paired: every policy "
+            "on the whole population with the same per-user draws (common random numbers).",
+        ),
+    ] = "split",
     population: Annotated[
         int | None,
         typer.Option("--population", min=1, help="Synthetic world size (overrides the scenario)."),
@@ -652,6 +660,8 @@ def simulate(
     from simulator.scenario import Simulation
 
     scen = _scenario(scenario, population, seed)
+    if design not in ("split", "paired"):
+        raise InputError("design must be split or paired", source="--design")
     chosen = tuple(a.strip() for a in arms.split(",") if a.strip()) if arms else None
     if chosen is not None:
         try:
@@ -668,6 +678,7 @@ def simulate(
             arms=chosen,
             budget=budget,
             replications=replications,
+            design=design,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if out_path is not None:
@@ -678,6 +689,7 @@ def simulate(
             "currency": scen.currency,
             "budget": experiment.budget,
             "replications": int(experiment.runs["replication"].nunique()),
+            "design": design,
             "arms": list(experiment.arms),
             "definitions": ROI_DEFINITION,
             "summary": experiment.summary().to_dict(orient="records"),

@@ -66,6 +66,25 @@ def test_experiment_is_seeded(world, scored):
     assert not a.runs["conversions"].equals(c.runs["conversions"])
 
 
+def test_paired_design_uses_common_random_numbers(world, scored, experiment):
+    paired = run_experiment(
+        world.scenario, scored, arms=["optimal", "manual"], replications=4, design="paired"
+    )
+    runs = paired.runs
+    target = runs["users"].iloc[0]
+    assert (runs["users"] == target).all()  # every arm plays the whole population
+    # Same draws everywhere: an arm's non-targeted users behave exactly as in the holdout, so
+    # the paired difference in incremental conversions is far tighter than the split test's.
+    split = experiment.versus("manual").set_index(["arm", "metric"])
+    pair = paired.versus("manual").set_index(["arm", "metric"])
+    key = ("optimal", "incremental_conversions")
+    split_width = (split.loc[key, "high"] - split.loc[key, "low"]) / split.loc[key, "mean"]
+    pair_width = (pair.loc[key, "high"] - pair.loc[key, "low"]) / pair.loc[key, "mean"]
+    assert pair.loc[key, "low"] > 0 and pair_width < split_width / 3
+    with pytest.raises(ValueError, match="design"):
+        run_experiment(world.scenario, scored, arms=["manual"], replications=2, design="x")
+
+
 def test_interval_covers_the_mean_at_the_nominal_rate():
     rng = np.random.default_rng(0)
     hits = 0
@@ -84,6 +103,7 @@ def test_simulate_command(runner, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["arms"] == ["optimal", "manual", "holdout"] and payload["replications"] == 2
+    assert payload["design"] == "split"
     assert {r["metric"] for r in payload["summary"]} >= {"roi", "incremental_conversions"}
     assert "ROI = " in payload["definitions"]
     runs = pd.read_parquet(out)
