@@ -6,8 +6,12 @@ For user i and denomination k (face value f_k, threshold t_k, planning redemptio
   value only when a converter redeems. A coupon sent to a sure thing costs nearly its face value
   and buys nothing, which is the article's lesson;
 * value by objective: incremental conversions ``p_ik - p0_i`` (default); incremental GMV
-  ``p_ik * max(b_i, t_k) - p0_i * b_i`` with ``b_i`` the user's average order value (a coupon
-  order is at least the threshold); incremental profit ``margin * incremental GMV - c_ik``.
+  ``(p_ik - p0_i) * b_i + max(p_ik - p0_i, 0) * max(t_k - b_i, 0)`` with ``b_i`` the user's
+  average order value: the extra buyers order their usual basket, lifted to the threshold (they
+  buy because of the coupon, so they spend enough to use it); buyers who would have bought
+  anyway keep their usual basket (a coupon does not lift a sure thing's order; planning as if
+  it did rewards high thresholds sent to sure things, which the simulator shows do not pay);
+  incremental profit ``margin * incremental GMV - c_ik``.
 """
 
 from __future__ import annotations
@@ -78,8 +82,9 @@ class CampaignProblem:
 
     def gmv_uplift(self) -> np.ndarray:
         """Expected incremental GMV of each option (money), shape (n, k)."""
-        order = np.maximum(self.basket[:, None], self.menu.thresholds[None, :])
-        return self.p * order - (self.p0 * self.basket)[:, None]
+        lift = self.p - self.p0[:, None]
+        stretch = np.maximum(self.menu.thresholds[None, :] - self.basket[:, None], 0.0)
+        return lift * self.basket[:, None] + np.maximum(lift, 0.0) * stretch
 
     def gmv_uplift_at(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
         """Expected incremental GMV (money) of option ``options[i]`` for user ``rows[i]``.
@@ -87,8 +92,9 @@ class CampaignProblem:
         The entries of :meth:`gmv_uplift` without building the (n, k) matrix, shape (m,).
         """
         basket = self.basket[rows]
-        order = np.maximum(basket, self.menu.thresholds[options])
-        return self.p[rows, options] * order - self.p0[rows] * basket
+        lift = self.p[rows, options] - self.p0[rows]
+        stretch = np.maximum(self.menu.thresholds[options] - basket, 0.0)
+        return lift * basket + np.maximum(lift, 0.0) * stretch
 
 
 def build_problem(
