@@ -25,7 +25,7 @@ from scipy import stats
 
 from optimizer.campaign import CampaignInputs, align_scores, plan_campaign
 from optimizer.policies import PolicySettings
-from simulator.engine import EngineSettings, simulate_campaign
+from simulator.engine import TRAITS, EngineSettings, simulate_campaign, traits_of
 from simulator.pipeline import ScoredScenario
 from simulator.scenario import Scenario
 
@@ -200,10 +200,7 @@ def run_experiment(
         raise ValueError("the experiment needs the world's truth")
     inputs = align_scores(scored.scores, scored.users, menu, stages=scenario.campaign.target_stages)
     truth = scored.truth.set_index("user_id").loc[inputs.scores["user_id"].to_numpy()]
-    traits = {
-        name: truth[name].to_numpy()
-        for name in ("natural_hazard", "message_effect", "price_sensitivity", "typical_basket")
-    }
+    traits = dict(zip(TRAITS, traits_of(truth), strict=True))
     knee = (scored.models.summary_.get("natural_knee") or {}).get("threshold")
     settings = PolicySettings(
         denomination=scenario.manual.denomination,

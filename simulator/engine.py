@@ -36,7 +36,22 @@ import simpy
 from optimizer.menu import Menu
 from simulator.response import ResponseParams, coupon_rates
 
-__all__ = ["EngineSettings", "Outcome", "simulate_campaign", "ON_BUDGET_SPENT"]
+__all__ = [
+    "EngineSettings",
+    "Outcome",
+    "simulate_campaign",
+    "ON_BUDGET_SPENT",
+    "TRAITS",
+    "traits_of",
+]
+
+#: Truth-table columns the engine reads, in :func:`simulate_campaign`'s argument order.
+TRAITS: tuple[str, ...] = (
+    "natural_hazard",
+    "message_effect",
+    "price_sensitivity",
+    "typical_basket",
+)
 
 #: What happens when the budget is spent.
 ON_BUDGET_SPENT: tuple[str, ...] = ("continue", "stop_issuing", "stop_honouring")
@@ -141,6 +156,11 @@ class _Draws:
             moment=rng.random(n),
             view=rng.random(n),
         )
+
+
+def traits_of(truth) -> tuple[np.ndarray, ...]:
+    """The :data:`TRAITS` columns of a truth table as arrays, shape (n,) each."""
+    return tuple(truth[name].to_numpy(dtype=np.float64) for name in TRAITS)
 
 
 def simulate_campaign(

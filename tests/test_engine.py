@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from optimizer.schema import coupon_column, redeem_column
-from simulator.engine import EngineSettings, simulate_campaign
+from simulator.engine import EngineSettings, simulate_campaign, traits_of
 from simulator.naive import simulate_per_user
 
 
@@ -22,10 +22,7 @@ def population(world):
 
 def _run(truth, choice, menu, settings, seed=1, order=None):
     return simulate_campaign(
-        truth["natural_hazard"].to_numpy(),
-        truth["message_effect"].to_numpy(),
-        truth["price_sensitivity"].to_numpy(),
-        truth["typical_basket"].to_numpy(),
+        *traits_of(truth),
         choice,
         menu,
         settings,
@@ -130,14 +127,7 @@ def test_vectorised_engine_matches_the_per_user_simpy_model(world):
     settings = EngineSettings(sms_per_hour=400, failure_rate=0.1)
     fast = _run(truth, choice, menu, settings, seed=11)
     conv, red = simulate_per_user(
-        truth["natural_hazard"].to_numpy(),
-        truth["message_effect"].to_numpy(),
-        truth["price_sensitivity"].to_numpy(),
-        truth["typical_basket"].to_numpy(),
-        choice,
-        menu,
-        settings,
-        np.random.default_rng(12),
+        *traits_of(truth), choice, menu, settings, np.random.default_rng(12)
     )
     for a, b in ((fast.converted, conv), (fast.redeemed, red)):
         pooled = (a.sum() + b.sum()) / (2 * a.size)
