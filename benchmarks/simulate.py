@@ -27,7 +27,7 @@ from rich.table import Table
 
 from optimizer.dual import solve_dual
 from optimizer.problem import build_problem
-from simulator.engine import EngineSettings, simulate_campaign
+from simulator.engine import TRAITS, EngineSettings, simulate_campaign
 from simulator.naive import simulate_per_user
 from simulator.response import true_response
 from simulator.scenario import Scenario
@@ -97,10 +97,7 @@ def campaign(n: int, seed: int) -> dict:
     t, choice, plan_s = arms(n, seed)
     start = time.perf_counter()
     out = simulate_campaign(
-        t["natural_hazard"],
-        t["message_effect"],
-        t["price_sensitivity"],
-        t["typical_basket"],
+        *(t[name] for name in TRAITS),
         choice,
         MENU,
         SETTINGS,
@@ -123,10 +120,7 @@ def naive(n: int, seed: int) -> dict:
     t, choice, _ = arms(n, seed)
     start = time.perf_counter()
     converted, redeemed = simulate_per_user(
-        t["natural_hazard"],
-        t["message_effect"],
-        t["price_sensitivity"],
-        t["typical_basket"],
+        *(t[name] for name in TRAITS),
         choice,
         MENU,
         SETTINGS,

@@ -132,26 +132,38 @@ def _argmax_choice(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _SmoothedDual:
     """``D_tau`` over scaled multipliers ``y`` (``lam_j = y_j * vscale / ascale_j``)."""
 
-    def __init__(self, value: np.ndarray, rows: Sequence[LinearRow]):
+    def __init__(
+        self,
+        value: np.ndarray,
+        rows: Sequence[LinearRow],
+        scales: tuple[float, np.ndarray] | None = None,
+    ):
         self.value = value
         self.rows = rows
         self.n = value.shape[0]
-        finite = value[np.isfinite(value)]
-        self.vscale = float(np.abs(finite).max()) if finite.size else 1.0
-        self.vscale = self.vscale if self.vscale > 0 else 1.0
         self.rhs = np.array([r.rhs for r in rows])
-        self.ascale = np.array([self._typical(r) for r in rows])
+        if scales is None:
+            scales = self._scales()
+        self.vscale, self.ascale = scales
         self.best_bound = np.inf
         self.best_lam = np.zeros(len(rows))
 
-    def _typical(self, row: LinearRow) -> float:
-        """Mean absolute coefficient of a row over the sendable options."""
-        rows, cols = np.nonzero(np.isfinite(self.value))
-        if rows.size == 0:
-            return 1.0
-        pick = np.linspace(0, rows.size - 1, min(rows.size, 4096)).astype(np.int64)
-        scale = float(np.abs(row.at(rows[pick], cols[pick])).mean())
-        return scale if scale > 0 else 1.0
+    def _scales(self) -> tuple[float, np.ndarray]:
+        """Value scale and per-row coefficient scales.
+
+        The largest absolute option value, and each row's mean absolute coefficient over a
+        spread sample of the sendable options (one pass over the values for all rows).
+        """
+        finite = np.isfinite(self.value)
+        vscale = float(np.abs(self.value[finite]).max()) if finite.any() else 1.0
+        users, cols = np.nonzero(finite)
+        ascale = np.ones(len(self.rows))
+        if users.size:
+            pick = np.linspace(0, users.size - 1, min(users.size, 4096)).astype(np.int64)
+            for j, row in enumerate(self.rows):
+                typical = float(np.abs(row.at(users[pick], cols[pick])).mean())
+                ascale[j] = typical if typical > 0 else 1.0
+        return (vscale if vscale > 0 else 1.0), ascale
 
     def lam(self, y: np.ndarray) -> np.ndarray:
         return y * self.vscale / self.ascale
@@ -313,8 +325,11 @@ def solve_dual(
         if n > 2 * WARM_START_USERS:
             sample = np.sort(np.random.default_rng(seed).choice(n, WARM_START_USERS, replace=False))
             share = WARM_START_USERS / n
-            sub = _SmoothedDual(value[sample], [r.take(sample, r.rhs * share) for r in rows])
-            sub.ascale, sub.vscale = dual.ascale, dual.vscale
+            sub = _SmoothedDual(
+                value[sample],
+                [r.take(sample, r.rhs * share) for r in rows],
+                scales=(dual.vscale, dual.ascale),
+            )
             y = _minimise(sub, y, TEMPERATURES, maxiter=200)
             y = _minimise(dual, y, TEMPERATURES[-3:], maxiter=40)
         else:
