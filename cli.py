@@ -281,6 +281,48 @@ def _plan_tables(
     return tables
 
 
+MatchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--match",
+        help="Baseline policies the optimal plan is made like-for-like with, comma-separated "
+        "(e.g. v2 or manual,v2); see --match-on.",
+    ),
+]
+MatchOnOption = Annotated[
+    str,
+    typer.Option(
+        "--match-on",
+        help="value: spend only the least budget at which the optimal plan's expected "
+        "objective reaches the best matched plan's; spend: give it the matched plans' "
+        "expected spend as its budget.",
+    ),
+]
+
+
+def _policy_list(text: str | None, source: str) -> tuple[str, ...]:
+    """Comma-separated policy names, checked against the optimizer's policies."""
+    from optimizer.policies import POLICIES
+
+    names = tuple(p.strip() for p in (text or "").split(",") if p.strip())
+    unknown = [p for p in names if p not in POLICIES or p == "optimal"]
+    if unknown:
+        raise InputError(
+            f"unknown policy {unknown[0]!r}; expected some of {', '.join(POLICIES[1:])}",
+            source=source,
+        )
+    return names
+
+
+def _match_text(plan, matched: tuple[str, ...], match_on: str) -> str:
+    """One phrase saying what the optimal plan was matched to, and the budget it used."""
+    what = "expected objective" if match_on == "value" else "expected spend"
+    text = f"optimal matched to the {what} of {', '.join(matched)}"
+    if plan is not None and "spend_budget" in plan.details:
+        text += f" (least budget reaching it: {plan.details['spend_budget']:,.0f})"
+    return text
+
+
 @app.command()
 @_friendly
 def optimize(
@@ -345,6 +387,8 @@ def optimize(
             "(default: the natural model's coverage knee, else 0.9).",
         ),
     ] = None,
+    match: MatchOption = None,
+    match_on: MatchOnOption = "value",
     max_per_denomination: Annotated[
         str | None,
         typer.Option(
@@ -483,6 +527,11 @@ def optimize(
     )
     policies = [policy] + ([p for p in POLICIES if p != policy] if compare else [])
     seg_column = segment_column or scen.constraints.segment_column
+    matched = _policy_list(match, "--match")
+    if matched and "optimal" not in policies:
+        raise InputError(
+            "--match compares the optimal plan: use --policy optimal", source="--match"
+        )
     plans = plan_campaign(
         inputs,
         amount,
@@ -492,6 +541,8 @@ def optimize(
         sms_cost=scen.costs.sms_cost,
         margin_rate=scen.costs.margin_rate,
         segment_column=seg_column,
+        match=matched,
+        match_on=match_on,
     )
     if out_path is not None:
         write_table(plans[policy].to_frame(), out_path)
@@ -503,6 +554,7 @@ def optimize(
             "definitions": ROI_DEFINITION,
             "constraints": settings.constraints.to_dict(),
             "segment_column": seg_column,
+            "match": {"policies": list(matched), "on": match_on} if matched else None,
             "plans": {name: plan.summary() for name, plan in plans.items()},
             "by_denomination": plans[policy].by_denomination().to_dict(orient="records"),
             "by_segment": plans[policy].by_segment().to_dict(orient="records"),
@@ -510,6 +562,9 @@ def optimize(
         sys.stdout.write(jsonlib.dumps(payload, default=float) + "\n")
         return
     described = ", ".join(f"{k} {v}" for k, v in settings.constraints.to_dict().items())
+    if matched:
+        described += (", " if described else "") + _match_text(plans.get("optimal"), matched,
+                                                                 match_on)  # fmt: skip
     for table in _plan_tables(plans, scen.currency, described, seg_column):
         out.print(table)
     if out_path is not None:
@@ -620,6 +675,21 @@ def simulate(
     reference: Annotated[
         str, typer.Option("--reference", help="Arm the others are compared with.")
     ] = "manual",
+    match: Annotated[
+        str | None,
+        typer.Option(
+            "--match",
+            help="Baseline policies the optimal arm is made like-for-like with "
+            "(default: the scenario's simulation.match; 'none' for none).",
+        ),
+    ] = None,
+    match_on: Annotated[
+        str | None,
+        typer.Option(
+            "--match-on",
+            help="value or spend (default: the scenario's simulation.match_on).",
+        ),
+    ] = None,
     design: Annotated[
         str,
         typer.Option(
@@ -654,6 +724,7 @@ def simulate(
     """
     import json as jsonlib
 
+    from optimizer.campaign import MATCH_ON
     from optimizer.data import write_table
     from simulator.ab import run_experiment
     from simulator.pipeline import score_scenario
@@ -668,6 +739,11 @@ def simulate(
             Simulation(arms=chosen)
         except Exception as exc:  # pydantic.ValidationError
             raise InputError(validation_error_line(exc, Simulation), source="--arms") from None
+    matched = None
+    if match is not None:
+        matched = () if match.strip() == "none" else _policy_list(match, "--match")
+    if match_on is not None and match_on not in MATCH_ON:
+        raise InputError(f"match-on must be one of {', '.join(MATCH_ON)}", source="--match-on")
     with err.status("scoring the scenario's users ...") as status:
         scored = score_scenario(scen, progress=lambda msg: status.update(msg))
     with _progress() as bar:
@@ -679,6 +755,8 @@ def simulate(
             budget=budget,
             replications=replications,
             design=design,
+            match=matched,
+            match_on=match_on,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if out_path is not None:
@@ -796,8 +874,9 @@ def train(
         coupon_params={"max_epochs": max_epochs, "calibration": calibration, "head": head},
     )
     with _progress() as bar:
-        names = ("joint",) if architecture == "shared_trunk" else ("natural", "coupon")
-        tasks = {name: bar.add_task(f"{name} model", total=max_epochs) for name in names}
+        tasks = {
+            name: bar.add_task(f"{name} model", total=max_epochs) for name in models.model_names
+        }
 
         def on_epoch(name: str, report) -> None:
             bar.update(

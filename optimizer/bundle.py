@@ -7,8 +7,11 @@ Two architectures answer the same two questions (P(buy | no coupon) and P(buy | 
 * ``shared_trunk``: one :class:`optimizer.joint.JointConversionModel` on all arms, with a
   treatment input.
 
+A third model, P(redeem | converted holding coupon d), prices each coupon per user.
+
 A models directory holds ``natural/`` and ``coupon/`` (two models) or ``joint/`` (shared trunk),
-each a saved model, and ``models.json`` (architecture, segment, split, rows per arm, menu).
+each a saved model, ``redemption/`` (when fitted) and ``models.json`` (architecture, segment,
+split, rows per arm, menu).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from optimizer.logdata import is_coupon, training_rows, user_split
 from optimizer.menu import NO_COUPON, Menu
 from optimizer.metrics import coverage_knee
 from optimizer.models import CouponConversionModel, NaturalConversionModel
-from optimizer.schema import USERS, coupon_column
+from optimizer.schema import USERS, coupon_column, redeem_column
 from optimizer.training import EpochReport
 
 __all__ = ["ConversionModels", "FEATURES", "ARCHITECTURES", "TrainingProgress"]
@@ -40,6 +43,8 @@ ARCHITECTURES: tuple[str, ...] = ("two_models", "shared_trunk")
 #: Feature columns of the user table that the models learn from (all but the id).
 FEATURES: tuple[str, ...] = tuple(c for c in USERS.names if c != "user_id")
 TrainingProgress = Callable[[str, EpochReport], None]
+#: Fewest converters in the coupon arms for fitting the redemption model.
+MIN_REDEMPTION_ROWS = 200
 
 
 class ConversionModels:
@@ -58,13 +63,22 @@ class ConversionModels:
         Seed of the split and of both models.
     natural_params, coupon_params : dict, optional
         Keyword arguments of :class:`NaturalConversionModel` and :class:`CouponConversionModel`
-        (``coupon_params`` also configures the shared-trunk model).
+        (``coupon_params`` also configures the shared-trunk model and the redemption model).
+    redemption : bool
+        Also fit P(redeem | converted holding coupon d, x) on the converters of the coupon arms
+        (a :class:`CouponConversionModel` with ``redeemed`` as the outcome). A natural buyer
+        redeems only when the basket reaches the threshold, so redemption, and with it the
+        coupon's expected cost, differs widely by denomination and user; without the model the
+        planner assumes the menu's redemption shares.
 
     Attributes
     ----------
     natural_ : NaturalConversionModel or None
         None with the shared-trunk architecture.
     coupon_ : CouponConversionModel or JointConversionModel
+    redemption_ : CouponConversionModel or None
+        P(redeem | converted, coupon, x); None when not requested or the log has too few
+        converters with both outcomes.
     menu_ : Menu
     holdout_ : DataFrame
         The held-out log rows joined with features (see :func:`optimizer.logdata.training_rows`).
@@ -81,6 +95,7 @@ class ConversionModels:
         random_state: int = 0,
         natural_params: dict[str, Any] | None = None,
         coupon_params: dict[str, Any] | None = None,
+        redemption: bool = True,
     ) -> None:
         self.architecture = architecture
         self.segment = segment
@@ -88,6 +103,7 @@ class ConversionModels:
         self.random_state = random_state
         self.natural_params = natural_params
         self.coupon_params = coupon_params
+        self.redemption = redemption
 
     def fit(
         self,
@@ -158,6 +174,21 @@ class ConversionModels:
                 menu=menu,
                 progress=report("coupon"),
             )
+        self.redemption_ = None
+        converters = train[treated & (train["converted"].to_numpy() == 1)]
+        redeemed = converters["redeemed"].to_numpy()
+        if (
+            self.redemption
+            and len(converters) >= MIN_REDEMPTION_ROWS
+            and 0 < redeemed.sum() < len(redeemed)
+        ):
+            self.redemption_ = CouponConversionModel(**(seed | (self.coupon_params or {}))).fit(
+                converters[features],
+                converters["denomination"].to_numpy(),
+                redeemed,
+                menu=menu,
+                progress=report("redemption"),
+            )
         self.menu_ = menu
         knee = None
         control = self.holdout_[self.holdout_["denomination"] == NO_COUPON]
@@ -179,7 +210,8 @@ class ConversionModels:
     @property
     def model_names(self) -> tuple[str, ...]:
         """Names of the fitted networks, as reported in training progress."""
-        return ("joint",) if self.architecture == "shared_trunk" else ("natural", "coupon")
+        names = ("joint",) if self.architecture == "shared_trunk" else ("natural", "coupon")
+        return (*names, "redemption") if self.redemption else names
 
     @property
     def encoder(self) -> FeatureEncoder:
@@ -195,6 +227,12 @@ class ConversionModels:
     def predict_coupon(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray:
         """P(convert | coupon d), shape (n, k), float32, for the denominations of ``menu``."""
         return self.coupon_.predict_proba(X, self.menu_ if menu is None else menu)
+
+    def predict_redemption(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray | None:
+        """P(redeem | converted holding coupon d), shape (n, k), float32; None without a model."""
+        if self.redemption_ is None:
+            return None
+        return self.redemption_.predict_proba(X, self.menu_ if menu is None else menu)
 
     def validation_quality(self) -> list[dict[str, Any]]:
         """Validation AUC, log-loss and calibration error (before/after) of each output."""
@@ -212,6 +250,9 @@ class ConversionModels:
             "natural": self.coupon_.n_epochs_ if self.natural_ is None else self.natural_.n_epochs_,
             "coupon": self.coupon_.n_epochs_,
         }
+        if self.redemption_ is not None:
+            pairs.append(("redemption", self.redemption_.validation_metrics_))
+            epochs["redemption"] = self.redemption_.n_epochs_
         return [{"model": name, "epochs": epochs[name], **metrics} for name, metrics in pairs]
 
     def predict(self, users: pd.DataFrame, menu: Menu | None = None) -> pd.DataFrame:
@@ -219,8 +260,9 @@ class ConversionModels:
 
         Returns
         -------
-        DataFrame, shape (n, 2 + k)
-            ``user_id``, ``p_natural`` and ``p_coupon__<name>`` (float32 probabilities).
+        DataFrame, shape (n, 2 + k), or (n, 2 + 2k) with a redemption model
+            ``user_id``, ``p_natural``, ``p_coupon__<name>`` (and ``p_redeem__<name>``), float32
+            probabilities.
         """
         menu = self.menu_ if menu is None else menu
         out = pd.DataFrame({"user_id": users["user_id"].to_numpy()})
@@ -228,6 +270,10 @@ class ConversionModels:
         p = self.predict_coupon(users, menu)
         for k, name in enumerate(menu.names):
             out[coupon_column(name)] = p[:, k]
+        redeem = self.predict_redemption(users, menu)
+        if redeem is not None:
+            for k, name in enumerate(menu.names):
+                out[redeem_column(name)] = redeem[:, k]
         return out
 
     def save(self, path: str | Path) -> None:
@@ -238,6 +284,8 @@ class ConversionModels:
         else:
             self.natural_.save(path / "natural")
             self.coupon_.save(path / "coupon")
+        if self.redemption_ is not None:
+            self.redemption_.save(path / "redemption")
         meta = {
             "params": {
                 "architecture": self.architecture,
@@ -246,6 +294,7 @@ class ConversionModels:
                 "random_state": self.random_state,
                 "natural_params": self.natural_params,
                 "coupon_params": self.coupon_params,
+                "redemption": self.redemption,
             },
             "menu": self.menu_.model_dump(mode="json"),
             "summary": self.summary_,
@@ -268,6 +317,9 @@ class ConversionModels:
         else:
             models.natural_ = NaturalConversionModel.load(path / "natural")
             models.coupon_ = CouponConversionModel.load(path / "coupon")
+        models.redemption_ = None
+        if (path / "redemption").is_dir():
+            models.redemption_ = CouponConversionModel.load(path / "redemption")
         models.menu_ = Menu.model_validate(meta["menu"])
         models.summary_ = meta["summary"]
         return models

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -11,11 +11,14 @@ import pandas as pd
 from optimizer.errors import InputError
 from optimizer.menu import Menu
 from optimizer.plan import Plan, check_plan
-from optimizer.policies import PolicySettings, make_plan
+from optimizer.policies import POLICIES, PolicySettings, make_plan
 from optimizer.problem import build_problem
-from optimizer.schema import coupon_column
+from optimizer.schema import coupon_column, redeem_column
 
-__all__ = ["CampaignInputs", "plan_campaign", "align_scores"]
+__all__ = ["CampaignInputs", "plan_campaign", "align_scores", "MATCH_ON"]
+
+#: What a matched optimal plan equals its baselines on: objective value or expected spend.
+MATCH_ON: tuple[str, ...] = ("value", "spend")
 
 
 @dataclass
@@ -24,8 +27,9 @@ class CampaignInputs:
 
     Attributes
     ----------
-    scores : DataFrame, shape (n, 2 + k)
-        ``user_id``, ``p_natural``, ``p_coupon__<name>`` in menu order.
+    scores : DataFrame, shape (n, 2 + k) or (n, 2 + 2k)
+        ``user_id``, ``p_natural``, ``p_coupon__<name>`` in menu order, and the optional
+        ``p_redeem__<name>`` of a redemption model.
     users : DataFrame, shape (n, 16)
         The same users' rows of the user table (features for manual ranking, stages).
     menu : Menu
@@ -70,12 +74,23 @@ def align_scores(
     if exclude is not None:
         excluded = merged["user_id"].isin(exclude).to_numpy()
     score_cols = ["user_id", "p_natural", *(coupon_column(n) for n in menu.names)]
+    redeem_cols = [redeem_column(n) for n in menu.names]
+    if all(c in scores.columns for c in redeem_cols):
+        score_cols += redeem_cols
     return CampaignInputs(
         scores=merged[score_cols],
         users=merged[[c for c in users.columns]],
         menu=menu,
         excluded=excluded,
     )
+
+
+def redemption_matrix(scores: pd.DataFrame, menu: Menu) -> np.ndarray | None:
+    """The scores' ``p_redeem__<name>`` columns as an (n, k) float32 matrix, or None."""
+    cols = [redeem_column(n) for n in menu.names]
+    if not all(c in scores.columns for c in cols):
+        return None
+    return scores[cols].to_numpy(dtype=np.float32)
 
 
 def _segment_labels(users: pd.DataFrame, column: str) -> np.ndarray:
@@ -98,11 +113,20 @@ def plan_campaign(
     sms_cost: float = 0.05,
     margin_rate: float = 0.3,
     segment_column: str = "lifecycle_stage",
+    match: Sequence[str] = (),
+    match_on: str = "value",
 ) -> dict[str, Plan]:
     """Plans of every requested policy at the same budget, each checked before it is returned.
 
     ``segment_column`` names the user-table column whose labels the segment-share constraints
     of ``settings.constraints`` refer to.
+
+    ``match`` (baseline policies) makes the optimal plan a like-for-like comparison with those
+    policies' plans on the same users at the same budget. ``match_on="value"``: it spends only
+    the least budget at which its expected objective value reaches the best of them (see
+    :attr:`~optimizer.policies.PolicySettings.target`): the baseline's result, as cheaply as
+    possible. ``match_on="spend"``: its budget is the largest of their expected costs: what the
+    baseline's money buys when it is personalised.
 
     Returns
     -------
@@ -122,11 +146,29 @@ def plan_campaign(
         basket=inputs.users["avg_order_value"].to_numpy(dtype=np.float64),
         excluded=inputs.excluded,
         segment=_segment_labels(inputs.users, segment_column),
+        redeem=redemption_matrix(scores, menu),
     )
     settings.constraints.validate(problem)
-    plans = {}
-    for policy in policies:
-        plan = make_plan(policy, problem, budget, settings, users=inputs.users)
+    match = tuple(match)
+    bad = [m for m in match if m not in POLICIES or m == "optimal"]
+    if bad:
+        raise InputError(
+            f"cannot match {bad[0]!r}: match one of {', '.join(POLICIES[1:])}", source="--match"
+        )
+    if match_on not in MATCH_ON:
+        raise InputError(f"match_on must be one of {', '.join(MATCH_ON)}", source="--match-on")
+    plans: dict[str, Plan] = {}
+    # Baselines first: the optimal plan's target comes from them.
+    for policy in sorted(dict.fromkeys((*policies, *match)), key=lambda p: p == "optimal"):
+        chosen, amount = settings, budget
+        if policy == "optimal" and match:
+            if match_on == "value":
+                chosen = replace(settings, target=max(plans[m].value for m in match))
+            else:
+                amount = min(budget, max(float(plans[m].expected_cost.sum()) for m in match))
+        plan = make_plan(policy, problem, amount, chosen, users=inputs.users)
+        if policy == "optimal" and match:
+            plan.details["match"] = {"policies": list(match), "on": match_on}
         check_plan(plan, settings.constraints)
         plans[policy] = plan
-    return plans
+    return {policy: plans[policy] for policy in policies}

@@ -25,6 +25,7 @@ from optimizer.schema import (
     ColumnSpec,
     TableSchema,
     log_schema,
+    redeem_column,
     scores_schema,
     truth_schema,
 )
@@ -461,12 +462,17 @@ def load_truth(path: str | Path, menu: Menu) -> pd.DataFrame:
 def load_scores(path: str | Path, menu: Menu) -> pd.DataFrame:
     """Read and validate a scores table for ``menu``.
 
+    The ``p_redeem__<name>`` columns (redemption model) are optional: all or none.
+
     Returns
     -------
-    DataFrame, shape (n_users, 2 + k)
-        ``user_id``, ``p_natural`` and ``p_coupon__<name>`` per denomination, float32.
+    DataFrame, shape (n_users, 2 + k) or (n_users, 2 + 2k)
+        ``user_id``, ``p_natural``, ``p_coupon__<name>`` (and ``p_redeem__<name>``) per
+        denomination, float32.
     """
-    return validate_frame(read_table(path), scores_schema(menu), path)
+    frame = read_table(path)
+    redemption = any(str(c).startswith(redeem_column("")) for c in frame.columns)
+    return validate_frame(frame, scores_schema(menu, redemption=redemption), path)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:

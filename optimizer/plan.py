@@ -97,14 +97,14 @@ class Plan:
         """Mean and standard deviation of the realised spend (money).
 
         Messages cost ``sms_cost`` each for sure; coupon k to user i is paid ``f_k`` with
-        probability ``q = p_ik * r_k`` (converts and redeems), independently across users, so the
+        probability ``q = p_ik * r_ik`` (converts and redeems), independently across users, so the
         variance is ``sum f_k^2 q (1 - q)`` (the normal approximation of the sum is used for
         intervals and overrun risk).
         """
         rows = np.flatnonzero(self.choice >= 0)
         k = self.choice[rows]
         menu = self.problem.menu
-        q = self.problem.p[rows, k] * menu.redemption_shares[k]
+        q = self.problem.p[rows, k] * self.problem.redemption_at(rows, k)
         variance = float((menu.face_values[k] ** 2 * q * (1 - q)).sum())
         return float(self.expected_cost.sum()), float(np.sqrt(variance))
 

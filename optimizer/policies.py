@@ -65,6 +65,11 @@ class PolicySettings:
         Plan so that P(realised spend > budget) is at most this (normal approximation of the
         sum of independent redemptions): the plan is made for a lowered budget, lowered until
         mean + z * sd of its spend fits the real budget.
+    target : float, optional
+        The optimal policy spends only what reaching this objective value needs: the least
+        budget (within the given one, found by bisection to 0.1% of it) whose plan's expected
+        objective value is at least ``target``; the full budget when even that falls short.
+        "Match manual's conversions at the least cost" is ``target = manual plan's value``.
     """
 
     denomination: str
@@ -73,6 +78,11 @@ class PolicySettings:
     seed: int = 0
     constraints: Constraints = field(default_factory=Constraints)
     overrun_risk: float | None = None
+    target: float | None = None
+
+
+#: Bisection of the least budget reaching a target stops at this share of the budget.
+TARGET_BUDGET_TOLERANCE = 1e-3
 
 
 def _take_in_order(
@@ -168,6 +178,47 @@ def _plan_at(
     return _take_in_order(problem, order, k, budget, settings), solver, upper_bound, details
 
 
+def _plan_for(
+    policy: str,
+    problem: CampaignProblem,
+    budget: float,
+    settings: PolicySettings,
+    users: pd.DataFrame | None,
+) -> tuple[np.ndarray, str, float | None, dict[str, object]]:
+    """:func:`_plan_at`, or for an optimal policy with a target the least budget reaching it.
+
+    The plan's value is monotone in the budget (a plan within a smaller budget fits a larger
+    one), so bisection brackets the least budget: below ``lo`` no plan was found to reach the
+    target (or the solver's upper bound proved none exists), at ``hi`` one was.
+    """
+    target = settings.target
+    if policy != "optimal" or target is None:
+        return _plan_at(policy, problem, budget, settings, users)
+    best = _plan_at(policy, problem, budget, settings, users)
+    reached = _value(problem, best[0]) >= target
+    lo, hi = 0.0, budget
+    steps = 0
+    while reached and hi - lo > TARGET_BUDGET_TOLERANCE * budget:
+        mid = 0.5 * (lo + hi)
+        trial = _plan_at(policy, problem, mid, settings, users)
+        steps += 1
+        if _value(problem, trial[0]) >= target:
+            hi, best = mid, trial
+        else:
+            lo = mid
+    details = dict(best[3])
+    details.update(
+        target=float(target), target_reached=bool(reached), spend_budget=hi, target_steps=steps
+    )
+    return best[0], best[1], best[2], details
+
+
+def _value(problem: CampaignProblem, choice: np.ndarray) -> float:
+    """Objective value of ``choice`` (choice shape (n,), -1 for none)."""
+    rows = np.flatnonzero(choice >= 0)
+    return float(problem.value[rows, choice[rows]].sum())
+
+
 def make_plan(
     policy: str,
     problem: CampaignProblem,
@@ -198,7 +249,7 @@ def make_plan(
         raise InputError("budget must be >= 0", source="--budget")
     settings.constraints.validate(problem)
     planning_budget = float(budget)
-    choice, solver, upper_bound, details = _plan_at(
+    choice, solver, upper_bound, details = _plan_for(
         policy, problem, planning_budget, settings, users
     )
     risk = settings.overrun_risk
@@ -213,7 +264,7 @@ def make_plan(
             if excess <= 1e-9 * max(budget, 1.0):
                 break
             planning_budget = max(0.0, planning_budget - max(excess, 1e-6 * budget))
-            choice, solver, upper_bound, details = _plan_at(
+            choice, solver, upper_bound, details = _plan_for(
                 policy, problem, planning_budget, settings, users
             )
         details["planning_budget"] = planning_budget

@@ -2,9 +2,11 @@
 
 For user i and denomination k (face value f_k, threshold t_k, planning redemption share r_k):
 
-* expected cost ``c_ik = sms_cost + p_ik * r_k * f_k`` (money): the message always, the face
-  value only when a converter redeems. A coupon sent to a sure thing costs nearly its face value
-  and buys nothing, which is the article's lesson;
+* expected cost ``c_ik = sms_cost + p_ik * r_ik * f_k`` (money): the message always, the face
+  value only when a converter redeems; ``r_ik`` is P(redeem | converted) from the redemption
+  model when the scores have one (a natural buyer redeems only if the basket reaches the
+  threshold), else the menu's share ``r_k``. A coupon sent to a sure thing costs the face value
+  whenever the sure thing redeems it and buys nothing, which is the article's lesson;
 * value by objective: incremental conversions ``p_ik - p0_i`` (default); incremental GMV
   ``(p_ik - p0_i) * b_i + max(p_ik - p0_i, 0) * max(t_k - b_i, 0)`` with ``b_i`` the user's
   average order value: the extra buyers order their usual basket, lifted to the threshold (they
@@ -55,6 +57,9 @@ class CampaignProblem:
         Segment code per user (index into ``segment_names``), for segment-share constraints.
     segment_names : tuple of str
         Segment labels.
+    redeem : ndarray of float32, shape (n, k), optional
+        P(redeem | converted holding coupon k) per user (a redemption model's scores); None
+        uses the menu's planning redemption shares for everyone.
     """
 
     user_id: np.ndarray
@@ -70,11 +75,18 @@ class CampaignProblem:
     margin_rate: float
     segment: np.ndarray | None = None
     segment_names: tuple[str, ...] = ()
+    redeem: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
         """Number of users."""
         return int(self.user_id.size)
+
+    def redemption_at(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+        """P(redeem | converted) of option ``options[i]`` for user ``rows[i]``, shape (m,)."""
+        if self.redeem is None:
+            return self.menu.redemption_shares[options]
+        return self.redeem[rows, options].astype(np.float64)
 
     def uplift(self) -> np.ndarray:
         """Incremental conversion probability ``p_ik - p0_i``, shape (n, k)."""
@@ -109,6 +121,7 @@ def build_problem(
     basket: np.ndarray | None = None,
     excluded: np.ndarray | None = None,
     segment: np.ndarray | None = None,
+    redeem: np.ndarray | None = None,
 ) -> CampaignProblem:
     """Assemble a :class:`CampaignProblem` from scores.
 
@@ -132,6 +145,9 @@ def build_problem(
         Users who must get nothing (opted out).
     segment : array-like, shape (n,), optional
         Segment label per user (any values; compared as text) for segment-share constraints.
+    redeem : ndarray, shape (n, k), optional
+        P(redeem | converted holding coupon k) from a redemption model; the expected cost is
+        then ``sms_cost + p_ik * redeem_ik * f_k``. Default: the menu's redemption shares.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"objective must be one of {', '.join(OBJECTIVES)}", source="--objective")
@@ -147,7 +163,15 @@ def build_problem(
             raise InputError(f"the {objective} objective needs each user's average order value")
         basket = np.ones(n)
     basket = np.nan_to_num(np.asarray(basket, dtype=np.float64), nan=0.0)
-    cost = sms_cost + p * (menu.redemption_shares * menu.face_values)[None, :]
+    if redeem is None:
+        cost = sms_cost + p * (menu.redemption_shares * menu.face_values)[None, :]
+    else:
+        redeem = np.asarray(redeem, dtype=np.float32)
+        if redeem.shape != p.shape:
+            raise InputError(
+                f"redemption probabilities have shape {redeem.shape}; expected {p.shape}"
+            )
+        cost = sms_cost + p * redeem * menu.face_values[None, :]
     problem = CampaignProblem(
         user_id=np.asarray(user_id, dtype=np.int64),
         p0=p0,
@@ -160,6 +184,7 @@ def build_problem(
         objective=objective,
         sms_cost=float(sms_cost),
         margin_rate=float(margin_rate),
+        redeem=redeem,
     )
     if objective == "conversions":
         problem.value = problem.uplift()

@@ -11,7 +11,8 @@ log (``history.parquet``)
 truth
     The synthetic world's ground truth per user; for tests and benchmarks, never for models.
 scores
-    Model output per user: natural and per-denomination coupon conversion probabilities.
+    Model output per user: natural and per-denomination coupon conversion probabilities, and
+    optionally per-denomination redemption probabilities (a redemption model's output).
 
 Columns named ``p_coupon__<name>`` (and ``p_redeem__<name>``) follow the coupon menu, so the
 log, truth and scores schemas are built for a given menu.
@@ -263,8 +264,18 @@ def truth_schema(menu: Menu) -> TableSchema:
     )
 
 
-def scores_schema(menu: Menu) -> TableSchema:
-    """Schema of model scores for ``menu``: p_natural and one p_coupon__<name> per denomination."""
+def scores_schema(menu: Menu, *, redemption: bool = False) -> TableSchema:
+    """Schema of model scores for ``menu``: p_natural and one p_coupon__<name> per denomination.
+
+    With ``redemption``, also one ``p_redeem__<name>`` per denomination: P(redeem | converted
+    holding the coupon), which the planner uses for expected coupon cost.
+    """
+    redeem = tuple(
+        ColumnSpec(
+            redeem_column(n), "float32", f"P(redeem | converted holding coupon {n})", "probability"
+        )
+        for n in menu.names
+    )
     return TableSchema(
         name="scores",
         description="predicted conversion probabilities per user",
@@ -276,5 +287,6 @@ def scores_schema(menu: Menu) -> TableSchema:
                 ColumnSpec(coupon_column(n), "float32", f"P(convert | coupon {n})", "probability")
                 for n in menu.names
             ),
+            *(redeem if redemption else ()),
         ),
     )

@@ -161,6 +161,8 @@ def run_experiment(
     seed: int | None = None,
     v2_threshold: float | None = None,
     objective: str | None = None,
+    match: Sequence[str] | None = None,
+    match_on: str | None = None,
     design: str = "split",
     progress: Progress | None = None,
 ) -> Experiment:
@@ -178,6 +180,14 @@ def run_experiment(
         Natural-probability cut of v2 (default: the models' coverage knee).
     objective : {"conversions", "gmv", "profit"}, optional
         What the optimal arm maximises (default: the scenario's ``simulation.objective``).
+    match : sequence of str, optional
+        Baseline policies the optimal arm matches (default: the scenario's
+        ``simulation.match``): it spends only the least budget at which its expected objective
+        reaches the best of those policies' plans on its own users with its budget share.
+    match_on : {"value", "spend"}, optional
+        ``value``: the optimal arm spends the least budget reaching the matched plans' expected
+        objective; ``spend``: its budget is the matched plans' expected cost (default: the
+        scenario's ``simulation.match_on``).
     design : {"split", "paired"}
         ``split``: users are randomised into the arms, as a real A/B test. ``paired``: every
         arm plans the whole target population with the whole budget and every arm (and the
@@ -193,6 +203,10 @@ def run_experiment(
     replications = sim.replications if replications is None else int(replications)
     seed = sim.seed if seed is None else int(seed)
     objective = sim.objective if objective is None else objective
+    match = tuple(sim.match if match is None else match)
+    match_on = sim.match_on if match_on is None else match_on
+    if match and "optimal" not in arms:
+        raise ValueError("match makes the optimal arm like-for-like: it needs an optimal arm")
     if design not in ("split", "paired"):
         raise ValueError("design must be split or paired")
     menu = scenario.menu
@@ -242,6 +256,8 @@ def run_experiment(
                     sms_cost=scenario.costs.sms_cost,
                     margin_rate=scenario.costs.margin_rate,
                     segment_column=scenario.constraints.segment_column,
+                    match=match if arm == "optimal" else (),
+                    match_on=match_on,
                 )[arm]
                 choice = plan.choice.astype(np.int64)
                 planned = float(plan.expected_cost.sum())

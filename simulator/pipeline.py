@@ -25,7 +25,7 @@ from simulator.scenario import Scenario
 __all__ = ["ScoredScenario", "score_scenario", "cache_dir", "MODEL_CACHE_VERSION"]
 
 #: Bump when training changes, so stale cached models are not reused.
-MODEL_CACHE_VERSION = 1
+MODEL_CACHE_VERSION = 3
 
 
 def cache_dir() -> Path:

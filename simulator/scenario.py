@@ -242,6 +242,16 @@ class Simulation(_Strict):
     objective: str = Field(
         "conversions", description="what the optimal arm maximises: conversions, gmv or profit"
     )
+    match: tuple[str, ...] = Field(
+        (),
+        description="baseline policies the optimal arm matches: it spends only the least budget "
+        "at which its expected objective reaches the best of their plans on its own users",
+    )
+    match_on: str = Field(
+        "value",
+        description="value: the least budget reaching the matched plans' expected objective; "
+        "spend: the matched plans' expected cost as the optimal arm's budget",
+    )
     seed: int = Field(7, ge=0, description="seed of assignment and simulation draws")
 
     @field_validator("on_budget_spent")
@@ -270,6 +280,23 @@ class Simulation(_Strict):
             )
         if len(set(value)) != len(value):
             raise ValueError("an arm is listed twice")
+        return value
+
+    @field_validator("match_on")
+    @classmethod
+    def _known_match_on(cls, value: str) -> str:
+        if value not in ("value", "spend"):
+            raise ValueError(f"unknown match_on {value!r}; expected value or spend")
+        return value
+
+    @field_validator("match")
+    @classmethod
+    def _known_match(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [a for a in value if a not in ARMS or a in ("holdout", "optimal")]
+        if unknown:
+            raise ValueError(
+                f"cannot match {unknown[0]!r}; expected some of {', '.join(ARMS[1:-1])}"
+            )
         return value
 
 

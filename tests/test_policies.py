@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from optimizer.campaign import align_scores, plan_campaign
 from optimizer.constraints import Constraints, SegmentShare
 from optimizer.errors import InputError
 from optimizer.plan import check_plan
-from optimizer.policies import POLICIES, PolicySettings
+from optimizer.policies import POLICIES, TARGET_BUDGET_TOLERANCE, PolicySettings
 from optimizer.rfm import rfm_score
 from optimizer.schema import coupon_column
 
@@ -142,7 +144,7 @@ def test_overrun_risk_keeps_realised_spend_within_budget(campaign):
         rows = np.flatnonzero(plan.choice >= 0)
         k = plan.choice[rows]
         menu = plan.problem.menu
-        q = plan.problem.p[rows, k] * menu.redemption_shares[k]
+        q = plan.problem.p[rows, k] * plan.problem.redemption_at(rows, k)
         spends = []
         for _ in range(400):
             paid = rng.random(q.size) < q
@@ -239,3 +241,77 @@ def test_segment_shares_apply_to_every_policy(campaign):
     assert plans["optimal"].value <= free["optimal"].value
     with pytest.raises(InputError, match="segment column 'nope'"):
         plan_campaign(inputs, 1.0, ["optimal"], settings, segment_column="nope")
+
+
+@pytest.mark.parametrize("baseline", ["manual", "v2"])
+def test_matched_optimal_plan_dominates_its_baseline(campaign, baseline):
+    """Matched on spend: no more expected spend, no less value. Matched on value: no less
+    value, and (the baseline's plan being feasible at its own cost) no more spend than the
+    baseline needed, up to the bisection's tolerance."""
+    inputs, knee = campaign
+    budget = 30_000.0
+    settings = PolicySettings(denomination="10off99", v2_threshold=knee, solver="dual")
+    for on in ("spend", "value"):
+        plans = plan_campaign(
+            inputs, budget, ["optimal", baseline], settings, match=[baseline], match_on=on
+        )
+        opt, base = plans["optimal"], plans[baseline]
+        check_plan(opt)
+        cost, base_cost = opt.expected_cost.sum(), base.expected_cost.sum()
+        assert opt.details["match"] == {"policies": [baseline], "on": on}
+        assert opt.value >= base.value - 1e-6 * abs(base.value) - 1e-9, on
+        if on == "spend":
+            assert cost <= base_cost + 1e-6
+        else:
+            assert opt.details["target_reached"]
+            assert cost <= base_cost + TARGET_BUDGET_TOLERANCE * budget + 1e-6
+            # The bisection's least budget: half a tolerance less would not reach the target.
+            spend = opt.details["spend_budget"]
+            lower = plan_campaign(
+                inputs, spend - TARGET_BUDGET_TOLERANCE * budget, ["optimal"], settings
+            )["optimal"]
+            assert lower.value < base.value
+
+
+def test_target_beyond_reach_spends_the_whole_budget(campaign):
+    inputs, _ = campaign
+    settings = PolicySettings(denomination="10off99", solver="dual")
+    full = plan_campaign(inputs, 5_000.0, ["optimal"], settings)["optimal"]
+    far = plan_campaign(inputs, 5_000.0, ["optimal"], replace(settings, target=full.value * 10))[
+        "optimal"
+    ]
+    assert not far.details["target_reached"]
+    np.testing.assert_array_equal(far.choice, full.choice)
+    with pytest.raises(InputError, match="cannot match 'optimal'"):
+        plan_campaign(inputs, 5_000.0, ["optimal"], settings, match=["optimal"])
+
+
+def test_redemption_scores_price_each_coupon_per_user(campaign, tmp_path):
+    """With p_redeem columns the expected cost is sms + p * r_ik * f: a coupon rarely redeemed
+    (a high threshold) is cheap to send; without them the menu's shares apply."""
+    from optimizer.data import load_scores, write_table
+    from optimizer.schema import redeem_column
+
+    inputs, _ = campaign
+    menu = inputs.menu
+    names = [redeem_column(n) for n in menu.names]
+    assert all(c in inputs.scores.columns for c in names)
+    settings = PolicySettings(denomination="10off99", solver="dual")
+    plan = plan_campaign(inputs, 10_000.0, ["optimal"], settings)["optimal"]
+    r = inputs.scores[names].to_numpy(dtype=np.float64)
+    p = inputs.scores[[coupon_column(n) for n in menu.names]].to_numpy(dtype=np.float64)
+    expected = plan.problem.sms_cost + p * r * menu.face_values[None, :]
+    np.testing.assert_allclose(plan.problem.cost, expected, rtol=1e-6)
+    bare = replace(inputs, scores=inputs.scores.drop(columns=names))
+    flat = plan_campaign(bare, 10_000.0, ["optimal"], settings)["optimal"]
+    assert flat.problem.redeem is None
+    np.testing.assert_allclose(
+        flat.problem.cost, plan.problem.sms_cost + p * menu.face_values[None, :], rtol=1e-6
+    )
+    # A scores file with some but not all p_redeem columns is refused, naming a column.
+    path = tmp_path / "scores.parquet"
+    write_table(inputs.scores.drop(columns=names[-1]), path)
+    with pytest.raises(InputError, match=names[-1]):
+        load_scores(path, menu)
+    write_table(inputs.scores, path)
+    assert list(load_scores(path, menu).columns) == list(inputs.scores.columns)

@@ -133,6 +133,14 @@ SCENARIO_CASES = {
         lambda d: d["simulation"].__setitem__("on_budget_spent", "panic"),
         "simulation.on_budget_spent: unknown mode 'panic'",
     ),
+    "simulation match": (
+        lambda d: d["simulation"].__setitem__("match", ["optimal"]),
+        "simulation.match: cannot match 'optimal'",
+    ),
+    "simulation match_on": (
+        lambda d: d["simulation"].__setitem__("match_on", "mood"),
+        "simulation.match_on: unknown match_on 'mood'",
+    ),
     "simulation objective": (
         lambda d: d["simulation"].__setitem__("objective", "fun"),
         "simulation.objective: unknown objective 'fun'",
