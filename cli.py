@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -295,7 +296,9 @@ MatchOnOption = Annotated[
         "--match-on",
         help="value: spend only the least budget at which the optimal plan's expected "
         "objective reaches the best matched plan's; spend: give it the matched plans' "
-        "expected spend as its budget.",
+        "expected spend as its budget; spend_conversions: that budget and at least their "
+        "expected incremental conversions (with --objective gmv: the highest ROI at no more "
+        "spend and no fewer conversions).",
     ),
 ]
 
@@ -389,6 +392,14 @@ def optimize(
     ] = None,
     match: MatchOption = None,
     match_on: MatchOnOption = "value",
+    screen: Annotated[
+        bool,
+        typer.Option(
+            "--screen",
+            help="The optimal plan leaves out users above v2's natural-probability cut "
+            "(--v2-threshold, else the natural model's coverage knee, else 0.9).",
+        ),
+    ] = False,
     max_per_denomination: Annotated[
         str | None,
         typer.Option(
@@ -475,7 +486,7 @@ def optimize(
     from optimizer.campaign import align_scores, plan_campaign
     from optimizer.constraints import Constraints, parse_caps, parse_segment_shares
     from optimizer.data import load_user_ids, write_table
-    from optimizer.policies import POLICIES, PolicySettings
+    from optimizer.policies import ARTICLE_V2_THRESHOLD, POLICIES, PolicySettings
     from simulator.pipeline import score_scenario
 
     scen = _scenario(scenario, population, seed)
@@ -525,6 +536,9 @@ def optimize(
         ),
         overrun_risk=scen.constraints.overrun_risk if overrun_risk is None else overrun_risk,
     )
+    if screen:
+        cut = settings.v2_threshold
+        settings = replace(settings, natural_screen=ARTICLE_V2_THRESHOLD if cut is None else cut)
     policies = [policy] + ([p for p in POLICIES if p != policy] if compare else [])
     seg_column = segment_column or scen.constraints.segment_column
     matched = _policy_list(match, "--match")
@@ -687,7 +701,15 @@ def simulate(
         str | None,
         typer.Option(
             "--match-on",
-            help="value or spend (default: the scenario's simulation.match_on).",
+            help="value, spend or spend_conversions (default: the scenario's simulation.match_on).",
+        ),
+    ] = None,
+    screen: Annotated[
+        bool | None,
+        typer.Option(
+            "--screen/--no-screen",
+            help="The optimal arm leaves out users above v2's natural-probability cut "
+            "(default: the scenario's simulation.screen).",
         ),
     ] = None,
     design: Annotated[
@@ -757,6 +779,7 @@ def simulate(
             design=design,
             match=matched,
             match_on=match_on,
+            screen=screen,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if out_path is not None:

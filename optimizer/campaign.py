@@ -18,7 +18,7 @@ from optimizer.schema import coupon_column, redeem_column
 __all__ = ["CampaignInputs", "plan_campaign", "align_scores", "MATCH_ON"]
 
 #: What a matched optimal plan equals its baselines on: objective value or expected spend.
-MATCH_ON: tuple[str, ...] = ("value", "spend")
+MATCH_ON: tuple[str, ...] = ("value", "spend", "spend_conversions")
 
 
 @dataclass
@@ -126,7 +126,10 @@ def plan_campaign(
     the least budget at which its expected objective value reaches the best of them (see
     :attr:`~optimizer.policies.PolicySettings.target`): the baseline's result, as cheaply as
     possible. ``match_on="spend"``: its budget is the largest of their expected costs: what the
-    baseline's money buys when it is personalised.
+    baseline's money buys when it is personalised. ``match_on="spend_conversions"``: that
+    budget, and at least the most expected incremental conversions among them (see
+    :attr:`~optimizer.policies.PolicySettings.min_conversions`); with the ``gmv`` objective,
+    the highest expected ROI at no more spend and no fewer conversions than the baseline.
 
     Returns
     -------
@@ -166,6 +169,9 @@ def plan_campaign(
                 chosen = replace(settings, target=max(plans[m].value for m in match))
             else:
                 amount = min(budget, max(float(plans[m].expected_cost.sum()) for m in match))
+            if match_on == "spend_conversions":
+                floor = max(float(plans[m].expected_uplift.sum()) for m in match)
+                chosen = replace(settings, min_conversions=floor)
         plan = make_plan(policy, problem, amount, chosen, users=inputs.users)
         if policy == "optimal" and match:
             plan.details["match"] = {"policies": list(match), "on": match_on}

@@ -16,7 +16,8 @@ budget (a user whose coupon no longer fits ends the list, as an operator's expor
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,15 @@ class PolicySettings:
         budget (within the given one, found by bisection to 0.1% of it) whose plan's expected
         objective value is at least ``target``; the full budget when even that falls short.
         "Match manual's conversions at the least cost" is ``target = manual plan's value``.
+    min_conversions : float, optional
+        The optimal policy keeps at least this many expected incremental conversions while it
+        maximises a money objective (gmv: the highest ROI at the spend; profit): a conversion
+        floor, priced by Lagrangian relaxation (see :func:`_with_conversion_floor`).
+    natural_screen : float, optional
+        The optimal policy leaves out users whose natural probability exceeds this (v2's
+        screen, the article's lesson): their uplift is a small difference of two large
+        probabilities, the part of the models' estimate most prone to error, and a coupon
+        sent to a sure thing is paid for nothing.
     """
 
     denomination: str
@@ -79,10 +89,14 @@ class PolicySettings:
     constraints: Constraints = field(default_factory=Constraints)
     overrun_risk: float | None = None
     target: float | None = None
+    min_conversions: float | None = None
+    natural_screen: float | None = None
 
 
 #: Bisection of the least budget reaching a target stops at this share of the budget.
 TARGET_BUDGET_TOLERANCE = 1e-3
+#: Bisection steps of the price of a conversion under a conversion floor.
+CONVERSION_PRICE_STEPS = 24
 
 
 def _take_in_order(
@@ -135,14 +149,27 @@ def _plan_at(
         if solver == "auto":
             solver = "pulp" if problem.n_users <= AUTO_EXACT_MAX_USERS else "dual"
             time_limit = AUTO_EXACT_TIME_LIMIT
-        if solver == "pulp":
-            sol = solve_milp(problem, budget, settings.constraints, time_limit=time_limit)
-            details["status"] = sol.status
+
+        def solve(prob: CampaignProblem):
+            if solver == "pulp":
+                sol = solve_milp(prob, budget, settings.constraints, time_limit=time_limit)
+                details["status"] = sol.status
+            else:
+                sol = solve_dual(prob, budget, settings.constraints, seed=settings.seed)
+                details["multipliers"] = sol.multipliers
+                details["core_users"] = sol.core_users
+            return sol.choice, sol.upper_bound
+
+        if settings.natural_screen is not None:
+            screened = problem.p0 > settings.natural_screen
+            problem = replace(problem, eligible=problem.eligible & ~screened[:, None])
+            details["natural_screen"] = float(settings.natural_screen)
+        floor = settings.min_conversions
+        if floor is None or problem.objective == "conversions":
+            choice, bound = solve(problem)
         else:
-            sol = solve_dual(problem, budget, settings.constraints, seed=settings.seed)
-            details["multipliers"] = sol.multipliers
-            details["core_users"] = sol.core_users
-        return sol.choice, solver, sol.upper_bound, details
+            choice, bound = _with_conversion_floor(problem, floor, solve, details)
+        return choice, solver, bound, details
     try:
         k = problem.menu.index(settings.denomination)
     except KeyError:
@@ -176,6 +203,61 @@ def _plan_at(
         order = order[keep[order]]
     details["denomination"] = settings.denomination
     return _take_in_order(problem, order, k, budget, settings), solver, upper_bound, details
+
+
+def _conversions(problem: CampaignProblem, choice: np.ndarray) -> float:
+    """Expected incremental conversions of ``choice`` (shape (n,), -1 for none)."""
+    rows = np.flatnonzero(choice >= 0)
+    return float((problem.p[rows, choice[rows]] - problem.p0[rows]).sum())
+
+
+def _with_conversion_floor(
+    problem: CampaignProblem,
+    floor: float,
+    solve: Callable[[CampaignProblem], tuple[np.ndarray, float | None]],
+    details: dict[str, object],
+) -> tuple[np.ndarray, float | None]:
+    """Maximise the objective subject to expected incremental conversions >= ``floor``.
+
+    Lagrangian relaxation of the floor: the solver maximises ``value + mu * uplift`` (a price
+    ``mu`` >= 0 per incremental conversion, in the objective's unit) with every other
+    constraint kept; ``mu`` is the least price whose plan reaches the floor, found by doubling
+    then bisection (the plan's conversions grow with ``mu``). For any ``mu``, the relaxed
+    bound minus ``mu * floor`` bounds the floored problem, so the certified gap stays valid.
+    When even the conversions-maximising plan falls short, that plan is returned.
+    """
+    choice, bound = solve(problem)
+    details["conversion_floor"] = float(floor)
+    if _conversions(problem, choice) >= floor:
+        details["conversion_price"] = 0.0
+        return choice, bound
+    uplift = problem.uplift()
+    scale = float(np.abs(problem.value).max() / max(float(np.abs(uplift).max()), 1e-12))
+
+    def priced(mu: float) -> tuple[np.ndarray, float | None]:
+        blended = replace(problem, value=problem.value + mu * uplift)
+        c, b = solve(blended)
+        return c, None if b is None else b - mu * floor
+
+    lo, hi, best = 0.0, scale, None
+    for _ in range(40):  # doubling: find a price that reaches the floor
+        trial = priced(hi)
+        if _conversions(problem, trial[0]) >= floor:
+            best = trial
+            break
+        lo, hi = hi, 2 * hi
+    if best is None:
+        details["conversion_price"] = None
+        return solve(replace(problem, value=uplift))
+    for _ in range(CONVERSION_PRICE_STEPS):
+        mid = 0.5 * (lo + hi)
+        trial = priced(mid)
+        if _conversions(problem, trial[0]) >= floor:
+            hi, best = mid, trial
+        else:
+            lo = mid
+    details["conversion_price"] = hi
+    return best
 
 
 def _plan_for(

@@ -8,11 +8,11 @@ For user i and denomination k (face value f_k, threshold t_k, planning redemptio
   threshold), else the menu's share ``r_k``. A coupon sent to a sure thing costs the face value
   whenever the sure thing redeems it and buys nothing, which is the article's lesson;
 * value by objective: incremental conversions ``p_ik - p0_i`` (default); incremental GMV
-  ``(p_ik - p0_i) * b_i + max(p_ik - p0_i, 0) * max(t_k - b_i, 0)`` with ``b_i`` the user's
-  average order value: the extra buyers order their usual basket, lifted to the threshold (they
-  buy because of the coupon, so they spend enough to use it); buyers who would have bought
-  anyway keep their usual basket (a coupon does not lift a sure thing's order; planning as if
-  it did rewards high thresholds sent to sure things, which the simulator shows do not pay);
+  ``(p_ik - p0_i) * b_i + l_ik * max(t_k - b_i, 0)`` with ``b_i`` the user's average order
+  value: buyers order their usual basket, and an order that redeems the coupon is lifted to the
+  threshold; ``l_ik = p_ik * r_ik`` (the redemption mass) with a redemption model, else
+  ``max(p_ik - p0_i, 0)`` (only the extra buyers lift their order: planning as if every holder
+  did rewards high thresholds sent to sure things, which the simulator shows do not pay);
   incremental profit ``margin * incremental GMV - c_ik``.
 """
 
@@ -94,19 +94,29 @@ class CampaignProblem:
 
     def gmv_uplift(self) -> np.ndarray:
         """Expected incremental GMV of each option (money), shape (n, k)."""
-        lift = self.p - self.p0[:, None]
-        stretch = np.maximum(self.menu.thresholds[None, :] - self.basket[:, None], 0.0)
-        return lift * self.basket[:, None] + np.maximum(lift, 0.0) * stretch
+        rows = np.arange(self.n_users)[:, None]
+        options = np.arange(len(self.menu))[None, :]
+        return self.gmv_uplift_at(rows, options)
 
     def gmv_uplift_at(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
         """Expected incremental GMV (money) of option ``options[i]`` for user ``rows[i]``.
 
-        The entries of :meth:`gmv_uplift` without building the (n, k) matrix, shape (m,).
+        The entries of :meth:`gmv_uplift` without building the (n, k) matrix (any broadcastable
+        index arrays): ``(p - p0) * b + lifted * max(t - b, 0)``, where ``lifted`` is the
+        probability of an order lifted to the threshold: the redemption mass ``p * r`` with a
+        redemption model (a redeemed order reaches the threshold, whether the coupon brought
+        the buyer or brought the order forward and up), else ``max(p - p0, 0)`` (only the extra
+        buyers lift their order; the conservative reading without redemption data).
         """
         basket = self.basket[rows]
-        lift = self.p[rows, options] - self.p0[rows]
+        p = self.p[rows, options]
+        lift = p - self.p0[rows]
         stretch = np.maximum(self.menu.thresholds[options] - basket, 0.0)
-        return lift * basket + np.maximum(lift, 0.0) * stretch
+        if self.redeem is None:
+            lifted = np.maximum(lift, 0.0)
+        else:
+            lifted = p * self.redeem[rows, options]
+        return lift * basket + lifted * stretch
 
 
 def build_problem(

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from optimizer.campaign import CampaignInputs, align_scores, plan_campaign
-from optimizer.policies import PolicySettings
+from optimizer.policies import ARTICLE_V2_THRESHOLD, PolicySettings
 from simulator.engine import TRAITS, EngineSettings, simulate_campaign, traits_of
 from simulator.pipeline import ScoredScenario
 from simulator.scenario import Scenario
@@ -163,6 +163,7 @@ def run_experiment(
     objective: str | None = None,
     match: Sequence[str] | None = None,
     match_on: str | None = None,
+    screen: bool | None = None,
     design: str = "split",
     progress: Progress | None = None,
 ) -> Experiment:
@@ -188,6 +189,9 @@ def run_experiment(
         ``value``: the optimal arm spends the least budget reaching the matched plans' expected
         objective; ``spend``: its budget is the matched plans' expected cost (default: the
         scenario's ``simulation.match_on``).
+    screen : bool, optional
+        The optimal arm leaves out users above v2's natural-probability cut (default: the
+        scenario's ``simulation.screen``).
     design : {"split", "paired"}
         ``split``: users are randomised into the arms, as a real A/B test. ``paired``: every
         arm plans the whole target population with the whole budget and every arm (and the
@@ -205,6 +209,7 @@ def run_experiment(
     objective = sim.objective if objective is None else objective
     match = tuple(sim.match if match is None else match)
     match_on = sim.match_on if match_on is None else match_on
+    screen = sim.screen if screen is None else screen
     if match and "optimal" not in arms:
         raise ValueError("match makes the optimal arm like-for-like: it needs an optimal arm")
     if design not in ("split", "paired"):
@@ -216,9 +221,11 @@ def run_experiment(
     truth = scored.truth.set_index("user_id").loc[inputs.scores["user_id"].to_numpy()]
     traits = dict(zip(TRAITS, traits_of(truth), strict=True))
     knee = (scored.models.summary_.get("natural_knee") or {}).get("threshold")
+    cut = v2_threshold if v2_threshold is not None else knee
     settings = PolicySettings(
         denomination=scenario.manual.denomination,
-        v2_threshold=v2_threshold if v2_threshold is not None else knee,
+        v2_threshold=cut,
+        natural_screen=(cut if cut is not None else ARTICLE_V2_THRESHOLD) if screen else None,
         solver="dual",
         constraints=scenario.constraints.to_constraints(),
         overrun_risk=scenario.constraints.overrun_risk,

@@ -250,7 +250,12 @@ class Simulation(_Strict):
     match_on: str = Field(
         "value",
         description="value: the least budget reaching the matched plans' expected objective; "
-        "spend: the matched plans' expected cost as the optimal arm's budget",
+        "spend: the matched plans' expected cost as the optimal arm's budget; "
+        "spend_conversions: that budget and at least their expected incremental conversions",
+    )
+    screen: bool = Field(
+        False,
+        description="the optimal arm leaves out users above v2's natural-probability cut",
     )
     seed: int = Field(7, ge=0, description="seed of assignment and simulation draws")
 
@@ -285,8 +290,10 @@ class Simulation(_Strict):
     @field_validator("match_on")
     @classmethod
     def _known_match_on(cls, value: str) -> str:
-        if value not in ("value", "spend"):
-            raise ValueError(f"unknown match_on {value!r}; expected value or spend")
+        if value not in ("value", "spend", "spend_conversions"):
+            raise ValueError(
+                f"unknown match_on {value!r}; expected value, spend or spend_conversions"
+            )
         return value
 
     @field_validator("match")

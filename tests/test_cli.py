@@ -219,3 +219,27 @@ def test_console_script_is_installed():
         pytest.skip("couponopt console script not installed in this environment (pip install -e .)")
     result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "generate" in result.stdout
+
+
+def test_optimize_matched_and_screened(runner, tmp_path):
+    """--match v2 --match-on spend: the optimal plan spends no more than v2 would and expects
+    at least its conversions; --screen: nobody above the natural-probability cut is sent a
+    coupon."""
+    out = tmp_path / "plan.csv"
+    base = ["optimize", "--population", "30000", "--budget", "3000", "--json", "--compare"]
+    cut = ["--v2-threshold", "0.3"]
+    v2 = json.loads(runner.invoke(app, [*base, *cut]).stdout)["plans"]["v2"]
+    args = [*base, *cut, "--match", "v2", "--match-on", "spend", "--screen"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["match"] == {"policies": ["v2"], "on": "spend"}
+    optimal = payload["plans"]["optimal"]
+    assert optimal["expected_cost"] <= v2["expected_cost"] + 1e-6
+    # v2's plan keeps the screen and fits v2's spend, so the optimal plan expects no fewer.
+    assert optimal["incremental_conversions"] >= v2["incremental_conversions"] - 1e-6
+    plan = pd.read_csv(out)
+    sent = plan[plan["denomination"] != "none"]
+    assert len(sent) and (sent["p_natural"] <= 0.3 + 1e-6).all()
+    bad = runner.invoke(app, [*base, "--match", "optimal"])
+    assert bad.exit_code == 2 and "unknown policy 'optimal'" in bad.stderr

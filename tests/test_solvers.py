@@ -4,6 +4,7 @@ and against brute force; plan invariants; degenerate inputs."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -374,3 +375,41 @@ def test_hull_in_parallel_blocks_equals_one_block(monkeypatch):
     )
     budget = 0.3 * float(whole.cum_cost[-1])
     assert (solve_hull(problem, budget, blocked).choice == solve_hull(problem, budget).choice).all()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_conversion_floor_keeps_the_floor_and_a_valid_bound(seed):
+    """A money objective with a floor on expected incremental conversions (the Lagrangian
+    price of a conversion): the plan keeps the budget and the floor, its value is at most the
+    brute-force optimum of the floored problem, and the reported bound is at least it."""
+    from optimizer.policies import PolicySettings, make_plan
+
+    rng = np.random.default_rng(200 + seed)
+    problem = _random_problem(rng, 6, ("gmv", "profit")[seed % 2])
+    budget = float(rng.uniform(0.3, 0.8) * problem.cost.max(axis=1).sum())
+    uplift = problem.uplift()
+    settings = PolicySettings(denomination=MENU.names[0], solver="dual")
+    free = make_plan("optimal", problem, budget, settings)
+    most = make_plan(
+        "optimal",
+        build_problem(problem.user_id, problem.p0, problem.p, MENU, sms_cost=0.05),
+        budget,
+        settings,
+    )
+    floor = 0.5 * (free.expected_uplift.sum() + most.expected_uplift.sum())
+    plan = make_plan("optimal", problem, budget, replace(settings, min_conversions=floor))
+    assert free.expected_uplift.sum() < floor  # the floor binds
+    assert plan.details["conversion_price"] > 0
+    assert plan.expected_uplift.sum() >= floor - 1e-9
+    assert plan.expected_cost.sum() <= budget + 1e-9
+    best = -np.inf
+    for combo in itertools.product(range(-1, len(MENU)), repeat=problem.n_users):
+        choice = np.array(combo)
+        rows = np.flatnonzero(choice >= 0)
+        if problem.cost[rows, choice[rows]].sum() > budget:
+            continue
+        if uplift[rows, choice[rows]].sum() < floor:
+            continue
+        best = max(best, problem.value[rows, choice[rows]].sum())
+    assert plan.value <= best + 1e-9
+    assert plan.upper_bound >= best - 1e-9
