@@ -87,6 +87,10 @@ SCENARIO_CASES = {
         lambda d: d["campaign"].__setitem__("target_stages", ["sleepy"]),
         "campaign.target_stages: unknown stage 'sleepy'",
     ),
+    "validity zero": (
+        lambda d: d["campaign"].__setitem__("validity_days", 0),
+        "campaign.validity_days: Input should be greater than 0",
+    ),
     "validity beyond window": (
         lambda d: d["campaign"].__setitem__("validity_days", 30),
         "campaign.validity_days 30 exceeds campaign.window_days 14",
