@@ -808,6 +808,255 @@ def simulate(
         out.print(f"wrote {out_path}")
 
 
+def _whatif_tables(result, currency: str) -> list[Table]:
+    from simulator.whatif import FIGURES, marginal_value, profit_peaks
+
+    frame = result.frame
+    policies = list(result.policies)
+    varied = [a for a in result.grid.varied if a != "budget"]
+    table = Table(
+        title=f"What-if grid ({currency}; expected figures per policy)", title_justify="left"
+    )
+    if varied:
+        table.add_column("context")
+    table.add_column("budget", justify="right")
+    short = {"incremental_conversions": "conv", "expected_cost": "cost", "roi": "ROI",
+             "incremental_profit": "profit"}  # fmt: skip
+    for policy in policies:
+        for key, _ in FIGURES:
+            table.add_column(f"{policy}\n{short[key]}", justify="right")
+
+    def compact(value: float, key: str) -> str:
+        if key == "roi":
+            return f"{value:.2f}"
+        if key == "incremental_conversions" or abs(value) < 10_000:
+            return f"{value:,.0f}"
+        return f"{value / 1000:,.1f}k"
+
+    for (context, budget), part in frame.groupby(["context", "budget"], sort=False):
+        part = part.set_index("policy")
+        row = ([context] if varied else []) + [compact(budget, "budget")]
+        for policy in policies:
+            for key, _ in FIGURES:
+                value = part.loc[policy, key]
+                text = compact(value, key)
+                if result.simulated and key in ("incremental_conversions", "roi"):
+                    text += f" ({compact(part.loc[policy, f'sim_{key}'], key)})"
+                better = key != "expected_cost" and len(policies) > 1
+                if better and value >= part[key].max() - 1e-12:
+                    text = f"[bold green]{text}[/]"
+                row.append(text)
+        table.add_row(*row)
+    table.caption = (
+        "conv: incremental conversions; cost: expected face value of redeemed coupons + "
+        "message cost; ROI = incremental GMV / cost; profit: margin x incremental GMV - cost. "
+        "Expected under the models' probabilities"
+        + ("; in parentheses the simulated mean (paired design)" if result.simulated else "")
+        + ". Best policy per point in green."
+    )
+    table.caption_justify = "left"
+    tables = [table]
+    marginal = marginal_value(frame)
+    if len(marginal):
+        extra = Table(
+            title="Marginal value of budget: extra incremental conversions per 1,000 "
+            f"{currency} between consecutive budgets",
+            title_justify="left",
+        )
+        if varied:
+            extra.add_column("context")
+        extra.add_column("budgets", justify="right")
+        for policy in policies:
+            extra.add_column(policy, justify="right")
+        for (context, lo, hi), part in marginal.groupby(
+            ["context", "from_budget", "to_budget"], sort=False
+        ):
+            part = part.set_index("policy")
+            row = ([context] if varied else []) + [f"{lo:,.0f} -> {hi:,.0f}"]
+            row += [f"{1000 * part.loc[p, 'per_money']:.2f}" for p in policies]
+            extra.add_row(*row)
+        tables.append(extra)
+    peaks = profit_peaks(frame)
+    peak = Table(title="Where expected incremental profit peaks on the grid", title_justify="left")
+    for col in (["context"] if varied else []) + ["policy", "budget", "spends", "profit"]:
+        peak.add_column(col, justify="left" if col in ("context", "policy") else "right")
+    for _, r in peaks.iterrows():
+        peak.add_row(
+            *([r["context"]] if varied else []),
+            r["policy"],
+            f"{r['budget']:,.0f}",
+            f"{r['expected_cost']:,.0f}",
+            f"{r['incremental_profit']:,.0f}",
+        )
+    peak.caption = (
+        "spends: the plan's expected cost at that budget (below it when more money buys "
+        "nothing the objective values)."
+    )
+    peak.caption_justify = "left"
+    tables.append(peak)
+    return tables
+
+
+@app.command()
+@_friendly
+def whatif(
+    scenario: ScenarioOption = None,
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--vary",
+            help="An axis and its values, repeatable: budget=10000:200000:10 (start:stop:"
+            "points) or budget=20000,50000; menu=menus/a.toml,menus/b.toml; "
+            "sms_cost=0.03,0.06; margin_rate=0.2,0.3; stages=dormant,dormant+lapsed.",
+        ),
+    ] = None,
+    policies: Annotated[
+        str,
+        typer.Option("--policies", help="Policies to compare, comma-separated."),
+    ] = "optimal,manual,v2",
+    objective: Annotated[
+        str, typer.Option("--objective", help="conversions, gmv or profit (money).")
+    ] = "conversions",
+    simulate_points: Annotated[
+        bool,
+        typer.Option(
+            "--simulate", help="Also play every point on the scenario's world (paired design)."
+        ),
+    ] = False,
+    replications: Annotated[
+        int, typer.Option("--replications", min=2, help="Simulated replications per point.")
+    ] = 3,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Write frontier.png, roi.png and mix.png here.", file_okay=False
+        ),
+    ] = None,
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            "--scores",
+            help="Scores file instead of the scenario's world (budget, sms_cost and "
+            "margin_rate axes only).",
+            dir_okay=False,
+        ),
+    ] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option("--users", help="User table for --scores.", dir_okay=False),
+    ] = None,
+    menu: Annotated[
+        Path | None,
+        typer.Option("--menu", help="Coupon menu TOML for --scores.", dir_okay=False),
+    ] = None,
+    solver: Annotated[
+        str, typer.Option("--solver", help="auto (exact up to 5,000 users), pulp or dual.")
+    ] = "auto",
+    population: Annotated[
+        int | None,
+        typer.Option("--population", min=1, help="Synthetic world size (overrides the scenario)."),
+    ] = None,
+    seed: SeedOption = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write every point's row per policy (.parquet or .csv).", dir_okay=False
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the results, nothing else.")
+    ] = False,
+) -> None:
+    """Answer what-if questions: the plans (and simulated outcomes) across a grid.
+
+    Vary the budget, the coupon menu, the SMS cost, the margin or the targeted stages; the models
+    are trained once, each menu/cost/stage combination builds its problem once and the budget
+    axis is swept on it.
+    """
+    import json as jsonlib
+
+    from optimizer.campaign import align_scores
+    from optimizer.data import write_table
+    from optimizer.lifecycle import STAGES
+    from optimizer.plots import plot_whatif
+    from optimizer.policies import POLICIES, PolicySettings
+    from simulator.pipeline import score_scenario
+    from simulator.whatif import marginal_value, parse_vary, profit_peaks, run_whatif
+
+    scen = _scenario(scenario, population, seed)
+    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    unknown = [p for p in names if p not in POLICIES]
+    if unknown or not names:
+        raise InputError(
+            f"unknown policy {unknown[0] if unknown else policies!r}; expected some of "
+            f"{', '.join(POLICIES)}",
+            source="--policies",
+        )
+    grid = parse_vary(vary or [], scen)
+    inputs = scored = None
+    knee = None
+    if scores is not None:
+        if users is None:
+            raise InputError("--scores needs --users (the user table)", source="--users")
+        the_menu = load_menu(menu) if menu is not None else scen.menu
+        inputs = align_scores(load_scores(scores, the_menu), load_users(users), the_menu)
+        grid.menu = [("scores", the_menu)]
+    else:
+        stages = sorted({s for st in grid.stages for s in st}, key=STAGES.index)
+        trained = scen.model_copy(
+            update={"campaign": scen.campaign.model_copy(update={"target_stages": tuple(stages)})}
+        )
+        with err.status("scoring the scenario's users ...") as status:
+            scored = score_scenario(trained, progress=lambda msg: status.update(msg))
+        knee = (scored.models.summary_.get("natural_knee") or {}).get("threshold")
+    settings = PolicySettings(
+        denomination=scen.manual.denomination,
+        v2_threshold=knee,
+        solver=solver,
+        constraints=scen.constraints.to_constraints(),
+        overrun_risk=scen.constraints.overrun_risk,
+    )
+    with _progress() as bar:
+        task = bar.add_task("planning the grid", total=None)
+        result = run_whatif(
+            scen,
+            grid,
+            names,
+            settings,
+            scored=scored,
+            inputs=inputs,
+            objective=objective,
+            simulate=simulate_points,
+            replications=replications,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    written = plot_whatif(result.frame, plot, scen.currency, result.simulated) if plot else []
+    if out_path is not None:
+        write_table(result.frame, out_path)
+    if as_json:
+        payload = {
+            "scenario": scen.name,
+            "currency": scen.currency,
+            "objective": objective,
+            "policies": list(names),
+            "varied": result.grid.varied,
+            "simulated": result.simulated,
+            "definitions": ROI_DEFINITION,
+            "points": result.frame.to_dict(orient="records"),
+            "marginal_value": marginal_value(result.frame).to_dict(orient="records"),
+            "profit_peaks": profit_peaks(result.frame).to_dict(orient="records"),
+            "plots": [str(p) for p in written],
+        }
+        sys.stdout.write(jsonlib.dumps(payload, default=float) + "\n")
+        return
+    for table in _whatif_tables(result, scen.currency):
+        out.print(table)
+    for path in written:
+        out.print(f"wrote {path}")
+    if out_path is not None:
+        out.print(f"wrote {out_path}")
+
+
 def _stages(segment: list[str] | None) -> list[str] | None:
     """Accept ``--segment dormant --segment lapsed`` and ``--segment dormant,lapsed``."""
     if not segment:

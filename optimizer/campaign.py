@@ -12,10 +12,10 @@ from optimizer.errors import InputError
 from optimizer.menu import Menu
 from optimizer.plan import Plan, check_plan
 from optimizer.policies import POLICIES, PolicySettings, make_plan
-from optimizer.problem import build_problem
+from optimizer.problem import CampaignProblem, build_problem
 from optimizer.schema import coupon_column, redeem_column
 
-__all__ = ["CampaignInputs", "plan_campaign", "align_scores", "MATCH_ON"]
+__all__ = ["CampaignInputs", "campaign_problem", "plan_campaign", "align_scores", "MATCH_ON"]
 
 #: What a matched optimal plan equals its baselines on: objective value or expected spend.
 MATCH_ON: tuple[str, ...] = ("value", "spend", "spend_conversions")
@@ -103,6 +103,36 @@ def _segment_labels(users: pd.DataFrame, column: str) -> np.ndarray:
     return labels.astype(str).where(labels.notna(), "missing").to_numpy()
 
 
+def campaign_problem(
+    inputs: CampaignInputs,
+    *,
+    objective: str = "conversions",
+    sms_cost: float = 0.05,
+    margin_rate: float = 0.3,
+    segment_column: str = "lifecycle_stage",
+) -> CampaignProblem:
+    """The optimisation problem of ``inputs``.
+
+    Values, costs (priced with the redemption model when the scores carry it), baskets,
+    exclusions and the segment labels of ``segment_column``.
+    """
+    menu = inputs.menu
+    scores = inputs.scores
+    return build_problem(
+        scores["user_id"].to_numpy(),
+        scores["p_natural"].to_numpy(),
+        scores[[coupon_column(n) for n in menu.names]].to_numpy(),
+        menu,
+        objective=objective,
+        sms_cost=sms_cost,
+        margin_rate=margin_rate,
+        basket=inputs.users["avg_order_value"].to_numpy(dtype=np.float64),
+        excluded=inputs.excluded,
+        segment=_segment_labels(inputs.users, segment_column),
+        redeem=redemption_matrix(scores, menu),
+    )
+
+
 def plan_campaign(
     inputs: CampaignInputs,
     budget: float,
@@ -136,20 +166,12 @@ def plan_campaign(
     dict of str to Plan
         In the order of ``policies``.
     """
-    menu = inputs.menu
-    scores = inputs.scores
-    problem = build_problem(
-        scores["user_id"].to_numpy(),
-        scores["p_natural"].to_numpy(),
-        scores[[coupon_column(n) for n in menu.names]].to_numpy(),
-        menu,
+    problem = campaign_problem(
+        inputs,
         objective=objective,
         sms_cost=sms_cost,
         margin_rate=margin_rate,
-        basket=inputs.users["avg_order_value"].to_numpy(dtype=np.float64),
-        excluded=inputs.excluded,
-        segment=_segment_labels(inputs.users, segment_column),
-        redeem=redemption_matrix(scores, menu),
+        segment_column=segment_column,
     )
     settings.constraints.validate(problem)
     match = tuple(match)

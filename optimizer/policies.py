@@ -31,7 +31,16 @@ from optimizer.plan import Plan
 from optimizer.problem import CampaignProblem
 from optimizer.rfm import rfm_score
 
-__all__ = ["POLICIES", "SOLVERS", "PolicySettings", "make_plan", "AUTO_EXACT_MAX_USERS"]
+__all__ = [
+    "POLICIES",
+    "SOLVERS",
+    "PolicySettings",
+    "make_plan",
+    "ranking",
+    "screened",
+    "take_in_order",
+    "AUTO_EXACT_MAX_USERS",
+]
 
 POLICIES: tuple[str, ...] = ("optimal", "manual", "v1", "v2", "uplift", "random")
 SOLVERS: tuple[str, ...] = ("auto", "pulp", "dual")
@@ -99,7 +108,7 @@ TARGET_BUDGET_TOLERANCE = 1e-3
 CONVERSION_PRICE_STEPS = 24
 
 
-def _take_in_order(
+def take_in_order(
     problem: CampaignProblem, order: np.ndarray, k: int, budget: float, settings: PolicySettings
 ) -> np.ndarray:
     """Uniform coupon ``k`` to users in ``order`` while the budget and every constraint allow.
@@ -123,6 +132,12 @@ def _take_in_order(
         rest = order[choice[order] < 0]
         choice = fill_plan(choice, rows, rest, np.full(rest.size, k), rounds=16)
     return choice.astype(np.int16)
+
+
+def screened(problem: CampaignProblem, cut: float) -> CampaignProblem:
+    """``problem`` with every option closed to users whose natural probability exceeds ``cut``."""
+    above = problem.p0 > cut
+    return replace(problem, eligible=problem.eligible & ~above[:, None])
 
 
 def _ranked(score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
@@ -161,8 +176,7 @@ def _plan_at(
             return sol.choice, sol.upper_bound
 
         if settings.natural_screen is not None:
-            screened = problem.p0 > settings.natural_screen
-            problem = replace(problem, eligible=problem.eligible & ~screened[:, None])
+            problem = screened(problem, settings.natural_screen)
             details["natural_screen"] = float(settings.natural_screen)
         floor = settings.min_conversions
         if floor is None or problem.objective == "conversions":
@@ -170,6 +184,29 @@ def _plan_at(
         else:
             choice, bound = _with_conversion_floor(problem, floor, solve, details)
         return choice, solver, bound, details
+    order, k, extra = ranking(policy, problem, settings, users)
+    details.update(extra)
+    return take_in_order(problem, order, k, budget, settings), solver, upper_bound, details
+
+
+def ranking(
+    policy: str,
+    problem: CampaignProblem,
+    settings: PolicySettings,
+    users: pd.DataFrame | None,
+) -> tuple[np.ndarray, int, dict[str, object]]:
+    """The list a ranked policy takes users from, independent of the budget.
+
+    Returns
+    -------
+    order : ndarray of int64, shape (m,)
+        User rows, best first (v2's list stops at its natural-probability cut).
+    k : int
+        The uniform denomination's index on the menu.
+    details : dict
+        What the plan reports (denomination, v2's cut).
+    """
+    details: dict[str, object] = {}
     try:
         k = problem.menu.index(settings.denomination)
     except KeyError:
@@ -202,7 +239,7 @@ def _plan_at(
         order = _ranked(np.where(keep, problem.p[:, k], -np.inf), -uid)
         order = order[keep[order]]
     details["denomination"] = settings.denomination
-    return _take_in_order(problem, order, k, budget, settings), solver, upper_bound, details
+    return order, k, details
 
 
 def _conversions(problem: CampaignProblem, choice: np.ndarray) -> float:

@@ -1,0 +1,141 @@
+"""Plans of several policies at many budgets on one problem: the what-if budget sweep.
+
+A sweep reuses what does not depend on the budget. The optimal policy under the budget alone
+sorts every user's hull segments once (:func:`optimizer.hull.hull_segments`) and then takes
+the greedy prefix at each budget, with the LP bound of each point as its certificate; the
+ranked baselines rank their users once and take their list at each budget. Anything else
+(other constraints, a target, a conversion floor, an overrun risk, the exact solver) is planned
+point by point through :func:`optimizer.policies.make_plan`, so every point is the plan that
+``couponopt optimize`` would make at that budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+from optimizer.hull import hull_segments, solve_hull
+from optimizer.plan import Plan, check_plan
+from optimizer.policies import (
+    AUTO_EXACT_MAX_USERS,
+    POLICIES,
+    PolicySettings,
+    make_plan,
+    ranking,
+    screened,
+    take_in_order,
+)
+from optimizer.problem import CampaignProblem
+
+__all__ = ["sweep_budgets"]
+
+Progress = Callable[[int], None]
+
+
+def _hull_path(problem: CampaignProblem, settings: PolicySettings) -> bool:
+    """True when the optimal plan at every budget is the hull greedy on one sort."""
+    solver = settings.solver
+    if solver == "auto":
+        solver = "pulp" if problem.n_users <= AUTO_EXACT_MAX_USERS else "dual"
+    return (
+        solver == "dual"
+        and settings.constraints.budget_only
+        and settings.target is None
+        and settings.min_conversions is None
+        and settings.overrun_risk is None
+    )
+
+
+def sweep_budgets(
+    problem: CampaignProblem,
+    budgets: Sequence[float],
+    policies: Sequence[str],
+    settings: PolicySettings,
+    *,
+    users: pd.DataFrame | None = None,
+    progress: Progress | None = None,
+) -> dict[str, list[Plan]]:
+    """Every policy's plan at every budget, each checked.
+
+    Parameters
+    ----------
+    problem : CampaignProblem
+    budgets : sequence of float, shape (b,)
+        Budgets (money), any order; plans come back in the same order.
+    policies : sequence of str
+        Names from :data:`~optimizer.policies.POLICIES`.
+    settings : PolicySettings
+    users : DataFrame, optional
+        The candidates' user rows (the manual policy ranks on them).
+    progress : callable, optional
+        Called with the number of plans made so far.
+
+    Returns
+    -------
+    dict of str to list of Plan
+        Per policy, one plan per budget.
+    """
+    budgets = [float(b) for b in budgets]
+    if any(b < 0 for b in budgets):
+        raise InputError("budgets must be >= 0", source="--vary")
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise InputError(f"policy must be one of {', '.join(POLICIES)}", source="--policies")
+    settings.constraints.validate(problem)
+    out: dict[str, list[Plan]] = {}
+    done = 0
+    for policy in policies:
+        plans = []
+        start = time.perf_counter()
+        if policy == "optimal" and _hull_path(problem, settings):
+            target = problem
+            if settings.natural_screen is not None:
+                target = screened(problem, settings.natural_screen)
+            segments = hull_segments(target)
+            for budget in budgets:
+                sol = solve_hull(target, budget, segments)
+                plans.append(
+                    Plan(problem, sol.choice, policy, "dual", budget, upper_bound=sol.upper_bound)
+                )
+        elif policy != "optimal" and settings.overrun_risk is None:
+            order, k, details = ranking(policy, problem, settings, users)
+            for budget in budgets:
+                choice = take_in_order(problem, order, k, budget, settings)
+                plans.append(Plan(problem, choice, policy, "ranking", budget, details=details))
+        else:
+            plans = [make_plan(policy, problem, b, settings, users=users) for b in budgets]
+        seconds = (time.perf_counter() - start) / max(len(budgets), 1)
+        for plan in plans:
+            plan.seconds = plan.seconds or seconds
+            check_plan(plan, settings.constraints)
+            done += 1
+            if progress is not None:
+                progress(done)
+        out[policy] = plans
+    return out
+
+
+def sweep_frame(plans: dict[str, list[Plan]]) -> pd.DataFrame:
+    """One row per (policy, budget) with the plan's summary figures and denomination mix.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``policy``, ``budget`` and the keys of :meth:`Plan.summary`, plus
+        ``users__<denomination>`` (users sent each coupon).
+    """
+    rows = []
+    for policy, series in plans.items():
+        for plan in series:
+            row = plan.summary()
+            row["policy"] = policy
+            menu = plan.problem.menu
+            counts = np.bincount(plan.choice[plan.choice >= 0], minlength=len(menu))
+            for name, count in zip(menu.names, counts, strict=True):
+                row[f"users__{name}"] = int(count)
+            rows.append(row)
+    return pd.DataFrame(rows)
