@@ -54,7 +54,7 @@ from optimizer.constraints import (
     violations,
 )
 from optimizer.errors import InputError
-from optimizer.hull import hull_segments, solve_hull
+from optimizer.hull import HullSegments, hull_segments, solve_hull
 from optimizer.problem import CampaignProblem
 
 __all__ = ["DualSolution", "solve_dual", "POLISH_GAP", "CORE_USERS"]
@@ -263,6 +263,7 @@ def solve_dual(
     core_users: int = CORE_USERS,
     polish_time_limit: float = 5.0,
     seed: int = 0,
+    segments: HullSegments | None = None,
 ) -> DualSolution:
     """Plan under the budget and every constraint, with a certified upper bound.
 
@@ -282,6 +283,9 @@ def solve_dual(
         Seconds for the polish's MILP.
     seed : int
         Subsample of the multiplier warm start on large problems.
+    segments : HullSegments, optional
+        ``problem``'s sorted hull segments, reused across budgets (budget-only problems up to
+        :data:`BRACKET_MIN_USERS` users; larger ones bracket the price instead).
     """
     start = time.perf_counter()
     constraints = constraints or Constraints()
@@ -311,7 +315,7 @@ def solve_dual(
             seconds=time.perf_counter() - start,
         )
     if constraints.budget_only:
-        seg = hull_segments(problem)
+        seg = hull_segments(problem) if segments is None else segments
         sol = solve_hull(problem, budget, seg)
         taken = int(np.searchsorted(seg.cum_cost, budget, side="right"))
         lam = np.array(

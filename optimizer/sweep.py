@@ -1,9 +1,10 @@
 """Plans of several policies at many budgets on one problem: the what-if budget sweep.
 
 A sweep reuses what does not depend on the budget. The optimal policy under the budget alone
-sorts every user's hull segments once (:func:`optimizer.hull.hull_segments`) and then takes
-the greedy prefix at each budget, with the LP bound of each point as its certificate; the
-ranked baselines rank their users once and take their list at each budget. Anything else
+sorts every user's hull segments once (:func:`optimizer.hull.hull_segments`) and solves each
+budget from them (the dual solver's greedy, certificate and core polish; above 300,000 users
+the dual brackets each budget's price instead of sorting); the ranked baselines rank their
+users once and take their list at each budget. Anything else
 (other constraints, a target, a conversion floor, an overrun risk, the exact solver) is planned
 point by point through :func:`optimizer.policies.make_plan`, so every point is the plan that
 ``couponopt optimize`` would make at that budget.
@@ -17,8 +18,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from optimizer.dual import BRACKET_MIN_USERS, solve_dual
 from optimizer.errors import InputError
-from optimizer.hull import hull_segments, solve_hull
+from optimizer.hull import hull_segments
 from optimizer.plan import Plan, check_plan
 from optimizer.policies import (
     AUTO_EXACT_MAX_USERS,
@@ -31,7 +33,7 @@ from optimizer.policies import (
 )
 from optimizer.problem import CampaignProblem
 
-__all__ = ["sweep_budgets"]
+__all__ = ["sweep_budgets", "sweep_frame"]
 
 Progress = Callable[[int], None]
 
@@ -93,13 +95,27 @@ def sweep_budgets(
         start = time.perf_counter()
         if policy == "optimal" and _hull_path(problem, settings):
             target = problem
+            details: dict[str, object] = {}
             if settings.natural_screen is not None:
                 target = screened(problem, settings.natural_screen)
-            segments = hull_segments(target)
+                details["natural_screen"] = float(settings.natural_screen)
+            segments = None
+            if target.n_users <= BRACKET_MIN_USERS:
+                segments = hull_segments(target)  # one sort for every budget
             for budget in budgets:
-                sol = solve_hull(target, budget, segments)
+                sol = solve_dual(
+                    target, budget, settings.constraints, seed=settings.seed, segments=segments
+                )
                 plans.append(
-                    Plan(problem, sol.choice, policy, "dual", budget, upper_bound=sol.upper_bound)
+                    Plan(
+                        problem,
+                        sol.choice,
+                        policy,
+                        "dual",
+                        budget,
+                        upper_bound=sol.upper_bound,
+                        details=details | {"multipliers": sol.multipliers},
+                    )
                 )
         elif policy != "optimal" and settings.overrun_risk is None:
             order, k, details = ranking(policy, problem, settings, users)

@@ -1,0 +1,143 @@
+"""What-if grids: budget sweeps, the frontier's shape, and `couponopt whatif`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli import app
+from optimizer.campaign import align_scores, campaign_problem
+from optimizer.constraints import Constraints
+from optimizer.errors import InputError
+from optimizer.milp import solve_milp
+from optimizer.policies import PolicySettings, make_plan
+from optimizer.sweep import sweep_budgets
+from simulator.pipeline import score_scenario
+from simulator.whatif import parse_vary
+
+
+@pytest.fixture(scope="module")
+def small(small_scenario):
+    scored = score_scenario(small_scenario)
+    inputs = align_scores(scored.scores, scored.users, small_scenario.menu, stages=["dormant"])
+    return campaign_problem(inputs), inputs
+
+
+def test_sweep_equals_one_plan_per_budget(small):
+    problem, inputs = small
+    budgets = [500.0, 1500.0, 4000.0]
+    settings = PolicySettings(denomination="10off99", v2_threshold=0.3, solver="dual")
+    swept = sweep_budgets(problem, budgets, ["optimal", "manual", "v2"], settings,
+                          users=inputs.users)  # fmt: skip
+    for policy, plans in swept.items():
+        for budget, plan in zip(budgets, plans, strict=True):
+            alone = make_plan(policy, problem, budget, settings, users=inputs.users)
+            np.testing.assert_array_equal(plan.choice, alone.choice)
+            assert plan.expected_cost.sum() <= budget + 1e-6
+
+
+def test_dual_frontier_is_monotone_concave_and_matches_pulp(small):
+    """Point for point against the exact MILP; monotone in the budget; concave up to the
+    certified gap (the LP bound, exactly concave, is never below the plan)."""
+    problem, inputs = small
+    budgets = np.linspace(200.0, 6000.0, 8)
+    settings = PolicySettings(denomination="10off99", solver="dual")
+    plans = sweep_budgets(problem, budgets, ["optimal"], settings)["optimal"]
+    values = np.array([p.value for p in plans])
+    bounds = np.array([p.upper_bound for p in plans])
+    gaps = np.array([p.gap for p in plans])
+    assert (np.diff(values) >= -1e-9).all()
+    assert (bounds >= values - 1e-9).all()
+    middle = values[1:-1]
+    chord = 0.5 * (values[:-2] + values[2:])
+    assert (middle >= chord - gaps[2:] * bounds[2:] - 1e-9).all()
+    assert (np.diff(bounds, 2) <= 1e-9).all()  # the LP frontier is concave
+    for budget, plan in zip(budgets, plans, strict=True):
+        exact = solve_milp(problem, budget, Constraints(), gap=1e-7)
+        assert plan.value == pytest.approx(exact.value, rel=1e-3)
+        assert plan.upper_bound >= exact.value - 1e-9
+
+
+def test_parse_vary_reads_every_axis_and_refuses_bad_values(small_scenario, tmp_path):
+    menu = tmp_path / "menu.toml"
+    menu.write_text(
+        '[[denomination]]\nname = "10off99"\nface_value = 10\nthreshold = 99\n'
+        '[[denomination]]\nname = "30off299"\nface_value = 30\nthreshold = 299\n'
+    )
+    grid = parse_vary(
+        [
+            "budget=1000:5000:5",
+            f"menu={menu}",
+            "sms_cost=0.03,0.06",
+            "stages=dormant,dormant+lapsed",
+        ],
+        small_scenario,
+    )
+    assert grid.budget == [1000.0, 2000.0, 3000.0, 4000.0, 5000.0]
+    assert grid.menu[0][1].names == ("10off99", "30off299")
+    assert grid.stages == [("dormant",), ("dormant", "lapsed")]
+    assert len(grid.contexts()) == 4
+    for item, message in (
+        ("budget=5000:1000:3", "stop > start"),
+        ("budget=1:2", "start:stop:points"),
+        ("sms_cost=-1", ">= 0"),
+        ("margin_rate=1.5", "<= 1"),
+        ("stages=asleep", "unknown stage 'asleep'"),
+        ("colour=red", "axis one of budget"),
+    ):
+        with pytest.raises(InputError, match=message):
+            parse_vary([item], small_scenario)
+    bad_menu = tmp_path / "bad.toml"
+    bad_menu.write_text('[[denomination]]\nname = "5off49"\nface_value = 5\nthreshold = 49\n')
+    with pytest.raises(InputError, match="no '10off99'"):
+        parse_vary([f"menu={bad_menu}"], small_scenario)
+
+
+def test_whatif_command(runner, tmp_path):
+    out = tmp_path / "grid.parquet"
+    plots = tmp_path / "plots"
+    args = ["whatif", "--population", "20000", "--vary", "budget=2000:8000:4",
+            "--vary", "sms_cost=0.05,0.10", "--policies", "optimal,manual,v2"]  # fmt: skip
+    result = runner.invoke(app, [*args, "--json", "--out", str(out), "--plot", str(plots)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    points = pd.DataFrame(payload["points"])
+    assert len(points) == 2 * 4 * 3
+    assert payload["varied"] == ["budget", "sms_cost"]
+    for (_, policy), part in points.groupby(["context", "policy"]):
+        part = part.sort_values("budget")
+        assert (part["expected_cost"] <= part["budget"] + 1e-6).all()
+        if policy == "optimal":
+            assert (np.diff(part["incremental_conversions"]) >= -1e-9).all()
+    # Messages cost more, the same money buys fewer conversions.
+    optimal = points[points["policy"] == "optimal"].pivot(
+        index="budget", columns="sms_cost", values="incremental_conversions"
+    )
+    assert (optimal[0.05] >= optimal[0.10] - 1e-9).all()
+    assert len(payload["marginal_value"]) == 2 * 3 * 3
+    assert len(payload["profit_peaks"]) == 2 * 3
+    assert len(pd.read_parquet(out)) == len(points)
+    for name in ("frontier.png", "roi.png", "mix.png"):
+        assert (plots / name).stat().st_size > 10_000
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and "What-if grid" in table.stdout
+    assert "Marginal value of budget" in table.stdout
+    bad = runner.invoke(app, [*args, "--vary", "budget=9:1:2"])
+    assert bad.exit_code == 2 and "varied twice" in bad.stderr
+    bad = runner.invoke(app, ["whatif", "--vary", "budget=abc"])
+    assert bad.exit_code == 2 and "budget values must be numbers" in bad.stderr
+
+
+def test_whatif_simulates_with_intervals(runner):
+    args = ["whatif", "--population", "20000", "--vary", "budget=2000,6000", "--policies",
+            "optimal,manual", "--simulate", "--replications", "2", "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    points = pd.DataFrame(json.loads(result.stdout)["points"])
+    sim = "sim_incremental_conversions"
+    assert (points[f"{sim}_low"] <= points[sim]).all()
+    assert (points[sim] <= points[f"{sim}_high"]).all()
+    assert (points["sim_campaign_cost"] > 0).all()
