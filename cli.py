@@ -1057,6 +1057,57 @@ def whatif(
         out.print(f"wrote {out_path}")
 
 
+@app.command()
+@_friendly
+def report(
+    out_path: Annotated[
+        Path,
+        typer.Option("--out", help="The HTML file to write (self-contained).", dir_okay=False),
+    ],
+    scenario: ScenarioOption = None,
+    budget: Annotated[
+        float | None,
+        typer.Option("--budget", min=0, help="Budget in currency units (default: the scenario's)."),
+    ] = None,
+    simulate_arms: Annotated[
+        bool,
+        typer.Option("--simulate", help="Add the simulated A/B test of every policy."),
+    ] = False,
+    replications: Annotated[
+        int, typer.Option("--replications", min=2, help="Replications of --simulate.")
+    ] = 3,
+    population: Annotated[
+        int | None,
+        typer.Option("--population", min=1, help="Synthetic world size (overrides the scenario)."),
+    ] = None,
+    seed: SeedOption = None,
+) -> None:
+    """Write one self-contained HTML report: scenario, plan, baselines, frontier, model quality.
+
+    The page embeds its figures (PNG) and style, so it opens anywhere offline.
+    """
+    from optimizer.atomic import atomic_path
+    from simulator.pipeline import score_scenario
+    from simulator.report import build_report
+
+    if out_path.suffix.lower() not in (".html", ".htm"):
+        raise InputError("the report is HTML: give --out a .html name", source="--out")
+    scen = _scenario(scenario, population, seed)
+    with err.status("scoring the scenario's users ...") as status:
+        scored = score_scenario(scen, progress=lambda msg: status.update(msg))
+        page = build_report(
+            scen,
+            scored,
+            budget=budget,
+            simulate=simulate_arms,
+            replications=replications,
+            progress=lambda msg: status.update(msg),
+        )
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    out.print(f"wrote {out_path} ({len(page) / 1e6:.1f} MB)")
+
+
 def _stages(segment: list[str] | None) -> list[str] | None:
     """Accept ``--segment dormant --segment lapsed`` and ``--segment dormant,lapsed``."""
     if not segment:

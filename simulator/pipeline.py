@@ -38,13 +38,18 @@ def cache_dir() -> Path:
 
 @dataclass
 class ScoredScenario:
-    """The scenario's users, their scores, and the models that made them."""
+    """The scenario's users, their scores, and the models that made them.
+
+    ``truth`` is the world's ground truth (simulation only) and ``history`` its campaign log
+    (the models' held-out rows come from it).
+    """
 
     users: pd.DataFrame
     scores: pd.DataFrame
     models: ConversionModels
     cached: bool
     truth: pd.DataFrame | None = None
+    history: pd.DataFrame | None = None
 
 
 def _key(scenario: Scenario) -> str:
@@ -90,5 +95,10 @@ def score_scenario(
     say("scoring users")
     scores = models.predict(world.users, scenario.menu)
     return ScoredScenario(
-        users=world.users, scores=scores, models=models, cached=cached, truth=world.truth
+        users=world.users,
+        scores=scores,
+        models=models,
+        cached=cached,
+        truth=world.truth,
+        history=world.history,
     )
