@@ -911,9 +911,13 @@ def whatif(
         ),
     ] = None,
     policies: Annotated[
-        str,
-        typer.Option("--policies", help="Policies to compare, comma-separated."),
-    ] = "optimal,manual,v2",
+        str | None,
+        typer.Option(
+            "--policies",
+            help="Policies to compare, comma-separated (default: the scenario's "
+            "whatif.policies, optimal,manual,v2).",
+        ),
+    ] = None,
     objective: Annotated[
         str, typer.Option("--objective", help="conversions, gmv or profit (money).")
     ] = "conversions",
@@ -969,9 +973,9 @@ def whatif(
 ) -> None:
     """Answer what-if questions: the plans (and simulated outcomes) across a grid.
 
-    Vary the budget, the coupon menu, the SMS cost, the margin or the targeted stages; the models
-    are trained once, each menu/cost/stage combination builds its problem once and the budget
-    axis is swept on it.
+    Vary the budget, the coupon menu, the SMS cost, the margin or the targeted stages (--vary, or
+    the scenario's [whatif] section); the models are trained once, each menu/cost/stage
+    combination builds its problem once and the budget axis is swept on it.
     """
     import json as jsonlib
 
@@ -984,7 +988,9 @@ def whatif(
     from simulator.whatif import marginal_value, parse_vary, profit_peaks, run_whatif
 
     scen = _scenario(scenario, population, seed)
-    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    names = scen.whatif.policies
+    if policies is not None:
+        names = tuple(p.strip() for p in policies.split(",") if p.strip())
     unknown = [p for p in names if p not in POLICIES]
     if unknown or not names:
         raise InputError(
@@ -992,7 +998,10 @@ def whatif(
             f"{', '.join(POLICIES)}",
             source="--policies",
         )
-    grid = parse_vary(vary or [], scen)
+    if vary:
+        grid = parse_vary(vary, scen)
+    else:  # the scenario's grid; its menu files are relative to the scenario file
+        grid = parse_vary(scen.whatif.vary, scen, base=scenario.parent if scenario else None)
     inputs = scored = None
     knee = None
     if scores is not None:

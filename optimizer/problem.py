@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.menu import Menu
@@ -206,7 +207,7 @@ def build_problem(
         labels = np.asarray(segment).astype(str)
         if labels.shape != (n,):
             raise InputError(f"segment labels have shape {labels.shape}; expected ({n},)")
-        names, codes = np.unique(labels, return_inverse=True)
+        codes, names = pd.factorize(labels, sort=True)
         problem.segment = codes.astype(np.int32)
         problem.segment_names = tuple(str(x) for x in names)
     if excluded is not None:

@@ -307,6 +307,29 @@ class Simulation(_Strict):
         return value
 
 
+class WhatIfSettings(_Strict):
+    """The what-if grid a scenario file carries, run by ``couponopt whatif --scenario``."""
+
+    vary: tuple[str, ...] = Field(
+        (),
+        description="axes and values as for --vary, e.g. budget=10000:150000:15 (menu files "
+        "relative to the scenario file)",
+    )
+    policies: tuple[str, ...] = Field(
+        ("optimal", "manual", "v2"), min_length=1, description="policies compared at each point"
+    )
+
+    @field_validator("policies")
+    @classmethod
+    def _known_policies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [a for a in value if a not in ARMS or a == "holdout"]
+        if unknown:
+            raise ValueError(
+                f"unknown policy {unknown[0]!r}; expected some of {', '.join(ARMS[:-1])}"
+            )
+        return value
+
+
 class Scenario(_Strict):
     """One complete what-if: population, menu, costs, campaign, budget, manual practice, history.
 
@@ -329,6 +352,7 @@ class Scenario(_Strict):
     history: History = History()
     constraints: PlanConstraints = PlanConstraints()
     simulation: Simulation = Simulation()
+    whatif: WhatIfSettings = WhatIfSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,8 @@ from optimizer.policies import PolicySettings, make_plan
 from optimizer.sweep import sweep_budgets
 from simulator.pipeline import score_scenario
 from simulator.whatif import parse_vary
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +144,31 @@ def test_whatif_simulates_with_intervals(runner):
     assert (points[f"{sim}_low"] <= points[sim]).all()
     assert (points[sim] <= points[f"{sim}_high"]).all()
     assert (points["sim_campaign_cost"] > 0).all()
+
+
+def test_worked_scenarios_run_their_grid(runner):
+    """scenarios/menu_comparison.toml: its [whatif] grid, menu files relative to it."""
+    path = ROOT / "scenarios" / "menu_comparison.toml"
+    args = ["whatif", "--scenario", str(path), "--population", "20000", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    points = pd.DataFrame(payload["points"])
+    assert payload["varied"] == ["budget", "menu"]
+    assert set(points["menu"]) == {"current", "plus_20off199"}
+    assert len(points) == 2 * 3 * 3
+    # A menu with one more coupon can only help the optimal plan (up to its certified gap).
+    optimal = points[points["policy"] == "optimal"].pivot(
+        index="budget", columns="menu", values="upper_bound"
+    )
+    assert (optimal["plus_20off199"] >= optimal["current"] - 1e-6).all()
+    assert "users__20off199" in points and points["users__20off199"].notna().any()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.name)
+def test_every_scenario_file_is_valid(path):
+    from simulator.scenario import load_scenario
+
+    scenario = load_scenario(path)
+    if scenario.whatif.vary:
+        parse_vary(scenario.whatif.vary, scenario, base=path.parent)
