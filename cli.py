@@ -930,6 +930,14 @@ def whatif(
     replications: Annotated[
         int, typer.Option("--replications", min=2, help="Simulated replications per point.")
     ] = 3,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes simulating points in parallel (default: one per CPU).",
+        ),
+    ] = None,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -1007,6 +1015,12 @@ def whatif(
     if scores is not None:
         if users is None:
             raise InputError("--scores needs --users (the user table)", source="--users")
+        if len(grid.menu) > 1 or len(grid.stages) > 1:
+            raise InputError(
+                "with --scores only budget, sms_cost and margin_rate can vary (a menu or a "
+                "stage set needs the scenario's models and world)",
+                source="--vary",
+            )
         the_menu = load_menu(menu) if menu is not None else scen.menu
         inputs = align_scores(load_scores(scores, the_menu), load_users(users), the_menu)
         grid.menu = [("scores", the_menu)]
@@ -1037,6 +1051,7 @@ def whatif(
             objective=objective,
             simulate=simulate_points,
             replications=replications,
+            workers=workers,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     written = plot_whatif(result.frame, plot, scen.currency, result.simulated) if plot else []

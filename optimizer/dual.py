@@ -284,15 +284,15 @@ def solve_dual(
     seed : int
         Subsample of the multiplier warm start on large problems.
     segments : HullSegments, optional
-        ``problem``'s sorted hull segments, reused across budgets (budget-only problems up to
-        :data:`BRACKET_MIN_USERS` users; larger ones bracket the price instead).
+        ``problem``'s sorted hull segments, reused across budgets (budget-only problems); with
+        them the price is read off the sorted segments instead of bracketed on a sample.
     """
     start = time.perf_counter()
     constraints = constraints or Constraints()
     constraints.validate(problem)
     rows = linear_rows(problem, budget, constraints)
     n = problem.n_users
-    if constraints.budget_only and n > BRACKET_MIN_USERS:
+    if constraints.budget_only and n > BRACKET_MIN_USERS and segments is None:
         big = solve_budget(problem, budget, seed=seed)
         return DualSolution(
             choice=big.choice,

@@ -48,7 +48,9 @@ def milp_solver(time_limit: float | None = None, gap: float = 1e-7) -> pulp.LpSo
     """HiGHS through highspy when available, else PuLP's bundled CBC, silent."""
     available = pulp.listSolvers(onlyAvailable=True)
     if "HiGHS" in available:
-        return pulp.HiGHS(msg=False, timeLimit=time_limit, gapRel=gap)
+        # One thread: HiGHS keeps a process-wide worker pool, and a process forked after it
+        # started (the what-if simulation workers) would wait on it forever.
+        return pulp.HiGHS(msg=False, timeLimit=time_limit, gapRel=gap, threads=1)
     if "PULP_CBC_CMD" in available:
         return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=gap)
     raise InputError("no MILP solver for PuLP: install highspy (pip install highspy)")

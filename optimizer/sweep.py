@@ -2,9 +2,9 @@
 
 A sweep reuses what does not depend on the budget. The optimal policy under the budget alone
 sorts every user's hull segments once (:func:`optimizer.hull.hull_segments`) and solves each
-budget from them (the dual solver's greedy, certificate and core polish; above 300,000 users
-the dual brackets each budget's price instead of sorting); the ranked baselines rank their
-users once and take their list at each budget. Anything else
+budget from them (the dual solver's greedy, certificate and core polish; above
+:data:`SWEEP_SORT_MAX_USERS` each budget brackets its own price, in bounded memory); the ranked
+baselines rank their users once and take their list at each budget. Anything else
 (other constraints, a target, a conversion floor, an overrun risk, the exact solver) is planned
 point by point through :func:`optimizer.policies.make_plan`, so every point is the plan that
 ``couponopt optimize`` would make at that budget.
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from optimizer.dual import BRACKET_MIN_USERS, solve_dual
+from optimizer.dual import solve_dual
 from optimizer.errors import InputError
 from optimizer.hull import hull_segments
 from optimizer.plan import Plan, check_plan
@@ -36,6 +36,9 @@ from optimizer.problem import CampaignProblem
 __all__ = ["sweep_budgets", "sweep_frame"]
 
 Progress = Callable[[int], None]
+#: Up to this many users a sweep sorts the hull segments once for all budgets (about 160 MB
+#: per million users with four coupons); above it each budget brackets its own price.
+SWEEP_SORT_MAX_USERS = 2_000_000
 
 
 def _hull_path(problem: CampaignProblem, settings: PolicySettings) -> bool:
@@ -100,7 +103,7 @@ def sweep_budgets(
                 target = screened(problem, settings.natural_screen)
                 details["natural_screen"] = float(settings.natural_screen)
             segments = None
-            if target.n_users <= BRACKET_MIN_USERS:
+            if target.n_users <= SWEEP_SORT_MAX_USERS:
                 segments = hull_segments(target)  # one sort for every budget
             for budget in budgets:
                 sol = solve_dual(

@@ -13,7 +13,10 @@ the same draws), which adds 95% intervals.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -238,6 +241,46 @@ SIM_METRICS: tuple[str, ...] = (
 )
 
 
+#: What the forked simulation workers read (set by the parent before it forks).
+_FORKED: dict[str, Any] = {}
+
+
+def _simulate_point(budget: float) -> list[dict[str, Any]]:
+    """The simulated metrics of every policy at ``budget`` (rows of ``sim_*`` figures)."""
+    job = _FORKED
+    experiment = run_experiment(
+        job["scenario"],
+        job["scored"],
+        arms=job["policies"],
+        budget=budget,
+        replications=job["replications"],
+        v2_threshold=job["v2_threshold"],
+        objective=job["objective"],
+        design="paired",
+    )
+    summary = experiment.summary().set_index(["arm", "metric"])
+    rows = []
+    for policy in job["policies"]:
+        row: dict[str, Any] = {"policy": policy, "budget": budget}
+        for metric in SIM_METRICS:
+            r = summary.loc[(policy, metric)]
+            row[f"sim_{metric}"] = r["mean"]
+            row[f"sim_{metric}_low"] = r["low"]
+            row[f"sim_{metric}_high"] = r["high"]
+        rows.append(row)
+    return rows
+
+
+def _map_points(budgets: Sequence[float], workers: int | None) -> Iterator[list[dict[str, Any]]]:
+    """:func:`_simulate_point` over ``budgets``, in forked processes when there are several."""
+    workers = min(os.cpu_count() or 1, len(budgets)) if workers is None else workers
+    if workers <= 1 or len(budgets) <= 1 or "fork" not in mp.get_all_start_methods():
+        yield from map(_simulate_point, budgets)
+        return
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        yield from pool.map(_simulate_point, budgets)
+
+
 def run_whatif(
     scenario: Scenario,
     grid: Grid,
@@ -249,6 +292,7 @@ def run_whatif(
     objective: str = "conversions",
     simulate: bool = False,
     replications: int = 3,
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> WhatIf:
     """Plan (and optionally simulate) every policy at every point of ``grid``.
@@ -269,6 +313,10 @@ def run_whatif(
     objective : {"conversions", "gmv", "profit"}
     simulate : bool
         Also play every point on the world (paired design, ``replications`` each).
+    workers : int, optional
+        Processes that simulate points in parallel (default: one per CPU, at most one per
+        budget; 1 runs them in this process). The simulation is pure-Python event handling,
+        so processes, forked with the world already in memory, are what runs it in parallel.
     progress : callable, optional
         ``progress(done, total)`` after every plan and every simulated point.
     """
@@ -332,27 +380,17 @@ def run_whatif(
         frame["stages"] = "+".join(context["stages"])
         frame["context"] = _context_label(context, grid)
         if simulate:
+            _FORKED.update(
+                scenario=variant,
+                scored=context_scored,
+                policies=policies,
+                replications=replications,
+                v2_threshold=settings.v2_threshold,
+                objective=objective,
+            )
             sims = []
-            for budget in grid.budget:
-                experiment = run_experiment(
-                    variant,
-                    context_scored,
-                    arms=policies,
-                    budget=budget,
-                    replications=replications,
-                    v2_threshold=settings.v2_threshold,
-                    objective=objective,
-                    design="paired",
-                )
-                summary = experiment.summary().set_index(["arm", "metric"])
-                for policy in policies:
-                    row = {"policy": policy, "budget": budget}
-                    for metric in SIM_METRICS:
-                        r = summary.loc[(policy, metric)]
-                        row[f"sim_{metric}"] = r["mean"]
-                        row[f"sim_{metric}_low"] = r["low"]
-                        row[f"sim_{metric}_high"] = r["high"]
-                    sims.append(row)
+            for rows in _map_points(grid.budget, workers):
+                sims.extend(rows)
                 at(done + 1)
             frame = frame.merge(pd.DataFrame(sims), on=["policy", "budget"], how="left")
         frames.append(frame)
