@@ -614,7 +614,7 @@ def _simulation_tables(experiment, currency: str, reference: str) -> list[Table]
         title=f"Simulated A/B test ({currency}; mean [95% CI] over {reps} replications)",
         title_justify="left",
     )
-    table.add_column("metric")
+    table.add_column("metric", overflow="fold", min_width=12)
     for arm in experiment.arms:
         table.add_column(arm, justify="right")
     for key, label, unit in METRICS:
@@ -643,7 +643,7 @@ def _simulation_tables(experiment, currency: str, reference: str) -> list[Table]
             title=f"Difference from {reference} (paired by replication, mean [95% CI])",
             title_justify="left",
         )
-        diff.add_column("metric")
+        diff.add_column("metric", overflow="fold", min_width=12)
         others = [a for a in experiment.arms if a not in (reference, "holdout")]
         for arm in others:
             diff.add_column(arm, justify="right")
@@ -808,23 +808,31 @@ def simulate(
         out.print(f"wrote {out_path}")
 
 
-def _whatif_tables(result, currency: str) -> list[Table]:
+def _whatif_tables(result, currency: str, width: int) -> list[Table]:
     from simulator.whatif import FIGURES, marginal_value, profit_peaks
 
     frame = result.frame
     policies = list(result.policies)
     varied = [a for a in result.grid.varied if a != "budget"]
+    short = {"incremental_conversions": "conv", "expected_cost": "cost", "roi": "ROI",
+             "incremental_profit": "profit"}  # fmt: skip
+    # Wide (a column per policy and figure) when the console has room, else one row per
+    # point and policy, so that nothing is cut in an 80-column terminal or a file.
+    wide = width >= 12 + 36 * len(policies) + (16 if varied else 0)
     table = Table(
         title=f"What-if grid ({currency}; expected figures per policy)", title_justify="left"
     )
     if varied:
         table.add_column("context")
     table.add_column("budget", justify="right")
-    short = {"incremental_conversions": "conv", "expected_cost": "cost", "roi": "ROI",
-             "incremental_profit": "profit"}  # fmt: skip
-    for policy in policies:
+    if wide:
+        for policy in policies:
+            for key, _ in FIGURES:
+                table.add_column(f"{policy}\n{short[key]}", justify="right")
+    else:
+        table.add_column("policy")
         for key, _ in FIGURES:
-            table.add_column(f"{policy}\n{short[key]}", justify="right")
+            table.add_column(short[key], justify="right")
 
     def compact(value: float, key: str) -> str:
         if key == "roi":
@@ -833,20 +841,30 @@ def _whatif_tables(result, currency: str) -> list[Table]:
             return f"{value:,.0f}"
         return f"{value / 1000:,.1f}k"
 
+    def cell(part: pd.DataFrame, policy: str, key: str) -> str:
+        value = part.loc[policy, key]
+        text = compact(value, key)
+        if result.simulated and key in ("incremental_conversions", "roi"):
+            text += f" ({compact(part.loc[policy, f'sim_{key}'], key)})"
+        better = key != "expected_cost" and len(policies) > 1
+        if better and value >= part[key].max() - 1e-12:
+            text = f"[bold green]{text}[/]"
+        return text
+
     for (context, budget), part in frame.groupby(["context", "budget"], sort=False):
         part = part.set_index("policy")
-        row = ([context] if varied else []) + [compact(budget, "budget")]
-        for policy in policies:
-            for key, _ in FIGURES:
-                value = part.loc[policy, key]
-                text = compact(value, key)
-                if result.simulated and key in ("incremental_conversions", "roi"):
-                    text += f" ({compact(part.loc[policy, f'sim_{key}'], key)})"
-                better = key != "expected_cost" and len(policies) > 1
-                if better and value >= part[key].max() - 1e-12:
-                    text = f"[bold green]{text}[/]"
-                row.append(text)
-        table.add_row(*row)
+        head = ([context] if varied else []) + [compact(budget, "budget")]
+        if wide:
+            table.add_row(*head, *(cell(part, p, k) for p in policies for k, _ in FIGURES))
+            continue
+        for i, policy in enumerate(policies):
+            blank = [""] * len(head)
+            table.add_row(
+                *(head if i == 0 else blank),
+                policy,
+                *(cell(part, policy, k) for k, _ in FIGURES),
+                end_section=i == len(policies) - 1,
+            )
     table.caption = (
         "conv: incremental conversions; cost: expected face value of redeemed coupons + "
         "message cost; ROI = incremental GMV / cost; profit: margin x incremental GMV - cost. "
@@ -1073,7 +1091,7 @@ def whatif(
         }
         sys.stdout.write(jsonlib.dumps(payload, default=float) + "\n")
         return
-    for table in _whatif_tables(result, scen.currency):
+    for table in _whatif_tables(result, scen.currency, out.width):
         out.print(table)
     for path in written:
         out.print(f"wrote {path}")

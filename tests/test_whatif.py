@@ -127,6 +127,9 @@ def test_whatif_command(runner, tmp_path):
         assert (plots / name).stat().st_size > 10_000
     table = runner.invoke(app, args)
     assert table.exit_code == 0 and "What-if grid" in table.stdout
+    # 80 columns: one row per point and policy, nothing cut short.
+    grid_part = table.stdout.split("Marginal value")[0]
+    assert "…" not in grid_part and "optimal" in grid_part
     assert "Marginal value of budget" in table.stdout
     bad = runner.invoke(app, [*args, "--vary", "budget=9:1:2"])
     assert bad.exit_code == 2 and "varied twice" in bad.stderr
