@@ -91,6 +91,10 @@ UsersOption = Annotated[
         "--users", min=1, help="Number of customers to generate (overrides the scenario)."
     ),
 ]
+PopulationOption = Annotated[
+    int | None,
+    typer.Option("--population", min=1, help="Synthetic world size (overrides the scenario)."),
+]
 SeedOption = Annotated[
     int | None,
     typer.Option("--seed", min=0, help="Random seed of the world (overrides the scenario)."),
@@ -720,10 +724,7 @@ def simulate(
             "on the whole population with the same per-user draws (common random numbers).",
         ),
     ] = "split",
-    population: Annotated[
-        int | None,
-        typer.Option("--population", min=1, help="Synthetic world size (overrides the scenario)."),
-    ] = None,
+    population: PopulationOption = None,
     seed: SeedOption = None,
     out_path: Annotated[
         Path | None,
@@ -982,10 +983,7 @@ def whatif(
     solver: Annotated[
         str, typer.Option("--solver", help="auto (exact up to 5,000 users), pulp or dual.")
     ] = "auto",
-    population: Annotated[
-        int | None,
-        typer.Option("--population", min=1, help="Synthetic world size (overrides the scenario)."),
-    ] = None,
+    population: PopulationOption = None,
     seed: SeedOption = None,
     out_path: Annotated[
         Path | None,
@@ -1118,10 +1116,7 @@ def report(
     replications: Annotated[
         int, typer.Option("--replications", min=2, help="Replications of --simulate.")
     ] = 3,
-    population: Annotated[
-        int | None,
-        typer.Option("--population", min=1, help="Synthetic world size (overrides the scenario)."),
-    ] = None,
+    population: PopulationOption = None,
     seed: SeedOption = None,
 ) -> None:
     """Write one self-contained HTML report: scenario, plan, baselines, frontier, model quality.

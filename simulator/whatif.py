@@ -352,7 +352,9 @@ def run_whatif(
             here = inputs
             context_scored = None
         else:
-            scores = scored.models.predict(scored.users, menu)
+            # The scenario's own menu is already scored; another menu is scored here.
+            same = menu == scenario.menu and len(scored.scores) == len(scored.users)
+            scores = scored.scores if same else scored.models.predict(scored.users, menu)
             context_scored = replace(scored, scores=scores)
             here = align_scores(scores, scored.users, menu, stages=list(context["stages"]))
         if len(here.scores) == 0:
