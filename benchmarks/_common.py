@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optimizer.atomic import atomic_path  # noqa: E402
+from optimizer.io.atomic import atomic_path  # noqa: E402
 
 
 def run_child(code: str) -> dict:

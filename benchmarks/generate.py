@@ -22,7 +22,7 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from simulator.generate import write_world
+from simulator.world import write_world
 from simulator.scenario import Scenario
 scenario = Scenario().with_overrides(users={users})
 out = Path({out!r})

@@ -23,11 +23,11 @@ from _common import ROOT, run_child, write_json
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.dual import solve_dual
-from optimizer.instances import KINDS, random_instance
-from optimizer.menu import Denomination, Menu
-from optimizer.milp import solve_milp
-from optimizer.problem import build_problem
+from optimizer.io.menu import Denomination, Menu
+from optimizer.solvers.dual import solve_dual
+from optimizer.solvers.instances import KINDS, random_instance
+from optimizer.solvers.milp import solve_milp
+from optimizer.solvers.problem import build_problem
 from simulator.scenario import Scenario
 
 MENU4 = Scenario().menu
@@ -45,9 +45,9 @@ sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
 from _common import rss_mb
 from optimize import naive_bisection, problem_of
-from optimizer.dual import solve_dual
-from optimizer.instances import KINDS, random_instance
-from optimizer.hull import frontier
+from optimizer.solvers.dual import solve_dual
+from optimizer.solvers.instances import KINDS, random_instance
+from optimizer.solvers.hull import frontier
 problem, budget = problem_of({users}, 5, seed=1)
 with open("/proc/self/clear_refs", "w") as f:  # reset the peak-RSS mark to the current RSS
     f.write("5")

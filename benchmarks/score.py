@@ -19,15 +19,14 @@ from _common import ROOT, run_child, write_json
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.bundle import ConversionModels  # noqa: E402
-from simulator.generate import build_world, write_world  # noqa: E402
+from optimizer.models.conversion import ConversionModels  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
+from simulator.world.generation import build_world, write_world  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from optimizer.bundle import ConversionModels
-from optimizer.scoring import score_file
+from optimizer.models import ConversionModels, score_file
 models = ConversionModels.load({models!r})
 start = time.perf_counter()
 run = score_file(models, {users!r}, {out!r}, chunk_rows={chunk})

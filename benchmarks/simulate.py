@@ -25,12 +25,12 @@ from _common import ROOT, run_child, write_json
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.dual import solve_dual
-from optimizer.problem import build_problem
-from simulator.engine import TRAITS, EngineSettings, simulate_campaign
-from simulator.naive import simulate_per_user
-from simulator.response import true_response
+from optimizer.solvers.dual import solve_dual
+from optimizer.solvers.problem import build_problem
+from simulator.experiment.engine import TRAITS, EngineSettings, simulate_campaign
+from simulator.experiment.reference import simulate_per_user
 from simulator.scenario import Scenario
+from simulator.world.response import true_response
 
 MENU = Scenario().menu
 SETTINGS = EngineSettings(
@@ -114,7 +114,7 @@ def campaign(n: int, seed: int) -> dict:
 
 
 def naive(n: int, seed: int) -> dict:
-    """The same campaign with one SimPy process per user (:mod:`simulator.naive`)."""
+    """The same campaign with one SimPy process per user (:mod:`simulator.experiment.reference`)."""
     import time
 
     t, choice, _ = arms(n, seed)

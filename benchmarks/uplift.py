@@ -32,21 +32,22 @@ from rich.table import Table
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import StratifiedKFold
 
-from optimizer.bundle import FEATURES, ConversionModels  # noqa: E402
-from optimizer.datasets import (  # noqa: E402
+from optimizer.evaluation.metrics import auuc, qini_coefficient, uplift_at_k  # noqa: E402
+from optimizer.io.campaign_log import training_rows  # noqa: E402
+from optimizer.io.contract import coupon_column  # noqa: E402
+from optimizer.io.datasets import (  # noqa: E402
     UpliftDataset,
     data_dir,
     load_criteo,
     load_hillstrom,
     load_starbucks,
 )
-from optimizer.logdata import training_rows  # noqa: E402
-from optimizer.menu import Menu  # noqa: E402
-from optimizer.metrics import auuc, qini_coefficient, uplift_at_k  # noqa: E402
-from optimizer.models import CouponConversionModel, NaturalConversionModel  # noqa: E402
-from optimizer.schema import coupon_column  # noqa: E402
-from simulator.generate import build_world  # noqa: E402
+from optimizer.io.menu import Menu  # noqa: E402
+from optimizer.models.conversion import FEATURES, ConversionModels  # noqa: E402
+from optimizer.models.coupon import CouponConversionModel  # noqa: E402
+from optimizer.models.natural import NaturalConversionModel  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
+from simulator.world.generation import build_world  # noqa: E402
 
 try:  # optional baseline
     with warnings.catch_warnings():
@@ -107,10 +108,10 @@ def fit_predict(
     X, t, y = ds.X, ds.treatment, ds.y
     start = time.perf_counter()
     if method == "ours-joint":
-        from optimizer.joint import JointConversionModel
+        from optimizer.models.shared_trunk import SharedTrunkModel
 
         basket = {} if synthetic else {"basket_column": None}
-        joint = JointConversionModel(numeric=ds.numeric, categorical=ds.categorical, **basket)
+        joint = SharedTrunkModel(numeric=ds.numeric, categorical=ds.categorical, **basket)
         coupon = np.where(t[train] == 1, ds.arm, "none")
         joint.fit(X.iloc[train], coupon, y[train], menu=menu)
         fit_s = time.perf_counter() - start

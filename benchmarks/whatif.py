@@ -32,12 +32,12 @@ from _common import ROOT, write_json
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.campaign import align_scores, campaign_problem
-from optimizer.data import load_users
-from optimizer.menu import load_menu
-from optimizer.policies import PolicySettings, make_plan
-from optimizer.schema import coupon_column, redeem_column
-from optimizer.sweep import sweep_budgets
+from optimizer.io.contract import coupon_column, redeem_column
+from optimizer.io.menu import load_menu
+from optimizer.io.tables import load_users
+from optimizer.planning.candidates import campaign_problem, select_candidates
+from optimizer.planning.policies import PolicySettings, make_plan
+from optimizer.planning.sweep import sweep_budgets
 
 CLI = [str(ROOT / ".venv" / "bin" / "couponopt")]
 
@@ -58,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         world = Path(tmp) / "world"
         console.print(f"generating a {args.users:,}-user world ...")
-        _run(["generate", "--users", str(args.users), "--seed", "3", "--out", str(world)])
+        _run(["generate", "--population", str(args.users), "--seed", "3", "--out", str(world)])
         truth = pd.read_parquet(world / "truth.parquet")
         menu = load_menu(world / "menu.toml")
         columns = ["user_id", "p_natural", *(coupon_column(n) for n in menu.names)]
@@ -88,8 +88,8 @@ def main() -> None:
         worst = float(np.max(np.abs(ours - ref_values) / np.maximum(np.abs(ref_values), 1e-12)))
 
         console.print("in-process planning ...")
-        inputs = align_scores(scores, load_users(world / "users.parquet"), menu)
-        problem = campaign_problem(inputs)
+        candidates = select_candidates(scores, load_users(world / "users.parquet"), menu)
+        problem = campaign_problem(candidates)
         settings = PolicySettings(denomination=menu.names[1], solver="dual")
         make_plan("optimal", problem, float(budgets[0]), settings)  # warm-up: torch import
         start = time.perf_counter()

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from simulator.generate import World, build_world
 from simulator.scenario import Scenario
+from simulator.world.generation import World, build_world
 
 
 @pytest.fixture(scope="session")

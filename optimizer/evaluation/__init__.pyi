@@ -1,0 +1,68 @@
+"""Public API of :mod:`optimizer.evaluation` (loaded lazily; see ``__init__.py``)."""
+
+from .drift import (
+    PSI_WARNING as PSI_WARNING,
+)
+from .drift import (
+    drift_table as drift_table,
+)
+from .drift import (
+    drifted as drifted,
+)
+from .metrics import (
+    auc as auc,
+)
+from .metrics import (
+    auuc as auuc,
+)
+from .metrics import (
+    classification_quality as classification_quality,
+)
+from .metrics import (
+    coverage_curve as coverage_curve,
+)
+from .metrics import (
+    coverage_knee as coverage_knee,
+)
+from .metrics import (
+    expected_calibration_error as expected_calibration_error,
+)
+from .metrics import (
+    log_loss as log_loss,
+)
+from .metrics import (
+    perfect_qini_curve as perfect_qini_curve,
+)
+from .metrics import (
+    perfect_uplift_curve as perfect_uplift_curve,
+)
+from .metrics import (
+    psi as psi,
+)
+from .metrics import (
+    qini_coefficient as qini_coefficient,
+)
+from .metrics import (
+    qini_curve as qini_curve,
+)
+from .metrics import (
+    true_uplift_at_k as true_uplift_at_k,
+)
+from .metrics import (
+    uplift_at_k as uplift_at_k,
+)
+from .metrics import (
+    uplift_curve as uplift_curve,
+)
+from .plots import (
+    evaluation_figures as evaluation_figures,
+)
+from .quality import (
+    UPLIFT_TOP_SHARE as UPLIFT_TOP_SHARE,
+)
+from .quality import (
+    Evaluation as Evaluation,
+)
+from .quality import (
+    evaluate_scores as evaluate_scores,
+)

@@ -1,0 +1,264 @@
+"""Model and uplift metrics as plain functions of arrays.
+
+Conventions follow scikit-uplift: ``(y_true, uplift, treatment)`` with ``y_true`` the 0/1
+outcome, ``uplift`` the score to rank by (higher first) and ``treatment`` 1 for treated rows,
+0 for control rows; curves are evaluated at every cut-off of the ranking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import log_loss as _sk_log_loss
+from sklearn.metrics import roc_auc_score
+
+__all__ = [
+    "classification_quality",
+    "auc",
+    "log_loss",
+    "expected_calibration_error",
+    "uplift_curve",
+    "qini_curve",
+    "perfect_uplift_curve",
+    "perfect_qini_curve",
+    "auuc",
+    "qini_coefficient",
+    "uplift_at_k",
+    "true_uplift_at_k",
+    "coverage_curve",
+    "coverage_knee",
+    "psi",
+]
+
+
+def _arrays(*arrays: np.ndarray) -> list[np.ndarray]:
+    out = [np.asarray(a) for a in arrays]
+    n = out[0].shape[0]
+    if any(a.shape[0] != n for a in out):
+        raise ValueError("arrays must have the same length")
+    return out
+
+
+def auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve; NaN when only one class is present.
+
+    Parameters
+    ----------
+    y_true : ndarray of {0, 1}, shape (n,)
+    score : ndarray, shape (n,)
+        Higher means more likely positive.
+    """
+    y_true, score = _arrays(y_true, score)
+    if np.unique(y_true).size < 2:
+        return float("nan")
+    return float(roc_auc_score(y_true, score))
+
+
+def log_loss(y_true: np.ndarray, p: np.ndarray) -> float:
+    """Mean binary cross-entropy of probabilities ``p`` (nats per row)."""
+    y_true, p = _arrays(y_true, p)
+    return float(_sk_log_loss(y_true, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
+
+
+def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error over equal-count bins of ``p``.
+
+    ``sum_b (n_b / n) * |mean(y_b) - mean(p_b)|``, in probability units. Equal-count bins suit
+    rare outcomes, where equal-width bins would put nearly every row in the first bin.
+    """
+    y_true, p = _arrays(y_true, p)
+    if y_true.size == 0:
+        return float("nan")
+    order = np.argsort(p, kind="stable")
+    bins = np.array_split(order, min(n_bins, y_true.size))
+    gaps = [abs(y_true[b].mean() - p[b].mean()) * b.size for b in bins if b.size]
+    return float(np.sum(gaps) / y_true.size)
+
+
+def classification_quality(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """The quality figures of probabilities ``p`` for 0/1 outcomes ``y_true``.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``positive_rate`` (share of 1s), ``auc``, ``log_loss`` (nats per row) and
+        ``calibration_error`` (:func:`expected_calibration_error`); NaN where undefined (no
+        rows, or one class only for the AUC).
+    """
+    y_true, p = _arrays(y_true, p)
+    empty = y_true.size == 0
+    return {
+        "rows": int(y_true.size),
+        "positive_rate": float("nan") if empty else float(np.mean(y_true)),
+        "auc": auc(y_true, p),
+        "log_loss": float("nan") if empty else log_loss(y_true, p),
+        "calibration_error": expected_calibration_error(y_true, p),
+    }
+
+
+def _cumulative(y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray):
+    y_true, uplift, treatment = _arrays(y_true, uplift, treatment)
+    order = np.argsort(-uplift, kind="stable")
+    y = y_true[order].astype(np.float64)
+    t = treatment[order].astype(np.float64)
+    # Evaluate only where the score changes, so tied scores count as one block.
+    s = uplift[order]
+    last_of_tie = np.append(np.flatnonzero(np.diff(s) != 0), s.size - 1)
+    n_t = np.cumsum(t)[last_of_tie]
+    n_c = np.cumsum(1 - t)[last_of_tie]
+    y_t = np.cumsum(y * t)[last_of_tie]
+    y_c = np.cumsum(y * (1 - t))[last_of_tie]
+    n = last_of_tie + 1.0
+    return n, n_t, n_c, y_t, y_c
+
+
+def uplift_curve(y_true, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
+    """Uplift curve: ``(rate_t - rate_c) * n`` over the top-``n`` users, starting at (0, 0).
+
+    Returns
+    -------
+    x : ndarray, shape (m + 1,)
+        Number of users taken.
+    y : ndarray, shape (m + 1,)
+        Estimated incremental outcomes among them.
+    """
+    n, n_t, n_c, y_t, y_c = _cumulative(y_true, uplift, treatment)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gain = np.nan_to_num(y_t / n_t) - np.nan_to_num(y_c / n_c)
+    return np.append(0.0, n), np.append(0.0, gain * n)
+
+
+def qini_curve(y_true, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
+    """Qini curve: ``y_t - y_c * n_t / n_c`` over the top-``n`` users, starting at (0, 0)."""
+    n, n_t, n_c, y_t, y_c = _cumulative(y_true, uplift, treatment)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = y_t - np.nan_to_num(y_c * n_t / n_c)
+    return np.append(0.0, n), np.append(0.0, q)
+
+
+def perfect_uplift_curve(y_true, treatment) -> tuple[np.ndarray, np.ndarray]:
+    """Uplift curve of the best possible ranking of these rows."""
+    y_true, treatment = _arrays(y_true, treatment)
+    control_responders = np.sum((y_true == 1) & (treatment == 0))
+    treated_nonresponders = np.sum((y_true == 0) & (treatment == 1))
+    tiebreak = y_true if control_responders > treated_nonresponders else treatment
+    score = 2.0 * (y_true == treatment) + tiebreak
+    return uplift_curve(y_true, score, treatment)
+
+
+def perfect_qini_curve(y_true, treatment) -> tuple[np.ndarray, np.ndarray]:
+    """Qini curve of the best possible ranking (treated responders first, control ones last)."""
+    y_true, treatment = _arrays(y_true, treatment)
+    score = y_true * treatment - y_true * (1 - treatment)
+    return qini_curve(y_true, score.astype(np.float64), treatment)
+
+
+def _normalised_area(curve, perfect, y_true, treatment) -> float:
+    x, y = curve
+    xp, yp = perfect
+    random_area = 0.5 * x[-1] * y[-1]
+    model = np.trapezoid(y, x) - random_area
+    best = np.trapezoid(yp, xp) - random_area
+    if best == 0:
+        return float("nan")
+    return float(model / best)
+
+
+def auuc(y_true, uplift, treatment) -> float:
+    """Area under the uplift curve, normalised: 0 for random ranking, 1 for the perfect one."""
+    return _normalised_area(
+        uplift_curve(y_true, uplift, treatment),
+        perfect_uplift_curve(y_true, treatment),
+        y_true,
+        treatment,
+    )
+
+
+def qini_coefficient(y_true, uplift, treatment) -> float:
+    """Area under the Qini curve, normalised: 0 for random ranking, 1 for the perfect one."""
+    return _normalised_area(
+        qini_curve(y_true, uplift, treatment),
+        perfect_qini_curve(y_true, treatment),
+        y_true,
+        treatment,
+    )
+
+
+def uplift_at_k(y_true, uplift, treatment, k: float = 0.3) -> float:
+    """Observed uplift (treated rate - control rate) among the top ``k`` share by ``uplift``."""
+    y_true, uplift, treatment = _arrays(y_true, uplift, treatment)
+    if not 0 < k <= 1:
+        raise ValueError("k must be in (0, 1]")
+    top = np.argsort(-uplift, kind="stable")[: max(1, int(round(k * y_true.size)))]
+    y, t = y_true[top], treatment[top]
+    if t.sum() == 0 or (1 - t).sum() == 0:
+        return float("nan")
+    return float(y[t == 1].mean() - y[t == 0].mean())
+
+
+def true_uplift_at_k(true_uplift: np.ndarray, score: np.ndarray, k: float = 0.2) -> float:
+    """Sum of the *true* uplift of the top ``k`` share of users ranked by ``score``.
+
+    For synthetic data whose truth is known: the incremental conversions a ranking captures.
+    """
+    true_uplift, score = _arrays(true_uplift, score)
+    top = np.argsort(-score, kind="stable")[: max(1, int(round(k * true_uplift.size)))]
+    return float(true_uplift[top].sum())
+
+
+def coverage_curve(y_true: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The article's coverage curve of a natural-conversion model.
+
+    Users are taken in descending predicted probability; coverage is the share of all actual
+    converters among those taken.
+
+    Returns
+    -------
+    share_taken : ndarray, shape (n,)
+        Share of users taken, (i + 1) / n.
+    coverage : ndarray, shape (n,)
+        Share of actual converters covered.
+    threshold : ndarray, shape (n,)
+        The probability of the last user taken.
+    """
+    y_true, p = _arrays(y_true, p)
+    order = np.argsort(-p, kind="stable")
+    y = y_true[order].astype(np.float64)
+    total = max(y.sum(), 1.0)
+    share = np.arange(1, y.size + 1) / y.size
+    return share, np.cumsum(y) / total, p[order]
+
+
+def coverage_knee(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """The knee of the coverage curve: where coverage most exceeds the share taken.
+
+    That is the cut-off past which each extra user taken adds fewer converters than average
+    (the Kolmogorov-Smirnov point of the gains chart); the article read its natural-probability
+    threshold off this bend of its coverage and precision-recall curves.
+
+    Returns
+    -------
+    dict
+        ``share_taken``, ``coverage`` (recall), ``precision`` and ``threshold`` (probability)
+        at the knee.
+    """
+    share, coverage, threshold = coverage_curve(y_true, p)
+    i = int(np.argmax(coverage - share))
+    converters = coverage[i] * max(float(np.sum(y_true)), 1.0)
+    return {
+        "share_taken": float(share[i]),
+        "coverage": float(coverage[i]),
+        "precision": float(converters / (i + 1)),
+        "threshold": float(threshold[i]),
+    }
+
+
+def psi(reference_share: np.ndarray, counts: np.ndarray, eps: float = 1e-4) -> float:
+    """Population stability index of ``counts`` against a reference distribution.
+
+    ``sum (a - e) * ln(a / e)`` over bins, with shares floored at ``eps``. Rules of thumb:
+    < 0.1 stable, 0.1-0.2 moderate shift, > 0.2 significant shift.
+    """
+    e = np.maximum(np.asarray(reference_share, dtype=np.float64), eps)
+    counts = np.asarray(counts, dtype=np.float64)
+    a = np.maximum(counts / max(counts.sum(), 1.0), eps)
+    return float(np.sum((a - e) * np.log(a / e)))

@@ -1,0 +1,161 @@
+"""The coupon menu: one type, read from TOML, used by the world, models, solver and simulator.
+
+A menu file holds a list of denominations::
+
+    [[denomination]]
+    name = "10off99"
+    face_value = 10.0        # money off, currency units
+    threshold = 99.0         # minimum spend, currency units
+    redemption_share = 1.0   # share of coupon converters who redeem (planning assumption)
+
+The same list sits under ``[menu]`` in a scenario file (``[[menu.denomination]]``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from optimizer.io.tomlfile import load_validated, write_toml
+
+__all__ = [
+    "NO_COUPON",
+    "DEFAULT_MENU",
+    "Denomination",
+    "Menu",
+    "load_menu",
+    "save_menu",
+    "menu_beside",
+]
+
+#: The label used in logs and plans for "no coupon sent".
+NO_COUPON = "none"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class Denomination(BaseModel):
+    """One coupon: ``face_value`` off an order of at least ``threshold``.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used in column names (``p_coupon__<name>``): letters, digits, ``_``, ``-``.
+    face_value : float
+        Money off when redeemed, currency units, > 0.
+    threshold : float
+        Minimum order value to redeem, currency units, >= face_value.
+    redemption_share : float
+        Planning assumption: share of converters holding this coupon who redeem it, in (0, 1].
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    face_value: float = Field(gt=0, description="money off when redeemed, currency units")
+    threshold: float = Field(ge=0, description="minimum order value, currency units")
+    redemption_share: float = Field(
+        default=1.0, gt=0, le=1, description="share of coupon converters who redeem"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"'{value}' is not a valid denomination name: use letters, digits, '_' or '-'"
+            )
+        if value.lower() == NO_COUPON:
+            raise ValueError(f"'{NO_COUPON}' is reserved for 'no coupon'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_threshold(self) -> Denomination:
+        if self.threshold < self.face_value:
+            raise ValueError(
+                f"threshold {self.threshold:g} is below face value {self.face_value:g}: "
+                "a coupon must not be worth more than the order it needs"
+            )
+        return self
+
+
+class Menu(BaseModel):
+    """An ordered, non-empty list of denominations with unique names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    denomination: tuple[Denomination, ...] = Field(min_length=1)
+
+    @field_validator("denomination")
+    @classmethod
+    def _unique(cls, value: tuple[Denomination, ...]) -> tuple[Denomination, ...]:
+        names = [d.name for d in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicated denomination names: {', '.join(dupes)}")
+        return value
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Denomination names, in menu order, shape (k,)."""
+        return tuple(d.name for d in self.denomination)
+
+    @property
+    def face_values(self) -> np.ndarray:
+        """Face values in currency units, float64, shape (k,)."""
+        return np.array([d.face_value for d in self.denomination], dtype=np.float64)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """Minimum-spend thresholds in currency units, float64, shape (k,)."""
+        return np.array([d.threshold for d in self.denomination], dtype=np.float64)
+
+    @property
+    def redemption_shares(self) -> np.ndarray:
+        """Planning redemption shares in (0, 1], float64, shape (k,)."""
+        return np.array([d.redemption_share for d in self.denomination], dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.denomination)
+
+    def index(self, name: str) -> int:
+        """Position of denomination ``name`` on the menu; KeyError if absent."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+
+
+def load_menu(path: str | Path) -> Menu:
+    """Read and validate a menu TOML file; raise :class:`InputError` naming the key."""
+    return load_validated(path, Menu)
+
+
+def save_menu(menu: Menu, path: str | Path) -> None:
+    """Write ``menu`` as TOML that :func:`load_menu` reads back unchanged (atomic)."""
+    write_toml(menu.model_dump(mode="json"), path)
+
+
+#: The article's menu: four money-off coupons with rising face values and thresholds.
+DEFAULT_MENU = Menu(
+    denomination=(
+        Denomination(name="5off49", face_value=5, threshold=49),
+        Denomination(name="10off99", face_value=10, threshold=99),
+        Denomination(name="20off199", face_value=20, threshold=199),
+        Denomination(name="50off399", face_value=50, threshold=399),
+    )
+)
+
+
+def menu_beside(path: str | Path, menu: str | Path | None = None) -> Menu:
+    """The menu of a data file: ``menu``, else ``menu.toml`` beside ``path``, else the default.
+
+    A generated world writes its ``menu.toml`` beside its tables, so its log and truth read
+    with the right denominations without naming the menu.
+    """
+    beside = Path(path).parent / "menu.toml"
+    if menu is not None:
+        return load_menu(menu)
+    return load_menu(beside) if beside.is_file() else DEFAULT_MENU

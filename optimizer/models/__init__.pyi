@@ -1,0 +1,44 @@
+"""Public API of :mod:`optimizer.models` (loaded lazily; see ``__init__.py``)."""
+
+from .calibration import (
+    CALIBRATIONS as CALIBRATIONS,
+)
+from .calibration import (
+    Calibrator as Calibrator,
+)
+from .conversion import (
+    ARCHITECTURES as ARCHITECTURES,
+)
+from .conversion import (
+    FEATURES as FEATURES,
+)
+from .conversion import (
+    ConversionModels as ConversionModels,
+)
+from .conversion import (
+    load_model as load_model,
+)
+from .coupon import (
+    HEADS as HEADS,
+)
+from .coupon import (
+    CouponConversionModel as CouponConversionModel,
+)
+from .coupon import (
+    enforce_menu_monotonicity as enforce_menu_monotonicity,
+)
+from .features import (
+    FeatureEncoder as FeatureEncoder,
+)
+from .natural import (
+    NaturalConversionModel as NaturalConversionModel,
+)
+from .scoring import (
+    ScoreRun as ScoreRun,
+)
+from .scoring import (
+    score_file as score_file,
+)
+from .shared_trunk import (
+    SharedTrunkModel as SharedTrunkModel,
+)

@@ -1,0 +1,372 @@
+"""The two models trained together on a randomized log, saved and scored as one unit.
+
+Two architectures answer the same two questions (P(buy | no coupon) and P(buy | coupon d)):
+
+* ``two_models`` (the article's): a :class:`NaturalConversionModel` on the no-coupon arm and a
+  :class:`CouponConversionModel` on the coupon arms;
+* ``shared_trunk``: one :class:`~optimizer.models.shared_trunk.SharedTrunkModel` on all arms,
+  with a treatment input.
+
+A third model, P(redeem | converted holding coupon d), prices each coupon per user.
+
+A models directory holds ``natural/`` and ``coupon/`` (two models) or ``shared_trunk/``,
+each a saved model, ``redemption/`` (when fitted) and ``models.json`` (architecture, segment,
+split, rows per arm, menu).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from optimizer.choices import ARCHITECTURES
+from optimizer.errors import InputError
+from optimizer.evaluation.metrics import coverage_knee
+from optimizer.io.atomic import atomic_path
+from optimizer.io.campaign_log import is_coupon, training_rows, user_split
+from optimizer.io.contract import USERS, coupon_column, redeem_column
+from optimizer.io.menu import NO_COUPON, Menu
+from optimizer.models.base import BaseConversionModel, read_meta
+from optimizer.models.coupon import CouponConversionModel
+from optimizer.models.features import FeatureEncoder
+from optimizer.models.natural import NaturalConversionModel
+from optimizer.models.shared_trunk import SharedTrunkModel
+from optimizer.progress import Progress, Step
+
+__all__ = ["ConversionModels", "FEATURES", "ARCHITECTURES", "load_model"]
+
+
+#: Feature columns of the user table that the models learn from (all but the id).
+FEATURES: tuple[str, ...] = tuple(c for c in USERS.names if c != "user_id")
+#: Fewest converters in the coupon arms for fitting the redemption model.
+MIN_REDEMPTION_ROWS = 200
+
+
+class ConversionModels(BaseEstimator):
+    """Natural and coupon conversion models fitted on the same randomized log.
+
+    Parameters
+    ----------
+    architecture : {"two_models", "shared_trunk"}
+        Two separate networks, or one network with a treatment input.
+    segment : sequence of str, optional
+        Lifecycle stages (at campaign time) to train on; the article trains on the population it
+        will target. None uses every stage.
+    test_share : float
+        Share of users held out of training (by a hash of the user id) for evaluation.
+    random_state : int
+        Seed of the split and of both models.
+    natural_params, coupon_params : dict, optional
+        Keyword arguments of :class:`NaturalConversionModel` and :class:`CouponConversionModel`
+        (``coupon_params`` also configures the shared-trunk model and the redemption model).
+    redemption : bool
+        Also fit P(redeem | converted holding coupon d, x) on the converters of the coupon arms
+        (a :class:`CouponConversionModel` with ``redeemed`` as the outcome). A natural buyer
+        redeems only when the basket reaches the threshold, so redemption, and with it the
+        coupon's expected cost, differs widely by denomination and user; without the model the
+        planner assumes the menu's redemption shares.
+
+    Attributes
+    ----------
+    natural_ : NaturalConversionModel or None
+        None with the shared-trunk architecture.
+    coupon_ : CouponConversionModel or SharedTrunkModel
+    redemption_ : CouponConversionModel or None
+        P(redeem | converted, coupon, x); None when not requested or the log has too few
+        converters with both outcomes.
+    menu_ : Menu
+    holdout_ : DataFrame
+        The held-out log rows joined with features (see
+        :func:`optimizer.io.campaign_log.training_rows`).
+    summary_ : dict
+        Rows per arm in training and holdout, segment, split settings.
+    """
+
+    def __init__(
+        self,
+        *,
+        architecture: str = "shared_trunk",
+        segment: Sequence[str] | None = None,
+        test_share: float = 0.2,
+        random_state: int = 0,
+        natural_params: dict[str, Any] | None = None,
+        coupon_params: dict[str, Any] | None = None,
+        redemption: bool = True,
+    ) -> None:
+        self.architecture = architecture
+        self.segment = segment
+        self.test_share = test_share
+        self.random_state = random_state
+        self.natural_params = natural_params
+        self.coupon_params = coupon_params
+        self.redemption = redemption
+
+    def fit(
+        self,
+        log: pd.DataFrame,
+        users: pd.DataFrame,
+        menu: Menu,
+        *,
+        progress: Progress | None = None,
+        source: str | Path = "log",
+    ) -> ConversionModels:
+        """Fit both models on the randomized rows of ``log`` joined with ``users``.
+
+        Parameters
+        ----------
+        log : DataFrame
+            A validated campaign log (manual rows are ignored: their assignment is biased).
+        users : DataFrame
+            A validated user table.
+        menu : Menu
+            The menu the log's denominations come from.
+        progress : callable, optional
+            Receives a :class:`~optimizer.progress.Step` per epoch of each network (its task is
+            the network's name in :attr:`model_names`).
+        """
+        rows = training_rows(log, users, segment=self.segment, source=source)
+        test = user_split(rows["user_id"].to_numpy(), self.test_share, self.random_state)
+        train = rows[~test]
+        self.holdout_ = rows[test].reset_index(drop=True)
+        treated = is_coupon(train["denomination"])
+        if treated.all() or not treated.any():
+            raise InputError(
+                "the training rows need both a no-coupon arm and coupon arms", source=source
+            )
+        if self.architecture not in ARCHITECTURES:
+            raise InputError(f"must be one of {', '.join(ARCHITECTURES)}", key="architecture")
+        seed = {"random_state": self.random_state}
+        features = list(FEATURES)
+
+        def report(name: str) -> Progress | None:
+            if progress is None:
+                return None
+            return lambda step: progress(Step(name, step.done, step.total, step.detail))
+
+        if self.architecture == "shared_trunk":
+            params = dict(self.coupon_params or {})
+            params.pop("head", None)  # the joint model has the shared head only
+            self.natural_ = None
+            self.coupon_ = SharedTrunkModel(**(seed | params)).fit(
+                train[features],
+                train["denomination"].to_numpy(),
+                train["converted"].to_numpy(),
+                menu=menu,
+                progress=report("shared-trunk model"),
+            )
+        else:
+            self.natural_ = NaturalConversionModel(**(seed | (self.natural_params or {})))
+            self.coupon_ = CouponConversionModel(**(seed | (self.coupon_params or {})))
+            untreated_rows = train[~treated]
+            treated_rows = train[treated]
+            self.natural_.fit(
+                untreated_rows[features],
+                untreated_rows["converted"].to_numpy(),
+                progress=report("natural model"),
+            )
+            self.coupon_.fit(
+                treated_rows[features],
+                treated_rows["denomination"].to_numpy(),
+                treated_rows["converted"].to_numpy(),
+                menu=menu,
+                progress=report("coupon model"),
+            )
+        self.redemption_ = None
+        converters = train[treated & (train["converted"].to_numpy() == 1)]
+        redeemed = converters["redeemed"].to_numpy()
+        if (
+            self.redemption
+            and len(converters) >= MIN_REDEMPTION_ROWS
+            and 0 < redeemed.sum() < len(redeemed)
+        ):
+            self.redemption_ = CouponConversionModel(**(seed | (self.coupon_params or {}))).fit(
+                converters[features],
+                converters["denomination"].to_numpy(),
+                redeemed,
+                menu=menu,
+                progress=report("redemption model"),
+            )
+        self.menu_ = menu
+        knee = None
+        control = self.holdout_[self.holdout_["denomination"] == NO_COUPON]
+        if len(control) and control["converted"].nunique() == 2:
+            knee = coverage_knee(
+                control["converted"].to_numpy(), self.predict_natural(control[features])
+            )
+        self.summary_ = {
+            "natural_knee": knee,
+            "architecture": self.architecture,
+            "segment": list(self.segment) if self.segment else None,
+            "test_share": self.test_share,
+            "random_state": self.random_state,
+            "training_rows": _arm_counts(train),
+            "holdout_rows": _arm_counts(self.holdout_),
+        }
+        return self
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """Names of the fitted networks, as reported in training progress."""
+        if self.architecture == "shared_trunk":
+            names: tuple[str, ...] = ("shared-trunk model",)
+        else:
+            names = ("natural model", "coupon model")
+        return (*names, "redemption model") if self.redemption else names
+
+    @property
+    def natural_threshold(self) -> float | None:
+        """The natural probability at the knee of the held-out coverage curve (v2's cut).
+
+        None when the holdout had no no-coupon rows with both outcomes.
+        """
+        return (self.summary_.get("natural_knee") or {}).get("threshold")
+
+    @property
+    def encoder(self) -> FeatureEncoder:
+        """The feature encoder (with the training population's drift reference)."""
+        return self.coupon_.encoder_ if self.natural_ is None else self.natural_.encoder_
+
+    def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
+        """P(convert | no coupon), shape (n,), float32."""
+        if self.natural_ is None:
+            return self.coupon_.predict_natural(X)
+        return self.natural_.predict_proba(X)
+
+    def predict_coupon(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray:
+        """P(convert | coupon d), shape (n, k), float32, for the denominations of ``menu``."""
+        return self.coupon_.predict_proba(X, self.menu_ if menu is None else menu)
+
+    def predict_redemption(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray | None:
+        """P(redeem | converted holding coupon d), shape (n, k), float32; None without a model."""
+        if self.redemption_ is None:
+            return None
+        return self.redemption_.predict_proba(X, self.menu_ if menu is None else menu)
+
+    def validation_quality(self) -> list[dict[str, Any]]:
+        """Validation AUC, log-loss and calibration error (before/after) of each output."""
+        if self.natural_ is None:
+            pairs = [
+                ("natural", self.coupon_.natural_metrics_),
+                ("coupon", self.coupon_.validation_metrics_),
+            ]
+        else:
+            pairs = [
+                ("natural", self.natural_.validation_metrics_),
+                ("coupon", self.coupon_.validation_metrics_),
+            ]
+        epochs = {
+            "natural": self.coupon_.n_epochs_ if self.natural_ is None else self.natural_.n_epochs_,
+            "coupon": self.coupon_.n_epochs_,
+        }
+        if self.redemption_ is not None:
+            pairs.append(("redemption", self.redemption_.validation_metrics_))
+            epochs["redemption"] = self.redemption_.n_epochs_
+        return [{"model": name, "epochs": epochs[name], **metrics} for name, metrics in pairs]
+
+    def predict(self, users: pd.DataFrame, menu: Menu | None = None) -> pd.DataFrame:
+        """Scores for ``users``: the contract's scores table.
+
+        Returns
+        -------
+        DataFrame, shape (n, 2 + k), or (n, 2 + 2k) with a redemption model
+            ``user_id``, ``p_natural``, ``p_coupon__<name>`` (and ``p_redeem__<name>``), float32
+            probabilities.
+        """
+        menu = self.menu_ if menu is None else menu
+        out = pd.DataFrame({"user_id": users["user_id"].to_numpy()})
+        out["p_natural"] = self.predict_natural(users)
+        p = self.predict_coupon(users, menu)
+        for k, name in enumerate(menu.names):
+            out[coupon_column(name)] = p[:, k]
+        redeem = self.predict_redemption(users, menu)
+        if redeem is not None:
+            for k, name in enumerate(menu.names):
+                out[redeem_column(name)] = redeem[:, k]
+        return out
+
+    def saved_entries(self) -> tuple[str, ...]:
+        """The entries :meth:`save` writes into a models directory."""
+        nets = ("shared_trunk/",) if self.natural_ is None else ("natural/", "coupon/")
+        redemption = ("redemption/",) if self.redemption_ is not None else ()
+        return (*nets, *redemption, "models.json")
+
+    def save(self, path: str | Path) -> None:
+        """Write the networks and ``models.json`` into directory ``path``."""
+        path = Path(path)
+        if self.natural_ is None:
+            self.coupon_.save(path / "shared_trunk")
+        else:
+            self.natural_.save(path / "natural")
+            self.coupon_.save(path / "coupon")
+        if self.redemption_ is not None:
+            self.redemption_.save(path / "redemption")
+        meta = {
+            "params": {
+                "architecture": self.architecture,
+                "segment": list(self.segment) if self.segment else None,
+                "test_share": self.test_share,
+                "random_state": self.random_state,
+                "natural_params": self.natural_params,
+                "coupon_params": self.coupon_params,
+                "redemption": self.redemption,
+            },
+            "menu": self.menu_.model_dump(mode="json"),
+            "summary": self.summary_,
+        }
+        with atomic_path(path / "models.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> ConversionModels:
+        """Load a directory written by :meth:`save`."""
+        path = Path(path)
+        meta_path = path / "models.json"
+        if not meta_path.is_file():
+            raise InputError("not a models directory (models.json missing)", source=path)
+        meta = json.loads(meta_path.read_text())
+        models = cls(**meta["params"])
+        if models.architecture == "shared_trunk":
+            models.natural_ = None
+            trunk = path / "shared_trunk"
+            models.coupon_ = SharedTrunkModel.load(trunk if trunk.is_dir() else path / "joint")
+        else:
+            models.natural_ = NaturalConversionModel.load(path / "natural")
+            models.coupon_ = CouponConversionModel.load(path / "coupon")
+        models.redemption_ = None
+        if (path / "redemption").is_dir():
+            models.redemption_ = CouponConversionModel.load(path / "redemption")
+        models.menu_ = Menu.model_validate(meta["menu"])
+        models.summary_ = meta["summary"]
+        return models
+
+
+def _arm_counts(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
+    grouped = rows.groupby("denomination")["converted"].agg(["size", "sum"])
+    return {
+        str(name): {"rows": int(r["size"]), "conversions": int(r["sum"])}
+        for name, r in grouped.iterrows()
+    }
+
+
+#: Saved class names of every conversion model (and the names earlier versions saved).
+_MODEL_CLASSES: dict[str, type[BaseConversionModel]] = {
+    "NaturalConversionModel": NaturalConversionModel,
+    "CouponConversionModel": CouponConversionModel,
+    "SharedTrunkModel": SharedTrunkModel,
+    "JointConversionModel": SharedTrunkModel,
+}
+
+
+def load_model(path: str | Path) -> BaseConversionModel:
+    """Load whichever conversion model is saved in directory ``path``."""
+    meta = read_meta(path)
+    cls = _MODEL_CLASSES.get(meta["class"])
+    if cls is None:
+        raise InputError(f"unknown model class {meta['class']!r}", source=path)
+    return cls._restore(meta, Path(path))

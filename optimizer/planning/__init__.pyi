@@ -1,0 +1,134 @@
+"""Public API of :mod:`optimizer.planning` (loaded lazily; see ``__init__.py``)."""
+
+from .campaign import (
+    plan_campaign as plan_campaign,
+)
+from .candidates import (
+    Candidates as Candidates,
+)
+from .candidates import (
+    campaign_problem as campaign_problem,
+)
+from .candidates import (
+    redemption_matrix as redemption_matrix,
+)
+from .candidates import (
+    select_candidates as select_candidates,
+)
+from .config import (
+    DEFAULT_MENU as DEFAULT_MENU,
+)
+from .config import (
+    Budget as Budget,
+)
+from .config import (
+    BudgetRange as BudgetRange,
+)
+from .config import (
+    CampaignConfig as CampaignConfig,
+)
+from .config import (
+    Costs as Costs,
+)
+from .config import (
+    Manual as Manual,
+)
+from .config import (
+    PlanConstraints as PlanConstraints,
+)
+from .config import (
+    SegmentBounds as SegmentBounds,
+)
+from .config import (
+    Targeting as Targeting,
+)
+from .config import (
+    Vary as Vary,
+)
+from .config import (
+    WhatIfSettings as WhatIfSettings,
+)
+from .config import (
+    load_campaign as load_campaign,
+)
+from .plan import (
+    ROI_DEFINITION as ROI_DEFINITION,
+)
+from .plan import (
+    Plan as Plan,
+)
+from .plan import (
+    PlanError as PlanError,
+)
+from .plan import (
+    check_plan as check_plan,
+)
+from .plots import (
+    grid_figures as grid_figures,
+)
+from .policies import (
+    ARTICLE_V2_THRESHOLD as ARTICLE_V2_THRESHOLD,
+)
+from .policies import (
+    BASELINES as BASELINES,
+)
+from .policies import (
+    POLICIES as POLICIES,
+)
+from .policies import (
+    SOLVERS as SOLVERS,
+)
+from .policies import (
+    Policy as Policy,
+)
+from .policies import (
+    PolicySettings as PolicySettings,
+)
+from .policies import (
+    Solver as Solver,
+)
+from .policies import (
+    make_plan as make_plan,
+)
+from .request import (
+    MatchOn as MatchOn,
+)
+from .request import (
+    Overrides as Overrides,
+)
+from .request import (
+    PlanningRequest as PlanningRequest,
+)
+from .request import (
+    resolve_request as resolve_request,
+)
+from .sweep import (
+    sweep_budgets as sweep_budgets,
+)
+from .sweep import (
+    sweep_frame as sweep_frame,
+)
+from .whatif import (
+    AXES as AXES,
+)
+from .whatif import (
+    Context as Context,
+)
+from .whatif import (
+    Grid as Grid,
+)
+from .whatif import (
+    GridResult as GridResult,
+)
+from .whatif import (
+    build_grid as build_grid,
+)
+from .whatif import (
+    marginal_value as marginal_value,
+)
+from .whatif import (
+    plan_grid as plan_grid,
+)
+from .whatif import (
+    profit_peaks as profit_peaks,
+)

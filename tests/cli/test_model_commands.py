@@ -1,0 +1,210 @@
+"""train -> score -> evaluate from the command line, on a small generated world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli import app
+from optimizer.io import load_menu, load_scores
+from optimizer.models import ConversionModels
+from simulator.world import write_world
+from tests.cli import flat
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory, small_scenario) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    write_world(small_scenario.with_overrides(users=30_000), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def models_dir(world_dir, tmp_path_factory) -> Path:
+    from typer.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("models")
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--log", str(world_dir / "history.parquet"),
+            "--users", str(world_dir / "users.parquet"),
+            "--out", str(out),
+            "--segments", "dormant",
+            "--max-epochs", "4",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Trained models" in result.stdout
+    return out
+
+
+def test_train_writes_models_and_holdout(models_dir):
+    names = {p.name for p in models_dir.iterdir()}
+    assert {"shared_trunk", "models.json", "holdout.parquet"} <= names
+    saved = {p.name for p in (models_dir / "shared_trunk").iterdir()}
+    assert saved == {"weights.pt", "model.json"}
+    models = ConversionModels.load(models_dir)
+    assert models.architecture == "shared_trunk"
+    assert models.segment == ["dormant"]
+    holdout = pd.read_parquet(models_dir / "holdout.parquet")
+    assert set(holdout["lifecycle_stage"].astype(str)) == {"dormant"}
+    assert set(holdout["assignment"].astype(str)) == {"randomized"}
+
+
+def test_score_writes_the_scores_contract_and_warns_on_drift(
+    runner, models_dir, world_dir, tmp_path
+):
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(
+        app,
+        ["score", "--models", str(models_dir), "--users", str(world_dir / "users.parquet"),
+         "--out", str(out), "--chunk-rows", "7000"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    menu = load_menu(world_dir / "menu.toml")
+    scores = load_scores(out, menu)
+    users = pd.read_parquet(world_dir / "users.parquet")
+    assert scores["user_id"].tolist() == users["user_id"].tolist()
+    # Scoring every stage with models trained on dormant users drifts on recency and stage.
+    assert "drifted from the training population" in result.stderr
+    assert "lifecycle_stage" in result.stderr
+    # Chunked scoring equals scoring in one go.
+    models = ConversionModels.load(models_dir)
+    direct = models.predict(users.iloc[:9000])
+    pd.testing.assert_frame_equal(scores.iloc[:9000].reset_index(drop=True), direct)
+
+
+def test_scoring_the_training_population_raises_no_drift_warning(
+    runner, models_dir, world_dir, tmp_path
+):
+    users = pd.read_parquet(world_dir / "users.parquet")
+    dormant = users[users["lifecycle_stage"] == "dormant"]
+    path = tmp_path / "dormant_users.csv"
+    dormant.to_csv(path, index=False)
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(
+        app, ["score", "--models", str(models_dir), "--users", str(path), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "drifted" not in result.stderr
+    assert len(pd.read_csv(out)) == len(dormant)
+
+
+def test_score_rejects_duplicates_across_chunks_and_writes_nothing(
+    runner, models_dir, world_dir, tmp_path
+):
+    users = pd.read_parquet(world_dir / "users.parquet").iloc[:5000].copy()
+    users.loc[4500, "user_id"] = users.loc[10, "user_id"]
+    path = tmp_path / "users.parquet"
+    users.to_parquet(path, index=False)
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(
+        app,
+        ["score", "--models", str(models_dir), "--users", str(path), "--out", str(out),
+         "--chunk-rows", "1000"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "duplicated user_id" in result.stderr and "row 4501" in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.glob(".scores*")) == []
+
+
+def test_evaluate_reports_quality_uplift_knee_and_plots(runner, models_dir, tmp_path):
+    plots = tmp_path / "plots"
+    result = runner.invoke(app, ["evaluate", "--models", str(models_dir), "--plots", str(plots)])
+    assert result.exit_code == 0, result.output
+    for fragment in ("Model quality", "Uplift ranking per denomination", "natural model knee"):
+        assert fragment in result.stdout
+    for name in ("coverage.png", "precision_recall.png", "qini.png"):
+        data = (plots / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_evaluate_on_another_log(runner, models_dir, world_dir):
+    result = runner.invoke(
+        app,
+        ["evaluate", "--models", str(models_dir), "--log", str(world_dir / "history.parquet"),
+         "--users", str(world_dir / "users.parquet")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def test_bad_model_inputs_fail_cleanly(runner, tmp_path, world_dir):
+    result = runner.invoke(
+        app,
+        ["score", "--models", str(tmp_path), "--users", str(world_dir / "users.parquet"),
+         "--out", str(tmp_path / "s.parquet")],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "not a models directory" in result.stderr
+    result = runner.invoke(
+        app,
+        ["train", "--log", str(world_dir / "history.parquet"), "--users",
+         str(world_dir / "users.parquet"), "--out", str(tmp_path / "m"), "--segments", "sleepy"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "'sleepy' is not a stage" in flat(result.stderr)
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_two_models_architecture_from_the_command_line(runner, world_dir, tmp_path):
+    out = tmp_path / "two"
+    result = runner.invoke(
+        app,
+        ["train", "--log", str(world_dir / "history.parquet"), "--users",
+         str(world_dir / "users.parquet"), "--out", str(out), "--max-epochs", "2",
+         "--architecture", "two_models", "--head", "per_denomination"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {"natural", "coupon"} <= {p.name for p in out.iterdir()}
+    models = ConversionModels.load(out)
+    users = pd.read_parquet(world_dir / "users.parquet").iloc[:100]
+    assert np.isfinite(models.predict(users).iloc[:, 1:].to_numpy()).all()
+    bad = runner.invoke(
+        app,
+        ["train", "--log", str(world_dir / "history.parquet"), "--users",
+         str(world_dir / "users.parquet"), "--out", str(tmp_path / "x"), "--architecture", "big"],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "'big' is not one of 'shared_trunk', 'two_models'" in flat(
+        bad.stderr
+    )
+
+
+def test_optimize_from_score_files(runner, models_dir, world_dir, tmp_path):
+    scores = tmp_path / "scores.parquet"
+    users = world_dir / "users.parquet"
+    assert (
+        runner.invoke(
+            app, ["score", "--models", str(models_dir), "--users", str(users), "--out", str(scores)]
+        ).exit_code
+        == 0
+    )
+    plan_path = tmp_path / "plan.csv"
+    result = runner.invoke(
+        app,
+        ["optimize", "--budget", "2000", "--scores", str(scores), "--users", str(users),
+         "--menu", str(world_dir / "menu.toml"), "--objective", "profit", "--solver", "dual",
+         "--max-per-denomination", "10off99=50", "--max-messages", "400", "--out",
+         str(plan_path), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import json
+
+    payload = json.loads(result.stdout)
+    optimal = payload["plans"]["optimal"]
+    assert optimal["solver"] == "dual" and optimal["objective"] == "profit"
+    assert optimal["expected_cost"] <= 2000 + 1e-6 and optimal["users_targeted"] <= 400
+    plan = pd.read_csv(plan_path)
+    assert len(plan) == 30_000 and (plan["denomination"] == "10off99").sum() <= 50
+    missing = runner.invoke(app, ["optimize", "--scores", str(scores)])
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == "error: users: a scores file needs its user table"
+    bad_caps = runner.invoke(
+        app,
+        ["optimize", "--scores", str(scores), "--users", str(users), "--max-per-denomination",
+         "lots"],
+    )  # fmt: skip
+    assert bad_caps.exit_code == 2 and "DENOMINATION=COUNT" in flat(bad_caps.stderr)

@@ -1,0 +1,324 @@
+"""Policies on the synthetic world: the optimal plan beats every baseline on the truth."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from optimizer.errors import InputError
+from optimizer.io.contract import coupon_column
+from optimizer.models import ConversionModels
+from optimizer.planning import (
+    POLICIES,
+    CampaignConfig,
+    Overrides,
+    check_plan,
+    plan_campaign,
+    resolve_request,
+    select_candidates,
+)
+from optimizer.planning.policies import TARGET_BUDGET_TOLERANCE, make_plan
+from optimizer.segments import rfm_score
+
+
+def _plan(candidates, budget, policies, knee=None, **overrides):
+    """Plans of ``policies`` at ``budget`` under the default campaign and ``overrides``."""
+    request = resolve_request(
+        CampaignConfig(),
+        Overrides(budget=budget, policies=policies, **overrides),
+        natural_threshold=knee,
+    )
+    return plan_campaign(candidates, request)
+
+
+@pytest.fixture(scope="module")
+def campaign(world):
+    scenario = world.scenario
+    models = ConversionModels(segment=["dormant"]).fit(world.history, world.users, scenario.menu)
+    candidates = select_candidates(
+        models.predict(world.users), world.users, scenario.menu, segments=["dormant"]
+    )
+    return candidates, models.natural_threshold
+
+
+@pytest.fixture(scope="module")
+def plans(campaign, world):
+    candidates, knee = campaign
+    return _plan(candidates, 30_000.0, POLICIES, knee, solver="dual")
+
+
+def _true_uplift(plan, world) -> float:
+    truth = world.truth.set_index("user_id").loc[plan.problem.user_id]
+    lifts = np.column_stack(
+        [truth[coupon_column(n)] - truth["p_natural"] for n in world.scenario.menu.names]
+    )
+    rows = np.flatnonzero(plan.choice >= 0)
+    return float(lifts[rows, plan.choice[rows]].sum())
+
+
+def test_optimal_beats_every_baseline_on_true_incremental_conversions(plans, world):
+    truth = {name: _true_uplift(plan, world) for name, plan in plans.items()}
+    for name in POLICIES[1:]:
+        assert truth["optimal"] > truth[name], (name, truth)
+    # And on the models' own expectation, at the same budget.
+    expected = {name: plan.summary()["incremental_conversions"] for name, plan in plans.items()}
+    assert all(expected["optimal"] >= expected[n] for n in POLICIES[1:])
+
+
+def test_every_plan_keeps_the_budget_and_each_user_once(plans):
+    for plan in plans.values():
+        check_plan(plan)
+        assert plan.expected_cost.sum() <= 30_000.0 + 1e-6
+        assert np.unique(plan.problem.user_id).size == plan.choice.size
+
+
+def test_baselines_send_one_uniform_coupon(plans):
+    for name in ("manual", "v1", "v2", "uplift", "random"):
+        sent = plans[name].choice[plans[name].choice >= 0]
+        assert set(sent.tolist()) == {1}, name  # 10off99 is the menu's second denomination
+
+
+def test_manual_takes_the_best_rfm_scores_first(plans, campaign):
+    candidates, _ = campaign
+    users = candidates.users
+    score = rfm_score(
+        users["days_since_last_order"].to_numpy(),
+        users["orders_365d"].to_numpy(),
+        users["avg_order_value"].to_numpy(),
+    )
+    taken = plans["manual"].choice >= 0
+    assert score[taken].min() >= score[~taken].max()
+
+
+def test_v2_drops_likely_natural_buyers(plans, campaign):
+    _, knee = campaign
+    plan = plans["v2"]
+    assert (plan.problem.p0[plan.choice >= 0] <= knee).all()
+    assert plan.details["v2_threshold"] == knee
+
+
+def test_v1_spends_on_sure_things(plans, world):
+    """The article's lesson: ranking by coupon conversion alone picks people who buy anyway."""
+    truth = world.truth.set_index("user_id")
+    share = {}
+    for name in ("v1", "uplift"):
+        plan = plans[name]
+        chosen = plan.problem.user_id[plan.choice >= 0]
+        share[name] = (truth.loc[chosen, "archetype"] == "sure_thing").mean()
+    assert share["v1"] > 0.5 > share["uplift"]
+
+
+def test_random_policy_is_seeded(campaign):
+    candidates, _ = campaign
+    a = _plan(candidates, 5000.0, ["random"], seed=1)["random"]
+    b = _plan(candidates, 5000.0, ["random"], seed=1)["random"]
+    c = _plan(candidates, 5000.0, ["random"], seed=2)["random"]
+    assert (a.choice == b.choice).all() and not (a.choice == c.choice).all()
+
+
+def test_caps_apply_to_every_policy(campaign):
+    candidates, _ = campaign
+    caps = {"max_per_denomination": {"10off99": 300}, "max_messages": 500}
+    plans = _plan(candidates, 30_000.0, POLICIES, solver="dual", **caps)
+    for plan in plans.values():
+        assert int((plan.choice == 1).sum()) <= 300 and int((plan.choice >= 0).sum()) <= 500
+    with pytest.raises(InputError) as info:
+        _plan(candidates, 1.0, ["optimal"], max_per_denomination={"x": 1})
+    assert info.value.key == "constraints.max_per_denomination"
+    assert "'x' is not on the menu" in str(info.value)
+    with pytest.raises(InputError) as info:
+        _plan(candidates, 1.0, ["magic"])
+    assert info.value.key == "policies" and "unknown policy 'magic'" in str(info.value)
+
+
+def test_auto_picks_the_exact_solver_on_small_campaigns_and_dual_on_large(campaign):
+    candidates, _ = campaign
+    small = candidates.subset(np.arange(300))
+    assert _plan(small, 100.0, ["optimal"])["optimal"].solver == "pulp"
+    large = _plan(candidates, 20_000.0, ["optimal"])["optimal"]
+    assert large.solver == "dual" and large.gap is not None and large.gap < 1e-3
+
+
+def test_overrun_risk_keeps_realised_spend_within_budget(campaign):
+    """Monte Carlo of redemptions under the models' probabilities: P(spend > budget) <= 5%."""
+    candidates, _ = campaign
+    budget = 20_000.0
+    plain = _plan(candidates, budget, ["optimal"], solver="dual")
+    safe = _plan(candidates, budget, ["optimal"], solver="dual", overrun_risk=0.05)
+    rng = np.random.default_rng(0)
+    for plan, limit in ((plain["optimal"], None), (safe["optimal"], 0.05)):
+        rows = np.flatnonzero(plan.choice >= 0)
+        k = plan.choice[rows]
+        menu = plan.problem.menu
+        q = plan.problem.p[rows, k] * plan.problem.redemption_at(rows, k)
+        spends = []
+        for _ in range(400):
+            paid = rng.random(q.size) < q
+            spends.append(plan.problem.sms_cost * rows.size + menu.face_values[k][paid].sum())
+        overrun = float(np.mean(np.array(spends) > budget))
+        if limit is None:
+            assert overrun > 0.2  # planning to the expected budget overruns often
+        else:
+            assert overrun <= limit + 0.03
+            assert plan.overrun_probability() <= 0.05 + 1e-6
+            assert plan.details["planning_budget"] < budget
+    summary = safe["optimal"].summary()
+    assert (
+        summary["spend_95_low"]
+        < summary["expected_cost"]
+        < summary["spend_95_high"]
+        <= budget * 1.01
+    )
+
+
+def test_excluded_users_stay_in_every_plan_with_no_coupon(campaign, world, runner, tmp_path):
+    candidates, _ = campaign
+    excluded = np.zeros(len(candidates), dtype=bool)
+    excluded[::2] = True
+    marked = replace(candidates, excluded=excluded)
+    plans = _plan(marked, 30_000.0, POLICIES, solver="dual")
+    for plan in plans.values():
+        assert plan.choice.size == len(candidates)
+        assert (plan.choice[excluded] == -1).all() and (plan.choice[~excluded] >= 0).any()
+    # From the command line: a .txt list of opted-out ids.
+    from cli import app
+
+    ids = tmp_path / "optout.txt"
+    ids.write_text("\n".join(str(u) for u in world.users["user_id"].iloc[:5000]))
+    out = tmp_path / "plan.parquet"
+    result = runner.invoke(
+        app, ["optimize", "--budget", "3000", "--population", "20000", "--exclude", str(ids),
+              "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    plan = pd.read_parquet(out)
+    opted = plan["user_id"].isin(world.users["user_id"].iloc[:5000])
+    assert opted.any() and (plan.loc[opted, "denomination"] == "none").all()
+    # From the scenario file: exclude_file, relative to the scenario's directory.
+    (tmp_path / "scen").mkdir()
+    (tmp_path / "scen" / "optout.txt").write_text(ids.read_text())
+    scenario = tmp_path / "scen" / "s.toml"
+    scenario.write_text('[constraints]\nexclude_file = "optout.txt"\n')
+    out2 = tmp_path / "plan2.parquet"
+    result = runner.invoke(
+        app, ["optimize", "--scenario", str(scenario), "--budget", "3000", "--population",
+              "20000", "--out", str(out2)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    plan2 = pd.read_parquet(out2)
+    assert (plan2.loc[opted, "denomination"] == "none").all()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("12\nabc\n")
+    result = runner.invoke(app, ["optimize", "--population", "20000", "--exclude", str(bad)])
+    assert result.exit_code == 2 and "not a user id: 'abc'" in result.stderr
+
+
+def test_minimum_roi_applies_to_every_policy(campaign):
+    candidates, _ = campaign
+    plans = _plan(candidates, 30_000.0, POLICIES, solver="dual", min_roi=8.0)  # each is checked
+    for name, plan in plans.items():
+        summary = plan.summary()
+        if summary["users_targeted"]:
+            assert summary["roi"] >= 8.0 - 1e-6, name
+
+
+def test_segment_shares_apply_to_every_policy(campaign):
+    candidates, _ = campaign
+    tiers = candidates.users["city_tier"].astype(str).to_numpy()
+    shares = {"segment_shares": {"1": (0.4, 1.0), "4": (0.0, 0.05)}, "solver": "dual"}
+    plans = _plan(candidates, 30_000.0, POLICIES, segment_column="city_tier", **shares)
+    free = _plan(candidates, 30_000.0, ["optimal"], solver="dual")
+    for name, plan in plans.items():  # each plan was checked inside; check the shares here too
+        sent = tiers[plan.targeted]
+        assert sent.size > 0, name
+        assert (sent == "1").mean() >= 0.4 - 1e-9 and (sent == "4").mean() <= 0.05 + 1e-9, name
+        by = plan.by_segment().set_index("segment")
+        assert by.loc["1", "message_share"] == pytest.approx((sent == "1").mean())
+    # Without the shares tier 1 gets less than 40% of the optimal plan's messages: they bind.
+    assert (tiers[free["optimal"].targeted] == "1").mean() < 0.4
+    assert plans["optimal"].value <= free["optimal"].value
+    with pytest.raises(InputError, match="segment column 'nope'") as info:
+        _plan(candidates, 1.0, ["optimal"], segment_column="nope", **shares)
+    assert info.value.key == "constraints.segment_column"
+
+
+@pytest.mark.parametrize("baseline", ["manual", "v2"])
+def test_matched_optimal_plan_dominates_its_baseline(campaign, baseline):
+    """Matched on spend: no more expected spend, no less value. Matched on value: no less
+    value, and (the baseline's plan being feasible at its own cost) no more spend than the
+    baseline needed, up to the bisection's tolerance."""
+    candidates, knee = campaign
+    budget = 30_000.0
+    for on in ("spend", "value"):
+        plans = _plan(
+            candidates, budget, ["optimal", baseline], knee, solver="dual", match=[baseline],
+            match_on=on,
+        )  # fmt: skip
+        opt, base = plans["optimal"], plans[baseline]
+        check_plan(opt)
+        cost, base_cost = opt.expected_cost.sum(), base.expected_cost.sum()
+        assert opt.details["match"] == {"policies": [baseline], "on": on}
+        assert opt.value >= base.value - 1e-6 * abs(base.value) - 1e-9, on
+        if on == "spend":
+            assert cost <= base_cost + 1e-6
+        else:
+            assert opt.details["target_reached"]
+            assert cost <= base_cost + TARGET_BUDGET_TOLERANCE * budget + 1e-6
+            # The bisection's least budget: half a tolerance less would not reach the target.
+            spend = opt.details["spend_budget"]
+            lower = _plan(
+                candidates, spend - TARGET_BUDGET_TOLERANCE * budget, ["optimal"], knee,
+                solver="dual",
+            )["optimal"]  # fmt: skip
+            assert lower.value < base.value
+
+
+def test_target_beyond_reach_spends_the_whole_budget(campaign):
+    candidates, _ = campaign
+    request = resolve_request(CampaignConfig(), Overrides(budget=5000.0, solver="dual"))
+    full = plan_campaign(candidates, request)["optimal"]
+    problem = request.problem(candidates)
+    settings = replace(request.settings(), target=full.value * 10)
+    far = make_plan("optimal", problem, 5000.0, settings, users=candidates.users)
+    assert not far.details["target_reached"]
+    np.testing.assert_array_equal(far.choice, full.choice)
+    with pytest.raises(InputError, match="unknown policy 'optimal'") as info:
+        _plan(candidates, 5_000.0, ["optimal"], match=["optimal"])
+    assert info.value.key == "match"
+    with pytest.raises(InputError, match="plan it") as info:
+        _plan(candidates, 5_000.0, ["v2"], match=["v2"])
+    assert info.value.key == "match"
+
+
+def test_redemption_scores_price_each_coupon_per_user(campaign, tmp_path):
+    """With p_redeem columns the expected cost is sms + p * r_ik * f: a coupon rarely redeemed
+    (a high threshold) is cheap to send; without them the menu's shares apply."""
+    from optimizer.io.contract import redeem_column
+    from optimizer.io.tables import load_scores, write_table
+
+    candidates, _ = campaign
+    menu = candidates.menu
+    names = [redeem_column(n) for n in menu.names]
+    assert all(c in candidates.scores.columns for c in names)
+    plan = _plan(candidates, 10_000.0, ["optimal"], solver="dual")["optimal"]
+    r = candidates.scores[names].to_numpy(dtype=np.float64)
+    p = candidates.scores[[coupon_column(n) for n in menu.names]].to_numpy(dtype=np.float64)
+    expected = plan.problem.sms_cost + p * r * menu.face_values[None, :]
+    np.testing.assert_allclose(plan.problem.cost, expected, rtol=1e-6)
+    bare = replace(candidates, scores=candidates.scores.drop(columns=names))
+    flat = _plan(bare, 10_000.0, ["optimal"], solver="dual")["optimal"]
+    assert flat.problem.redeem is None
+    np.testing.assert_allclose(
+        flat.problem.cost, plan.problem.sms_cost + p * menu.face_values[None, :], rtol=1e-6
+    )
+    # A scores file with some but not all p_redeem columns is refused, naming a column.
+    path = tmp_path / "scores.parquet"
+    write_table(candidates.scores.drop(columns=names[-1]), path)
+    with pytest.raises(InputError, match=names[-1]):
+        load_scores(path, menu)
+    write_table(candidates.scores, path)
+    assert list(load_scores(path, menu).columns) == list(candidates.scores.columns)

@@ -1,0 +1,155 @@
+"""Solver invariants on random small campaigns (hypothesis), checked by a naive recount.
+
+The recount below is written for the tests alone, from the definitions: it shares no code with
+the solvers, ``check_plan`` or the constraint rows, so a modelling bug cannot agree with itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from optimizer.io import Denomination, Menu
+from optimizer.solvers import Constraints, SegmentShare, build_problem, solve_dual, solve_milp
+
+COUPONS = (
+    Denomination(name="5off49", face_value=5, threshold=49),
+    Denomination(name="10off99", face_value=10, threshold=99, redemption_share=0.6),
+    Denomination(name="20off199", face_value=20, threshold=199, redemption_share=0.3),
+)
+SMS = 0.05
+MARGIN = 0.3
+TOL = 1e-6
+
+
+@dataclass
+class Case:
+    """A campaign from raw arrays, and what every plan of it must keep."""
+
+    p0: np.ndarray
+    p: np.ndarray
+    basket: np.ndarray
+    segment: list[str]
+    objective: str
+    menu: Menu
+    budget: float
+    constraints: Constraints
+
+    def problem(self):
+        return build_problem(
+            np.arange(10, 10 + self.p0.size), self.p0, self.p, self.menu,
+            objective=self.objective, sms_cost=SMS, margin_rate=MARGIN, basket=self.basket,
+            segment=np.array(self.segment),
+        )  # fmt: skip
+
+
+def _cost(case: Case, i: int, k: int) -> float:
+    d = case.menu.denomination[k]
+    return SMS + case.p[i, k] * d.redemption_share * d.face_value
+
+
+def _gmv(case: Case, i: int, k: int) -> float:
+    lift = case.p[i, k] - case.p0[i]
+    stretch = max(case.menu.denomination[k].threshold - case.basket[i], 0.0)
+    return lift * case.basket[i] + max(lift, 0.0) * stretch
+
+
+def _value(case: Case, i: int, k: int) -> float:
+    if case.objective == "conversions":
+        return case.p[i, k] - case.p0[i]
+    if case.objective == "gmv":
+        return _gmv(case, i, k)
+    return MARGIN * _gmv(case, i, k) - _cost(case, i, k)
+
+
+def _recount(case: Case, choice) -> tuple[bool, float]:
+    """Whether ``choice`` keeps every rule, and its objective value, by plain loops."""
+    sent = [(i, int(k)) for i, k in enumerate(choice) if k >= 0]
+    cost = sum(_cost(case, i, k) for i, k in sent)
+    ok = cost <= case.budget + TOL * max(1.0, case.budget)
+    rules = case.constraints
+    for name, cap in (rules.max_per_denomination or {}).items():
+        k = case.menu.names.index(name)
+        ok &= sum(1 for _, j in sent if j == k) <= cap
+    if rules.max_messages is not None:
+        ok &= len(sent) <= rules.max_messages
+    if rules.min_roi is not None and sent:
+        ok &= sum(_gmv(case, i, k) for i, k in sent) >= rules.min_roi * cost - TOL * max(1, cost)
+    for share in rules.segment_shares:
+        members = sum(1 for i, _ in sent if case.segment[i] == share.segment)
+        ok &= members >= share.min * len(sent) - TOL and members <= share.max * len(sent) + TOL
+    return bool(ok), float(sum(_value(case, i, k) for i, k in sent))
+
+
+@st.composite
+def cases(draw, max_users: int = 6) -> Case:
+    n = draw(st.integers(1, max_users))
+    k = draw(st.integers(1, len(COUPONS)))
+    p0 = draw(arrays(np.float64, n, elements=st.floats(0.0, 0.6)))
+    lift = draw(arrays(np.float64, (n, k), elements=st.floats(-0.1, 0.4)))
+    basket = draw(arrays(np.float64, n, elements=st.floats(10.0, 400.0)))
+    segment = draw(st.lists(st.sampled_from("ab"), min_size=n, max_size=n))
+    menu = Menu(denomination=COUPONS[:k])
+    p = np.clip(p0[:, None] + lift, 0.0, 1.0)
+    most = float(sum(SMS + p[i].max() * 20 for i in range(n)))
+    budget = draw(st.floats(0.0, most))
+    caps = draw(st.none() | st.dictionaries(st.sampled_from(menu.names), st.integers(0, n)))
+    messages = draw(st.none() | st.integers(0, n))
+    roi = draw(st.none() | st.floats(0.0, 20.0))
+    shares = ()
+    if draw(st.booleans()) and "a" in segment:
+        low = draw(st.floats(0.0, 1.0))
+        shares = (SegmentShare("a", low, draw(st.floats(low, 1.0))),)
+    rules = Constraints(max_per_denomination=caps or None, max_messages=messages, min_roi=roi,
+                        segment_shares=shares)  # fmt: skip
+    objective = draw(st.sampled_from(("conversions", "gmv", "profit")))
+    return Case(p0, p, basket, segment, objective, menu, budget, rules)
+
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(cases())
+def test_every_solver_keeps_every_rule_and_its_bound(case):
+    problem = case.problem()
+    for solution in (
+        solve_milp(problem, case.budget, case.constraints),
+        solve_dual(problem, case.budget, case.constraints),
+    ):
+        choice = np.asarray(solution.choice)
+        assert choice.shape == (case.p0.size,)  # every input user once, one option each
+        assert ((choice >= -1) & (choice < len(case.menu))).all()
+        feasible, value = _recount(case, choice)
+        assert feasible
+        assert abs(value - solution.value) <= 1e-6 * max(1.0, abs(value))
+        if solution.upper_bound is not None:
+            assert value <= solution.upper_bound + 1e-6 * max(1.0, abs(value))
+
+
+@FAST
+@given(cases())
+def test_the_dual_is_within_a_tenth_of_a_percent_of_the_milp(case):
+    problem = case.problem()
+    exact = solve_milp(problem, case.budget, case.constraints)
+    dual = solve_dual(problem, case.budget, case.constraints)
+    assert dual.value >= exact.value * (1 - 1e-3) - 1e-9
+    assert dual.upper_bound >= exact.value - 1e-6 * max(1.0, abs(exact.value))
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases(max_users=5))
+def test_the_milp_is_the_best_plan_a_brute_force_finds(case):
+    problem = case.problem()
+    best = 0.0  # the empty plan always keeps every rule
+    for combo in itertools.product(range(-1, len(case.menu)), repeat=case.p0.size):
+        feasible, value = _recount(case, combo)
+        if feasible:
+            best = max(best, value)
+    exact = solve_milp(problem, case.budget, case.constraints)
+    assert abs(exact.value - best) <= 1e-6 * max(1.0, abs(best))
