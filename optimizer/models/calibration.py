@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 
 from optimizer.choices import CALIBRATIONS
@@ -20,7 +21,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
-class Calibrator:
+class Calibrator(BaseEstimator):
     """Map logits to calibrated probabilities.
 
     Parameters

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
+from sklearn.base import BaseEstimator
 
 from optimizer.errors import InputError
 
@@ -40,7 +41,7 @@ def _is_categorical(series: pd.Series) -> bool:
     )
 
 
-class FeatureEncoder:
+class FeatureEncoder(BaseEstimator):
     """Encode a DataFrame of features into ``(numeric, categorical)`` arrays.
 
     Parameters
