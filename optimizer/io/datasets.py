@@ -2,7 +2,7 @@
 
 Each loader returns an :class:`UpliftDataset`: features, a 0/1 treatment and a 0/1 outcome, and
 :meth:`UpliftDataset.training_rows` turns it into the same rows that
-:func:`optimizer.logdata.training_rows` builds from a campaign log (``user_id``,
+:func:`optimizer.io.campaign_log.training_rows` builds from a campaign log (``user_id``,
 ``denomination`` = the treatment's name or ``none``, ``converted``, features), so the models,
 metrics and benchmarks run on real data and on the synthetic world alike.
 
@@ -73,7 +73,7 @@ class UpliftDataset:
         return Menu(denomination=(Denomination(name=self.arm, face_value=1.0, threshold=1.0),))
 
     def training_rows(self) -> pd.DataFrame:
-        """Rows in the format of :func:`optimizer.logdata.training_rows`."""
+        """Rows in the format of :func:`optimizer.io.campaign_log.training_rows`."""
         rows = self.X.copy()
         rows.insert(0, "user_id", np.arange(1, len(rows) + 1, dtype=np.int64))
         rows["denomination"] = np.where(self.treatment == 1, self.arm, NO_COUPON)

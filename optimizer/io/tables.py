@@ -1,4 +1,4 @@
-"""Loading and validating tables against the data contract in :mod:`optimizer.schema`.
+"""Loading and validating tables against the data contract in :mod:`optimizer.io.contract`.
 
 Every problem becomes one :class:`~optimizer.errors.InputError` naming the file, the column, the
 first offending rows (the first data row is row 1) and what is expected.
@@ -329,7 +329,7 @@ def check_users(users: pd.DataFrame, source: str | Path, row_offset: int = 0) ->
 
 
 def load_users(path: str | Path) -> pd.DataFrame:
-    """Read and validate a user table (see :data:`optimizer.schema.USERS`).
+    """Read and validate a user table (see :data:`optimizer.io.contract.USERS`).
 
     Also checks that ``lifecycle_stage`` agrees with ``days_since_last_order``.
 
@@ -406,7 +406,7 @@ def iter_users(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[pd.Dat
 
 
 def load_log(path: str | Path, menu: Menu) -> pd.DataFrame:
-    """Read and validate a campaign log for ``menu`` (see :func:`optimizer.schema.log_schema`).
+    """Read and validate a campaign log for ``menu`` (see :func:`optimizer.io.contract.log_schema`).
 
     Also checks the outcome columns agree: a redemption needs a conversion and a coupon, an
     order value > 0 goes with a conversion, and a discount equals the face value when redeemed.

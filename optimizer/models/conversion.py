@@ -151,7 +151,7 @@ class ConversionModels(BaseEstimator):
 
         if self.architecture == "shared_trunk":
             params = dict(self.coupon_params or {})
-            params.pop("head", None)  # the joint model has the shared head only
+            params.pop("head", None)  # the shared-trunk model has the shared head only
             self.natural_ = None
             self.coupon_ = SharedTrunkModel(**(seed | params)).fit(
                 train[features],

@@ -54,10 +54,10 @@ class CouponConversionModel(BaseConversionModel):
     Trained on the coupon arms of a randomized log. With ``head="shared"`` (default) the coupon
     enters as its face value and threshold relative to the user's basket
     (``basket_column``), through a head that is monotone by construction
-    (:class:`optimizer.nets.MonotoneCouponNet`): any denomination, including one that was never
-    sent, can be scored without retraining. With ``head="per_denomination"`` there is one logit
-    per trained denomination and monotonicity over the menu is enforced after prediction by
-    :func:`enforce_menu_monotonicity`.
+    (:class:`~optimizer.models.nets.MonotoneCouponNet`): any denomination, including one that was
+    never sent, can be scored without retraining. With ``head="per_denomination"`` there is one
+    logit per trained denomination and monotonicity over the menu is enforced after prediction
+    by :func:`enforce_menu_monotonicity`.
 
     Parameters
     ----------

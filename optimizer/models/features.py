@@ -11,7 +11,7 @@ vocabulary learned in ``fit``; code 0 is reserved for missing or unseen labels.
 
 The encoder also keeps each feature's training distribution (deciles for numbers, label shares
 for categories) so that a scoring population can be checked for drift with the population
-stability index (:meth:`~FeatureEncoder.bin_counts` and :func:`optimizer.metrics.psi`).
+stability index (:meth:`~FeatureEncoder.bin_counts` and :func:`optimizer.evaluation.metrics.psi`).
 """
 
 from __future__ import annotations

@@ -257,7 +257,7 @@ def check_plan(
 
     Every input user is present once, each has at most one coupon from the menu, only eligible
     coupons are sent, and every constraint row (budget, caps, messages, minimum ROI, segment
-    shares; :func:`optimizer.constraints.linear_rows`) holds.
+    shares; :func:`optimizer.solvers.constraints.linear_rows`) holds.
     """
     problem = plan.problem
     n, k = problem.p.shape

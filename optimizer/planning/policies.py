@@ -1,4 +1,4 @@
-"""Targeting policies: every one returns a :class:`~optimizer.plan.Plan` on the same problem.
+"""Targeting policies: every one returns a :class:`~optimizer.planning.plan.Plan` of a problem.
 
 * ``manual``: operations' practice: rank the target users by RFM score, send everyone the
   operator's uniform coupon, take users until the budget is spent;

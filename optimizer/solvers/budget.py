@@ -6,8 +6,9 @@ upper hull. So if a user takes the same option at two prices ``lam_hi > lam_lo``
 at every price in between, in particular at the LP optimum ``lam*`` whenever
 ``C(lam_hi) <= B <= C(lam_lo)`` (C the total cost at a price). The solver
 
-1. estimates ``lam*`` on a random sample of users (the hull greedy of :mod:`optimizer.hull` at
-   the budget scaled to the sample) and brackets it from the same sample's frontier;
+1. estimates ``lam*`` on a random sample of users (the hull greedy of
+   :mod:`optimizer.solvers.hull` at the budget scaled to the sample) and brackets it from the
+   same sample's frontier;
 2. makes one chunked pass over all users evaluating both prices (two vectorised argmaxes per
    chunk of rows), checks the bracket (widening it when the sample was unlucky) and fixes
    every user whose option is the same at both ends;

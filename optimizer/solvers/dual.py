@@ -1,6 +1,6 @@
 """Lagrangian-dual decomposition for millions of users, with a certified optimality gap.
 
-Every constraint is a linear row ``sum_ik a_ik x_ik <= b`` (:mod:`optimizer.constraints`):
+Every constraint is a linear row ``sum_ik a_ik x_ik <= b`` (:mod:`optimizer.solvers.constraints`):
 the budget, coupon caps, the message cap, the minimum ROI, segment shares. Multipliers
 ``lam >= 0`` price the rows; at given multipliers every user independently takes the option with
 the best reduced value ``v_ik - sum_j lam_j a^j_ik`` (or nothing when none is positive): a
@@ -23,14 +23,14 @@ so the repair always ends), then filled by the best remaining reduced values whi
 keeps its slack. Finally a *core* polish: the few users whose choice the multipliers leave
 nearly undecided (smallest margin between their best and second-best reduced value; the LP
 relaxation has at most one fractional user per row) are re-optimised exactly by the MILP of
-:mod:`optimizer.milp` with every other user fixed, which is the core-problem method of knapsack
-solvers (Pisinger; Kellerer, Pferschy and Pisinger, *Knapsack Problems*, ch. 5 and 11). The
+:mod:`optimizer.solvers.milp` with every other user fixed, which is the core-problem method of
+knapsack solvers (Pisinger; Kellerer, Pferschy and Pisinger, *Knapsack Problems*, ch. 5 and 11). The
 polish never lowers the plan's value and runs only while the certified gap is above
 ``polish_gap``.
 
-With the budget as the only row, the hull greedy of :mod:`optimizer.hull` solves the same dual
-exactly (``lam`` is the slope of the segment the budget splits), so it is used; above
-``BRACKET_MIN_USERS`` users :mod:`optimizer.bracket` gets the same plan from one chunked pass
+With the budget as the only row, the hull greedy of :mod:`optimizer.solvers.hull` solves the
+same dual exactly (``lam`` is the slope of the segment the budget splits), so it is used; above
+``BRACKET_MIN_USERS`` users :mod:`optimizer.solvers.budget` gets the same plan from one chunked pass
 and the hull of the few users near the budget's price (no core polish there: one hull step is
 a negligible share of the value at that size, and the certified gap says so).
 """
@@ -66,7 +66,7 @@ CORE_USERS = 300
 #: Users of the subsample that warm-starts the multipliers on large problems.
 WARM_START_USERS = 50_000
 #: Above this many users a budget-only plan brackets the price on a sample
-#: (:mod:`optimizer.bracket`) instead of sorting every user's hull.
+#: (:mod:`optimizer.solvers.budget`) instead of sorting every user's hull.
 BRACKET_MIN_USERS = 300_000
 #: Smoothing temperatures (relative to the largest option value), coarse to fine.
 TEMPERATURES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5)

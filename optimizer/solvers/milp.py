@@ -2,8 +2,8 @@
 
 The reference solver for small campaigns: binary ``x_ik`` (user i gets coupon k), at most one
 per user, expected cost within the budget, and every constraint of
-:mod:`optimizer.constraints` as the same linear rows the other solvers use. Options with value
-<= 0 are left out unless a segment's minimum share makes them useful.
+:mod:`optimizer.solvers.constraints` as the same linear rows the other solvers use. Options with
+value <= 0 are left out unless a segment's minimum share makes them useful.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 Each replication randomises the campaign's target users into a holdout (``holdout_share``) and
 equal policy arms; every policy arm plans its own users with its share of the budget (the
 optimizer's policies, through the same interface as ``couponopt optimize``), and the campaign
-engine (:mod:`simulator.engine`) plays every arm against the world's truth: gateway, coupon
-validity, purchases, redemptions, the real budget. Incremental figures are measured against the
-holdout, as a real test would: ``incremental conversions = (rate_arm - rate_holdout) x users``.
+engine (:mod:`simulator.experiment.engine`) plays every arm against the world's truth: gateway,
+coupon validity, purchases, redemptions, the real budget. Incremental figures are measured
+against the holdout, as a real test would:
+``incremental conversions = (rate_arm - rate_holdout) x users``.
 
 Replications use independent seeds (new randomisation, new draws); every metric gets a 95%
 t-interval over replications, and so does each arm's paired difference from a reference arm.

@@ -13,7 +13,7 @@ SimPy runs what is genuinely event-driven, on an hourly clock (time unit: hours)
   budget but for the messages of the hour that crossed it), or nothing changes (``continue``).
 
 Per-user randomness is vectorised: when a batch of messages leaves the gateway, every user of
-the batch gets their purchase time from the world's true response (:mod:`simulator.response`)
+the batch gets their purchase time from the world's true response (:mod:`simulator.world.response`)
 in one set of array operations: the natural rate ``h0`` until delivery, ``m h0 + u_k`` while the
 coupon is valid, ``m h0`` after; the first purchase in the window decides conversion; a purchase
 in the validity window is coupon-driven with probability ``u_k / (m h0 + u_k)`` (it redeems; its
@@ -23,7 +23,7 @@ uniforms fixed before the run, so the simulation is deterministic for its seed a
 draws do not depend on which batch they land in (common random numbers across plans).
 
 With no capacity limit, no failures and delivery at the start, the conversion probability of
-every user is exactly :func:`simulator.response.true_response`'s (tested).
+every user is exactly :func:`simulator.world.response.true_response`'s (tested).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The straightforward campaign model: one SimPy process per user (reference, not for scale).
 
-Same campaign as :func:`simulator.engine.simulate_campaign` (gateway tokens refilled every hour,
-delivery at a uniform moment of the sending hour, failures, the natural rate until delivery,
-the coupon-raised rate while valid, the message effect after), written the obvious way, event
-by event. Tests use it to show that the batched engine gives the same distribution of outcomes;
-``benchmarks/simulate.py`` times it against the engine. No budget monitor (unlimited budget).
+Same campaign as :func:`simulator.experiment.engine.simulate_campaign` (gateway tokens refilled
+every hour, delivery at a uniform moment of the sending hour, failures, the natural rate until
+delivery, the coupon-raised rate while valid, the message effect after), written the obvious
+way, event by event. Tests use it to show that the batched engine gives the same distribution
+of outcomes; ``benchmarks/simulate.py`` times it against the engine. No budget monitor
+(unlimited budget).
 """
 
 from __future__ import annotations

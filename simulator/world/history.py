@@ -96,7 +96,7 @@ def campaign_log(
     Returns
     -------
     DataFrame, shape (m, 9)
-        Columns of :func:`optimizer.schema.log_schema`, randomized campaign rows first.
+        Columns of :func:`optimizer.io.contract.log_schema`, randomized campaign rows first.
     """
     hist = scenario.history
     menu = scenario.menu

@@ -94,13 +94,13 @@ class UserBlock:
     Attributes
     ----------
     users : DataFrame, shape (n, 16)
-        Columns of :data:`optimizer.schema.USERS`.
+        Columns of :data:`optimizer.io.contract.USERS`.
     truth : DataFrame, shape (n, 7 + 2k)
-        Columns of :func:`optimizer.schema.truth_schema`.
+        Columns of :func:`optimizer.io.contract.truth_schema`.
     p_coupon, p_redeem : ndarray, shape (n, k)
         The truth's per-denomination probabilities as arrays (same values as in ``truth``).
     stage : ndarray of int8, shape (n,)
-        Lifecycle stage index into :data:`optimizer.lifecycle.STAGES`.
+        Lifecycle stage index into :data:`optimizer.segments.STAGES`.
     basket : ndarray, shape (n,)
         Typical basket (money).
     index : int
