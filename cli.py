@@ -95,7 +95,7 @@ FLAGS: dict[str, str] = {
     "match_on": "--match-on", "objective": "--objective", "solver": "--solver",
     "v2_threshold": "--v2-threshold", "users": "--users", "scores": "--scores",
     "population.users": "--population", "population.seed": "--seed", "segment": "--segments",
-    "test_share": "--test-share", "reference": "--reference", "out": "--out", "kind": "--kind",
+    "test_share": "--test-share", "reference": "--reference", "menu": "--menu", "kind": "--kind",
 }  # fmt: skip
 
 
@@ -494,7 +494,7 @@ def optimize(
     config = _config(scenario, population, seed, world=scores is None)
     if menu is not None:
         if scores is None:
-            raise InputError("a menu goes with a scores file (the world has its own)", key="scores")
+            raise InputError("a menu goes with a scores file (the world has its own)", key="menu")
         config = config.with_values(menu=load_menu(menu).model_dump())
     chosen = (*(policies or (Policy.OPTIMAL,)),)
     chosen += tuple(p for p in POLICIES if p not in chosen) if compare else ()
@@ -508,7 +508,7 @@ def optimize(
     _writable(out_path, TABLES)
     if scores is None:
         if users is not None:
-            raise InputError("a user table goes with a scores file", key="scores")
+            raise InputError("a user table goes with a scores file", key="users")
         scored = _scored(config)
         request = request.with_natural_threshold(scored.natural_threshold)
         candidates = request.candidates(scored.scores, scored.users)
