@@ -12,7 +12,7 @@ from cli import app
 from optimizer.io import load_menu, load_scores
 from optimizer.models import ConversionModels
 from simulator.world import write_world
-from tests.cli import flat
+from tests.cli import flat, strict_json
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +208,25 @@ def test_optimize_from_score_files(runner, models_dir, world_dir, tmp_path):
          "lots"],
     )  # fmt: skip
     assert bad_caps.exit_code == 2 and "DENOMINATION=COUNT" in flat(bad_caps.stderr)
+
+
+def test_model_commands_print_strict_json(runner, models_dir, world_dir, tmp_path):
+    users = str(world_dir / "users.parquet")
+    scored = runner.invoke(app, ["score", "--models", str(models_dir), "--users", users,
+                                 "--out", str(tmp_path / "s.parquet"), "--json"])  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    payload = strict_json(scored.stdout)
+    assert payload["rows"] == 30_000 and "lifecycle_stage" in payload["drifted"]
+    assert {"feature", "psi"} <= set(payload["drift"][0])
+    evaluated = runner.invoke(app, ["evaluate", "--models", str(models_dir), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    payload = strict_json(evaluated.stdout)
+    assert {q["model"] for q in payload["quality"]} >= {"natural", "coupon 10off99"}
+    assert 0 < payload["natural_knee"]["share_taken"] <= 1
+    trained = runner.invoke(app, ["train", "--log", str(world_dir / "history.parquet"), "--users",
+                                  users, "--out", str(tmp_path / "m"), "--max-epochs", "1",
+                                  "--json"])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    payload = strict_json(trained.stdout)
+    assert payload["summary"]["architecture"] == "shared_trunk"
+    assert {q["model"] for q in payload["quality"]} == {"natural", "coupon", "redemption"}
