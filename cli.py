@@ -33,6 +33,7 @@ from optimizer.choices import (
     Solver,
 )
 from optimizer.errors import InputError
+from optimizer.reporting.terminal import progress_bars, rich_table
 from simulator.choices import Design
 
 if TYPE_CHECKING:
@@ -56,8 +57,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def show(tables: Sequence[TableData | None], console: Console = out) -> None:
     """Render tables (:func:`optimizer.reporting.rich_table`), skipping absent ones."""
-    from optimizer.reporting.terminal import rich_table
-
     for data in (t for t in tables if t is not None):
         console.print(rich_table(data))
 
@@ -74,19 +73,13 @@ def emit(payload: dict[str, Any]) -> None:
     sys.stdout.write(dumps(payload) + "\n")
 
 
-def bars() -> Any:
-    """Progress bars on stderr for the library's progress reports."""
-    from optimizer.reporting.terminal import progress_bars
-
-    return progress_bars(err)
-
-
 # -------------------------------------------------------------------------------- errors
 
 #: Library configuration keys and arguments -> the flag that sets them.
 FLAGS: dict[str, str] = {
     "budget": "--budget", "budget.amount": "--budget", "budgets": "--vary",
-    "whatif.vary.menu": "--vary", "manual.denomination": "--denomination",
+    "whatif.vary.menu": "--vary", "whatif.vary.segments": "--vary",
+    "manual.denomination": "--denomination",
     "targeting.segments": "--segments", "constraints.max_messages": "--max-messages",
     "constraints.max_per_denomination": "--max-per-denomination",
     "constraints.min_roi": "--min-roi", "constraints.overrun_risk": "--overrun-risk",
@@ -100,12 +93,17 @@ FLAGS: dict[str, str] = {
 
 
 def _flag_for(key: str | None, ctx: typer.Context | None) -> str | None:
-    """The flag of ``key`` when this command line set it (else the key itself is named)."""
+    """The flag of ``key`` (else the key itself is named).
+
+    Always for an argument; for a configuration key (dotted) only when this command line set
+    it, since otherwise its value came from the file.
+    """
     flag = FLAGS.get(key or "")
     for param in ctx.command.params if flag and ctx else ():
         if flag in param.opts:
             source = ctx.get_parameter_source(param.name)
-            return flag if source is not None and source.name == "COMMANDLINE" else None
+            given = source is not None and source.name == "COMMANDLINE"
+            return flag if given or "." not in (key or "") else None
     return None
 
 
@@ -135,10 +133,11 @@ def _listed(choices: Sequence[str] | None, what: str) -> Callable[[Any], tuple[s
             return text
         items = tuple(dict.fromkeys(v.strip() for v in str(text).split(",") if v.strip()))
         bad = [v for v in items if choices is not None and v not in choices]
-        if bad or not items:
+        if not items or bad:
             raise typer.BadParameter(
-                f"{bad[0] if bad else text!r} is not a {what}; "
-                f"expected some of {', '.join(choices or ())}"
+                f"{bad[0]!r} is not a {what}; expected some of {', '.join(choices or ())}"
+                if bad
+                else "give at least one name, comma-separated"
             )
         return items
 
@@ -372,20 +371,19 @@ def _config(path: Path | None, population: int | None, seed: int | None, world: 
     from optimizer.planning.config import CampaignConfig
     from simulator.scenario import Scenario, as_scenario, load_configuration
 
+    if not world and (population is not None or seed is not None):
+        key = "population.users" if population is not None else "population.seed"
+        raise InputError("sizes and seeds the synthetic world, not a scores file", key=key)
     config = load_configuration(path) if path else Scenario() if world else CampaignConfig()
     config = as_scenario(config) if world else config
-    if isinstance(config, Scenario):
-        return config.with_overrides(users=population, seed=seed)
-    if population is not None or seed is not None:
-        raise InputError("only a synthetic world has a size and a seed", key="population.users")
-    return config
+    return config.with_overrides(users=population, seed=seed) if world else config
 
 
 def _scored(scenario: Any) -> Any:
     """The scenario's world scored by its (cached) models."""
     from simulator.workflows.model_cache import score_scenario
 
-    with bars() as progress:
+    with progress_bars(err) as progress:
         return score_scenario(scenario, progress=progress)
 
 
@@ -436,7 +434,7 @@ def generate(
     scen = _config(scenario, population, seed, world=True)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("is a file; expected a directory", source=out_dir)
-    with bars() as progress:
+    with progress_bars(err) as progress:
         summary = write_world(scen, out_dir, csv=csv, progress=progress)
     if as_json:
         return emit({"scenario": scen.name, "out": out_dir, **summary.to_dict()})
@@ -492,14 +490,13 @@ def optimize(
     from optimizer.reporting.tables import plan_tables
 
     config = _config(scenario, population, seed, world=scores is None)
-    if menu is not None:
-        if scores is None:
-            raise InputError("a menu goes with a scores file (the world has its own)", key="menu")
-        config = config.with_values(menu=load_menu(menu).model_dump())
+    if menu is not None and scores is None:
+        raise InputError("a menu goes with a scores file (the world has its own)", key="menu")
     chosen = (*(policies or (Policy.OPTIMAL,)),)
     chosen += tuple(p for p in POLICIES if p not in chosen) if compare else ()
     request = resolve_request(config, Overrides(
-        budget=budget, objective=objective, solver=solver, policies=chosen, screen=screen,
+        menu=load_menu(menu) if menu else None, budget=budget, objective=objective,
+        solver=solver, policies=chosen, screen=screen,
         denomination=denomination, v2_threshold=v2_threshold, match=_matched(match),
         match_on=match_on, max_per_denomination=max_per_denomination, max_messages=max_messages,
         min_roi=min_roi, segment_shares=segment_share, segment_column=segment_column,
@@ -509,7 +506,7 @@ def optimize(
     if scores is None:
         if users is not None:
             raise InputError("a user table goes with a scores file", key="users")
-        scored = _scored(config)
+        scored = _scored(request.campaign)  # models trained on the stages the plan targets
         request = request.with_natural_threshold(scored.natural_threshold)
         candidates = request.candidates(scored.scores, scored.users)
     else:
@@ -569,7 +566,7 @@ def simulate(
     request = experiment_request(scen, Overrides(
         policies=policies, budget=budget, objective=objective, match=_matched(match),
         match_on=match_on, screen=screen,
-    ))  # fmt: skip
+    ), base=scenario.parent if scenario else None)  # fmt: skip
     arms = [str(p) for p in request.policies]
     if reference is not None and reference not in arms:
         raise InputError(f"{reference} is not an arm ({', '.join(arms)})", key="reference")
@@ -578,7 +575,7 @@ def simulate(
     scored = _scored(scen)
     request = request.with_natural_threshold(scored.natural_threshold)
     candidates = request.candidates(scored.scores, scored.users)
-    with bars() as progress:
+    with progress_bars(err) as progress:
         experiment = run_experiment(
             scen, candidates, scored.truth, request, replications=replications, design=design,
             progress=progress,
@@ -634,14 +631,15 @@ def whatif(
     from simulator.workflows import run_whatif
 
     config = _config(scenario, population, seed, world=scores is None)
-    config = config.with_values(menu=load_menu(menu).model_dump()) if menu else config
     request = resolve_request(config, Overrides(
-        objective=objective, solver=solver, policies=policies or config.whatif.policies
+        menu=load_menu(menu) if menu else None, objective=objective, solver=solver,
+        policies=policies or config.whatif.policies,
     ), base=scenario.parent if scenario else None)  # fmt: skip
+    config = request.campaign
     base = None if vary else scenario.parent if scenario else None
     grid = build_grid(config, _vary(vary) if vary else config.whatif.vary, base)
     _writable(out_path, TABLES)
-    with bars() as progress:
+    with progress_bars(err) as progress:
         if scores is None:
             result = run_whatif(
                 config, request, grid, simulate=simulate_points,
@@ -696,7 +694,7 @@ def report(
     request = resolve_request(scen, Overrides(budget=budget, objective=objective),
                               base=scenario.parent if scenario else None)  # fmt: skip
     scored = _scored(scen)
-    with bars() as progress:
+    with progress_bars(err) as progress:
         page = build_report(scen, scored, request, simulate=simulate_arms,
                             replications=replications, progress=progress)  # fmt: skip
     with atomic_path(out_path) as tmp:
@@ -745,7 +743,7 @@ def train(
         test_share=test_share, random_state=seed, natural_params=settings,
         coupon_params=settings | {"head": str(head)},
     )  # fmt: skip
-    with bars() as progress:
+    with progress_bars(err) as progress:
         models.fit(log_df, users_df, the_menu, progress=progress, source=log)
     models.summary_["users_path"] = str(users.resolve())
     with atomic_directory(out_dir) as staging:
@@ -781,7 +779,7 @@ def score(
 
     models = ConversionModels.load(models_dir)
     _writable(out_path, (".parquet", ".pq", ".csv"))
-    with bars() as progress:
+    with progress_bars(err) as progress:
         run = score_file(models, users, out_path, chunk_rows=chunk_rows, progress=progress)
     moved = drifted(run.drift, psi_threshold)
     if as_json:

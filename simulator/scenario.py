@@ -231,6 +231,15 @@ class Scenario(CampaignConfig):
         """The lifecycle stages the campaign targets (``targeting.segments``)."""
         return tuple(self.targeting.segments)
 
+    def with_campaign(self, campaign: CampaignConfig) -> Scenario:
+        """The same world played with ``campaign`` (its menu, costs, budget, targeting...).
+
+        A scenario is taken whole; a plain campaign replaces what it sets explicitly.
+        """
+        if isinstance(campaign, Scenario):
+            return campaign
+        return validate(Scenario, self.model_dump() | campaign.model_dump(exclude_unset=True))
+
     def with_overrides(
         self, *, users: int | None = None, seed: int | None = None, budget: float | None = None
     ) -> Scenario:

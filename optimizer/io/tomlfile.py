@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import tomli_w
 from pydantic import BaseModel, ValidationError
@@ -108,11 +109,38 @@ def validation_error_line(exc: Exception, model: type[BaseModel]) -> str:
     return f"{key}: {text}" if key else text
 
 
-def _is_union_tag(part: Any) -> bool:
-    """True for the parts pydantic adds to a location inside a union (``list[float]``...)."""
-    return isinstance(part, str) and (
-        "[" in part or "-" in part or (part[:1].isupper() and part.isidentifier())
-    )
+def _clean_loc(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The keys of an error location, without the tags pydantic adds inside a union.
+
+    Walks the model along ``loc``: a field of a union of several types is followed by a tag
+    naming the member (``list[float]``, ``function-after[..., BudgetRange]``), which is not a
+    key of the file; every other part is (a field, a dict key such as a segment label, an index).
+    """
+    out: list[Any] = []
+    current: Any = model
+    parts = list(loc)
+    while parts:
+        members = [a for a in get_args(current) if a is not type(None)]
+        if get_origin(current) in (Union, UnionType) and len(members) > 1:
+            tag = str(parts.pop(0))  # pydantic's name of the member that was tried
+            named = [m for m in members if getattr(m, "__name__", str(m)) in tag or str(m) in tag]
+            current = named[0] if named else None
+            continue
+        if get_origin(current) in (Union, UnionType):  # X | None
+            current = members[0] if members else None
+            continue
+        part = parts.pop(0)
+        out.append(part)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            current = field.annotation if field is not None else None
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        elif get_origin(current) in (list, tuple, set, frozenset):
+            current = (get_args(current) or (None,))[0]
+        else:
+            current = None
+    return tuple(out)
 
 
 def validation_error_parts(exc: Exception, model: type[BaseModel]) -> tuple[str, str]:
@@ -126,7 +154,7 @@ def validation_error_parts(exc: Exception, model: type[BaseModel]) -> tuple[str,
         return "", str(exc)
     errors = exc.errors(include_url=False)
     for error in errors:
-        error["loc"] = tuple(p for p in error["loc"] if not _is_union_tag(p))
+        error["loc"] = _clean_loc(model, tuple(error["loc"]))
     # Within a union, a "not this type" error is the least telling of the members' errors.
     errors.sort(
         key=lambda e: (e["type"] != "extra_forbidden", -len(e["loc"]), e["type"].endswith("_type"))

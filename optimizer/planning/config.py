@@ -199,6 +199,13 @@ class Vary(_Strict):
                 raise ValueError("a budget is listed twice")
         return value
 
+    @field_validator("menu", "sms_cost", "margin_rate", "segments")
+    @classmethod
+    def _distinct(cls, value: list | None) -> list | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a value is listed twice")
+        return value
+
     @field_validator("sms_cost")
     @classmethod
     def _costs(cls, value: list[float] | None) -> list[float] | None:

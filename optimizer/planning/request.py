@@ -21,6 +21,7 @@ import pandas as pd
 
 from optimizer.choices import BASELINES, POLICIES, MatchOn, Objective, Policy, Solver
 from optimizer.errors import InputError
+from optimizer.io.menu import Menu
 from optimizer.io.tables import load_user_ids
 from optimizer.planning.candidates import Candidates, campaign_problem, select_candidates
 from optimizer.planning.config import CampaignConfig
@@ -52,6 +53,8 @@ class Overrides:
 
     Attributes
     ----------
+    menu : Menu, optional
+        The coupon menu (``menu``), e.g. the one a scores file was made for.
     budget, sms_cost : float, optional
         Money (``budget.amount``, ``costs.sms_cost``).
     margin_rate : float, optional
@@ -92,6 +95,7 @@ class Overrides:
         Order of the random policy and the dual solver's subsample.
     """
 
+    menu: Menu | None = None
     budget: float | None = None
     sms_cost: float | None = None
     margin_rate: float | None = None
@@ -310,7 +314,12 @@ def resolve_request(
         One line naming the configuration key or argument that holds the bad value.
     """
     given = (overrides or Overrides()).given()
+    for name in ("policies", "match", "target_segments"):  # one name is a list of one
+        if isinstance(given.get(name), str):
+            given[name] = (given[name],)
     values = {_CONFIG_KEYS[k]: v for k, v in given.items() if k in _CONFIG_KEYS}
+    if "menu" in given:  # with the manual coupon and caps it must hold, in one validation
+        values["menu"] = Menu.model_validate(given["menu"]).model_dump()
     if "segment_shares" in given:
         values["constraints.segment_shares"] = {
             name: {"min": low, "max": high} for name, (low, high) in given["segment_shares"].items()

@@ -114,9 +114,10 @@ class Grid:
                 parts.append(f"margin {margin:g}")
             if len(self.segments) > 1:
                 parts.append("+".join(segments))
-            out.append(
-                Context(label, menu, cost, margin, tuple(segments), ", ".join(parts) or "campaign")
-            )
+            text = ", ".join(parts) or "campaign"
+            seen = sum(1 for c in out if c.label == text or c.label.startswith(f"{text} ("))
+            text = f"{text} ({seen + 1})" if seen else text  # labels name contexts: unique
+            out.append(Context(label, menu, cost, margin, tuple(segments), text))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,12 +151,13 @@ def build_grid(campaign: CampaignConfig, vary: Vary, base: str | Path | None = N
     """
     menus = [("campaign", campaign.menu)]
     if vary.menu is not None:
+        stems = [Path(name).stem for name in vary.menu]
         menus = []
-        for name in vary.menu:
+        for name, stem in zip(vary.menu, stems, strict=True):
             path = Path(name)
             if not path.is_absolute() and base is not None:
                 path = Path(base) / path
-            menus.append((Path(name).stem, load_menu(path)))
+            menus.append((stem if stems.count(stem) == 1 else name, load_menu(path)))
     manual = campaign.manual.denomination
     for label, menu in menus:
         if manual not in menu.names:

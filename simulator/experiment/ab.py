@@ -17,7 +17,8 @@ test of the same size can.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -186,12 +187,14 @@ def experiment_request(
     scenario: Scenario,
     overrides: Overrides | None = None,
     *,
+    base: str | Path | None = None,
     natural_threshold: float | None = None,
 ) -> PlanningRequest:
     """The planning request of a simulated A/B test.
 
     The scenario's ``[simulation]`` arms, objective and matching, replaced by ``overrides``
     where given, always with the dual solver (every arm is planned as it would be at scale).
+    ``base`` is the scenario file's directory (its relative ``constraints.exclude_file``).
     """
     sim = scenario.simulation
     defaults = Overrides(
@@ -201,8 +204,10 @@ def experiment_request(
         match_on=sim.match_on,
         screen=sim.screen,
     )
-    given = replace(defaults, **(overrides or Overrides()).given(), solver=Solver.DUAL)
-    return resolve_request(scenario, given, natural_threshold=natural_threshold)
+    given = defaults.given() | (overrides or Overrides()).given() | {"solver": Solver.DUAL}
+    return resolve_request(
+        scenario, Overrides(**given), base=base, natural_threshold=natural_threshold
+    )
 
 
 def run_experiment(

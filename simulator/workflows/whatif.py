@@ -17,6 +17,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from optimizer.choices import Solver
+from optimizer.errors import InputError
 from optimizer.io.menu import Menu
 from optimizer.planning.candidates import Candidates, select_candidates
 from optimizer.planning.request import PlanningRequest
@@ -54,7 +55,8 @@ def run_whatif(
     scenario : Scenario
         The world, and the ``[simulation]`` settings of simulated points.
     request : PlanningRequest
-        Policies, objective, constraints and knobs shared by every point.
+        Policies, objective, constraints and knobs shared by every point; its campaign (menu,
+        costs, manual practice, constraints) is played on the world.
     grid : Grid
         Budgets, menus, SMS costs, margins and stage sets (:func:`optimizer.planning.build_grid`).
     scored : ScoredScenario, optional
@@ -68,11 +70,18 @@ def run_whatif(
     progress : callable, optional
         Receives :class:`~optimizer.progress.Step` reports of planning and simulating.
     """
+    unknown = {s for segments in grid.segments for s in segments} - set(STAGES)
+    if unknown:
+        raise InputError(
+            f"{sorted(unknown)[0]!r} is not a lifecycle stage ({', '.join(STAGES)})",
+            key="whatif.vary.segments",
+        )
+    world = scenario.with_campaign(request.campaign)  # the run's campaign, on the world
     if scored is None:
-        trained = scenario.with_values(**{"targeting.segments": grid_stages(grid)})
+        trained = world.with_values(**{"targeting.segments": grid_stages(grid)})
         scored = score_scenario(trained, progress=progress)
     request = request.with_natural_threshold(scored.natural_threshold)
-    by_menu: dict[Menu, ScoredScenario] = {scenario.menu: scored}
+    by_menu: dict[Menu, ScoredScenario] = {world.menu: scored}
 
     def scored_for(menu: Menu) -> ScoredScenario:
         if menu not in by_menu:
@@ -101,7 +110,7 @@ def run_whatif(
     simulated = []
     with Parallel(n_jobs=max(1, workers)) as parallel:
         for index, context in enumerate(contexts):
-            variant = scenario.with_values(
+            variant = world.with_values(
                 **{
                     "menu": context.menu.model_dump(),
                     "costs.sms_cost": context.sms_cost,

@@ -256,3 +256,21 @@ def test_optimize_matched_and_screened(runner, tmp_path):
     assert len(sent) and (sent["p_natural"] <= 0.3 + 1e-6).all()
     bad = runner.invoke(app, [*base, "--match", "optimal"])
     assert bad.exit_code == 2 and "'optimal' is not a policy" in flat(bad.stderr)
+
+
+def test_optimize_segments_plans_and_trains_on_those_stages(runner):
+    import os
+
+    from optimizer.models import ConversionModels
+
+    args = ["optimize", "--population", "20000", "--budget", "500", "--segments", "lapsed"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["targeting"]["segments"] == ["lapsed"]
+    assert payload["by_segment"][0]["segment"] == "lapsed" and len(payload["by_segment"]) == 1
+    cache = Path(os.environ["COUPONOPT_CACHE"])
+    trained = [ConversionModels.load(d).segment for d in cache.glob("models-*")]
+    assert ["lapsed"] in trained
+    bad = runner.invoke(app, [*args[:-1], "sleepy"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --segments: ")

@@ -70,3 +70,19 @@ def test_text_options_are_usage_errors(runner, flags):
     command = "whatif" if flags[0] == "--vary" else "optimize"
     result = runner.invoke(app, [command, *flags])
     assert result.exit_code == 2 and "Invalid value for" in flat(result.stderr)
+
+
+def test_errors_name_the_flag_the_user_typed(runner, tmp_path):
+    scores = ["--scores", str(tmp_path / "s.parquet")]
+    for args, start in (
+        (["optimize", *scores, "--users", "u.parquet", "--seed", "3"], "error: --seed: "),
+        (["optimize", *scores, "--users", "u.parquet", "--population", "9"],
+         "error: --population: "),
+        (["optimize", *scores], "error: --users: a scores file needs its user table"),
+        (["whatif", "--population", "20000", "--vary", "segments=foo"],
+         "error: --vary: 'foo' is not a lifecycle stage"),
+    ):  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and result.stderr.startswith(start), (args, result.stderr)
+    empty = runner.invoke(app, ["optimize", "--segments", ""])
+    assert empty.exit_code == 2 and "give at least one name" in flat(empty.stderr)

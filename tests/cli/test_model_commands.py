@@ -230,3 +230,29 @@ def test_model_commands_print_strict_json(runner, models_dir, world_dir, tmp_pat
     payload = strict_json(trained.stdout)
     assert payload["summary"]["architecture"] == "shared_trunk"
     assert {q["model"] for q in payload["quality"]} == {"natural", "coupon", "redemption"}
+
+
+def test_a_scores_file_plans_with_its_own_menu_and_coupon(runner, models_dir, world_dir, tmp_path):
+    """A two-coupon menu without the manual practice's 10off99: --denomination names the
+    baselines' coupon, and menu and coupon are checked together."""
+    menu = tmp_path / "menu.toml"
+    menu.write_text(
+        '[[denomination]]\nname = "5off49"\nface_value = 5.0\nthreshold = 49.0\n'
+        '[[denomination]]\nname = "20off199"\nface_value = 20.0\nthreshold = 199.0\n'
+    )
+    users = str(world_dir / "users.parquet")
+    scores = tmp_path / "scores.parquet"
+    score = ["score", "--models", str(models_dir), "--users", users, "--out", str(scores)]
+    assert runner.invoke(app, score).exit_code == 0
+    columns = ["user_id", "p_natural"] + [f"p_{kind}__{name}" for kind in ("coupon", "redeem")
+                                          for name in ("5off49", "20off199")]  # fmt: skip
+    pd.read_parquet(scores)[columns].to_parquet(scores, index=False)  # scores for this menu
+    args = ["optimize", "--budget", "1000", "--scores", str(scores), "--users", users, "--menu",
+            str(menu), "--policies", "optimal,manual", "--json"]  # fmt: skip
+    planned = runner.invoke(app, [*args, "--denomination", "5off49"])
+    assert planned.exit_code == 0, planned.output
+    manual = strict_json(planned.stdout)["plans"]["manual"]
+    assert manual["users_targeted"] > 0
+    refused = runner.invoke(app, args)  # the manual coupon 10off99 is not on this menu
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().startswith("error: manual.denomination: '10off99' is not on")

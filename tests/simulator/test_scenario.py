@@ -174,6 +174,18 @@ SCENARIO_CASES = {
         lambda d: d["whatif"]["vary"].__setitem__("margin_rate", [1.5]),
         "whatif.vary.margin_rate: margin rates must be in [0, 1]",
     ),
+    "dash key": (
+        lambda d: d["costs"].__setitem__("sms-cost", 0.1),
+        "costs.sms-cost: unknown key (allowed: sms_cost, margin_rate)",
+    ),
+    "capitalised key": (
+        lambda d: d.__setitem__("Budget", 5),
+        "Budget: unknown key (allowed: name,",
+    ),
+    "segment label kept": (
+        lambda d: d["constraints"].__setitem__("segment_shares", {"High-Value": {"min": 2}}),
+        "constraints.segment_shares.High-Value.min: Input should be less than or equal to 1",
+    ),
     "overrun risk": (
         lambda d: d["constraints"].__setitem__("overrun_risk", 1.5),
         "constraints.overrun_risk: Input should be less than 1",

@@ -134,3 +134,16 @@ def test_plan_grid_segments_axis_on_scores(scored, small_scenario):
         assert count == (stages == label).sum()
     assert (frame["expected_cost"] <= 800 + 1e-6).all()
     assert len(result.to_dict()["points"]) == 4
+
+
+def test_contexts_have_unique_labels(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "menu.toml").write_text(
+            '[[denomination]]\nname = "10off99"\nface_value = 10\nthreshold = 99\n'
+        )
+    grid = build_grid(CampaignConfig(), Vary(menu=["a/menu.toml", "b/menu.toml"]), base=tmp_path)
+    labels = [c.label for c in grid.contexts()]
+    assert labels == ["menu a/menu.toml", "menu b/menu.toml"]
+    with pytest.raises(ValueError, match="a value is listed twice"):
+        Vary(sms_cost=[0.05, 0.05])

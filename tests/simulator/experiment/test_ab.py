@@ -185,3 +185,31 @@ def test_article_shape_on_a_seeded_article_scenario(article):
     summary = article.summary().set_index(["arm", "metric"])
     planned = {a: summary.loc[(a, "planned_spend"), "mean"] for a in ("v2", "optimal")}
     assert planned["optimal"] <= planned["v2"] + 1e-6
+
+
+def test_experiment_request_keeps_the_scenario_unless_told_and_always_plans_with_the_dual(
+    tmp_path,
+):
+    from optimizer.choices import Solver
+    from simulator.scenario import Scenario
+
+    scenario = Scenario()
+    request = experiment_request(scenario, Overrides(solver="pulp", policies=["v2"]))
+    assert request.solver == Solver.DUAL and [str(p) for p in request.policies] == ["v2"]
+    assert request.objective == scenario.simulation.objective
+    # A relative exclusion list is read beside the scenario file.
+    (tmp_path / "out.txt").write_text("5\n6\n")
+    excluding = scenario.with_values(**{"constraints.exclude_file": "out.txt"})
+    assert experiment_request(excluding, base=tmp_path).exclude.tolist() == [5, 6]
+
+
+def test_simulate_reads_the_exclusions_beside_the_scenario(runner, tmp_path, world):
+    folder = tmp_path / "scen"
+    folder.mkdir()
+    dormant = world.users[world.users["lifecycle_stage"] == "dormant"]["user_id"]
+    (folder / "opted_out.txt").write_text("\n".join(map(str, dormant.iloc[:50])))
+    (folder / "s.toml").write_text('[constraints]\nexclude_file = "opted_out.txt"\n')
+    args = ["simulate", "--scenario", str(folder / "s.toml"), "--population", "20000",
+            "--replications", "2", "--policies", "optimal", "--json"]  # fmt: skip
+    result = runner.invoke(app, args)  # run from another directory than the scenario's
+    assert result.exit_code == 0, result.output

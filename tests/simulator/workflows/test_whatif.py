@@ -33,3 +33,16 @@ def test_every_scenario_file_builds_its_grid(path):
     grid = build_grid(scenario, scenario.whatif.vary, base=path.parent)
     assert grid.budget and set(grid_stages(grid)) <= {"active", "cooling", "lapsed", "dormant"}
     assert grid_stages(grid)
+
+
+def test_simulated_points_play_the_requests_campaign(small_scenario):
+    """A message cap from the request holds in the simulated arms as in the planned ones."""
+    from optimizer.planning import Overrides
+
+    grid = build_grid(small_scenario, Vary(budget=[3000.0]))
+    request = resolve_request(small_scenario, Overrides(max_messages=60, policies=["optimal"]))
+    frame = run_whatif(small_scenario, request, grid, simulate=True, replications=2).frame
+    row = frame.iloc[0]
+    assert row["users_targeted"] <= 60
+    # 60 messages at most: their cost and at most 60 redeemed coupons of 50 (money).
+    assert row["sim_campaign_cost"] <= 60 * small_scenario.costs.sms_cost + 60 * 50
