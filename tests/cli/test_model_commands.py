@@ -201,7 +201,7 @@ def test_optimize_from_score_files(runner, models_dir, world_dir, tmp_path):
     assert len(plan) == 30_000 and (plan["denomination"] == "10off99").sum() <= 50
     missing = runner.invoke(app, ["optimize", "--scores", str(scores)])
     assert missing.exit_code == 2
-    assert missing.stderr.strip() == "error: users: a scores file needs its user table"
+    assert missing.stderr.strip() == "error: --users: a scores file needs its user table"
     bad_caps = runner.invoke(
         app,
         ["optimize", "--scores", str(scores), "--users", str(users), "--max-per-denomination",
