@@ -24,6 +24,7 @@ from rich.text import Text
 from optimizer.choices import (
     BASELINES,
     POLICIES,
+    STAGES,
     Architecture,
     Calibration,
     Head,
@@ -342,8 +343,6 @@ SegmentsOpt = Annotated[str | None, opt("--segments", parser=_listed(None, ""), 
 PlotsOpt = Annotated[Path | None, opt("--plots", **Dir)]
 ModelsOpt = Annotated[Path, opt("--models", **Dir)]
 JsonOpt = Annotated[bool, opt("--json")]
-TABLES = (".parquet", ".pq", ".csv", ".csv.gz")
-STAGES = ("active", "cooling", "lapsed", "dormant")
 
 
 def _version(value: bool) -> None:
@@ -395,11 +394,14 @@ def _load_scores(request: Any, scores: Path, users: Path | None) -> tuple[Any, A
     return load_scores(scores, request.campaign.menu), load_users(users)
 
 
-def _writable(path: Path | None, suffixes: Sequence[str] = ()) -> None:
-    """Refuse an output path that cannot be written, before any work is done."""
+def _writable(path: Path | None, suffixes: Sequence[str] | None = None) -> None:
+    """Refuse an output path that cannot be written (default: a table file) before any work."""
+    from optimizer.io.tables import TABLE_SUFFIXES
+
     if path is None:
         return
-    if suffixes and not path.name.lower().endswith(tuple(suffixes)):
+    suffixes = TABLE_SUFFIXES if suffixes is None else suffixes
+    if not path.name.lower().endswith(tuple(suffixes)):
         raise InputError(f"expected a {' or '.join(suffixes)} file name", source=path)
     if path.is_dir():
         raise InputError("is a directory; expected a file name", source=path)
@@ -502,7 +504,7 @@ def optimize(
         min_roi=min_roi, segment_shares=segment_share, segment_column=segment_column,
         target_segments=segments, exclude=exclude, overrun_risk=overrun_risk,
     ), base=scenario.parent if scenario else None)  # fmt: skip
-    _writable(out_path, TABLES)
+    _writable(out_path)
     if scores is None:
         if users is not None:
             raise InputError("a user table goes with a scores file", key="users")
@@ -571,7 +573,7 @@ def simulate(
     if reference is not None and reference not in arms:
         raise InputError(f"{reference} is not an arm ({', '.join(arms)})", key="reference")
     versus = str(reference or (Policy.MANUAL if Policy.MANUAL in arms else arms[0]))
-    _writable(out_path, TABLES)
+    _writable(out_path)
     scored = _scored(scen)
     request = request.with_natural_threshold(scored.natural_threshold)
     candidates = request.candidates(scored.scores, scored.users)
@@ -638,7 +640,7 @@ def whatif(
     config = request.campaign
     base = None if vary else scenario.parent if scenario else None
     grid = build_grid(config, _vary(vary) if vary else config.whatif.vary, base)
-    _writable(out_path, TABLES)
+    _writable(out_path)
     with progress_bars(err) as progress:
         if scores is None:
             result = run_whatif(

@@ -17,13 +17,13 @@ __all__ = [
     "Solver",
     "SOLVERS",
     "MatchOn",
-    "MATCH_ON",
     "Architecture",
     "ARCHITECTURES",
     "Head",
     "HEADS",
     "Calibration",
     "CALIBRATIONS",
+    "STAGES",
 ]
 
 
@@ -115,11 +115,11 @@ POLICIES: tuple[str, ...] = tuple(p.value for p in Policy)
 BASELINES: tuple[str, ...] = POLICIES[1:]
 #: The solvers of the optimal plan.
 SOLVERS: tuple[str, ...] = tuple(s.value for s in Solver)
-#: What a matched optimal plan can equal its baselines on.
-MATCH_ON: tuple[str, ...] = tuple(m.value for m in MatchOn)
 #: How the two probabilities can be modelled.
 ARCHITECTURES: tuple[str, ...] = tuple(a.value for a in Architecture)
 #: The coupon model's heads.
 HEADS: tuple[str, ...] = tuple(h.value for h in Head)
 #: The calibrations of probabilities.
 CALIBRATIONS: tuple[str, ...] = tuple(c.value for c in Calibration)
+#: Lifecycle stages, in order of growing recency (cut by :mod:`optimizer.segments`).
+STAGES: tuple[str, ...] = ("active", "cooling", "lapsed", "dormant")

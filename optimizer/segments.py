@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from optimizer.choices import STAGES
+
 __all__ = [
     "STAGES",
     "STAGE_UPPER_DAYS",
@@ -20,9 +22,6 @@ __all__ = [
     "MONETARY_BINS",
     "rfm_score",
 ]
-
-#: Lifecycle stages, in order of growing recency.
-STAGES: tuple[str, ...] = ("active", "cooling", "lapsed", "dormant")
 
 #: Inclusive upper bound of each stage in days since the last order; dormant is unbounded.
 STAGE_UPPER_DAYS: tuple[int, ...] = (30, 90, 180)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from optimizer.choices import POLICIES, Policy, Solver
+from optimizer.choices import Policy, Solver
 from optimizer.evaluation.quality import evaluate_scores
 from optimizer.io.campaign_log import training_rows, user_split
 from optimizer.planning.campaign import plan_campaign
@@ -92,7 +92,7 @@ def build_report(
         Receives a :class:`~optimizer.progress.Step` as each stage begins.
     """
     request = request.with_natural_threshold(scored.natural_threshold)
-    policies = (Policy.OPTIMAL, *[Policy(p) for p in POLICIES if p != Policy.OPTIMAL])
+    policies = tuple(Policy)  # every policy, the optimal one first
     candidates = request.candidates(scored.scores, scored.users)
     currency = scenario.currency
     report(progress, "planning every policy")
