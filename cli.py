@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -21,14 +20,37 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from cli_options import (
+    BudgetOpt,
+    Dir,
+    File,
+    JsonOpt,
+    Kind,
+    MatchOnOpt,
+    MatchOpt,
+    MenuOpt,
+    ModelsOpt,
+    ObjectiveOpt,
+    PlotsOpt,
+    PoliciesOpt,
+    PopulationOpt,
+    ScenarioOpt,
+    ScoresOpt,
+    SeedOpt,
+    SegmentsOpt,
+    SolverOpt,
+    UsersOpt,
+    _caps,
+    _shares,
+    _vary,
+    names_opt,
+    opt,
+)
 from optimizer.choices import (
-    BASELINES,
     POLICIES,
-    STAGES,
     Architecture,
     Calibration,
     Head,
-    MatchOn,
     Objective,
     Policy,
     Solver,
@@ -126,225 +148,6 @@ def friendly(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _listed(choices: Sequence[str] | None, what: str) -> Callable[[Any], tuple[str, ...]]:
-    """A parser of comma-separated names (among ``choices``: a bad one is a usage error)."""
-
-    def parse(text: Any) -> tuple[str, ...]:
-        if isinstance(text, tuple):
-            return text
-        items = tuple(dict.fromkeys(v.strip() for v in str(text).split(",") if v.strip()))
-        bad = [v for v in items if choices is not None and v not in choices]
-        if not items or bad:
-            raise typer.BadParameter(
-                f"{bad[0]!r} is not a {what}; expected some of {', '.join(choices or ())}"
-                if bad
-                else "give at least one name, comma-separated"
-            )
-        return items
-
-    return parse
-
-
-def _completion(choices: Sequence[str]) -> Callable[[str], list[str]]:
-    def complete(incomplete: str) -> list[str]:
-        head, _, last = incomplete.rpartition(",")
-        return [f"{head},{c}" if head else c for c in choices if c.startswith(last)]
-
-    return complete
-
-
-def _pairs(text: Any, what: str, convert: Callable[[str], Any]) -> dict[str, Any]:
-    """``NAME=VALUE,NAME=VALUE`` into a dict, each value through ``convert``."""
-    if isinstance(text, dict):
-        return text
-    items: dict[str, Any] = {}
-    for part in str(text).split(","):
-        name, sep, raw = (s.strip() for s in part.partition("="))
-        try:
-            if not sep or not name or name in items:
-                raise ValueError
-            items[name] = convert(raw)
-        except ValueError:
-            raise typer.BadParameter(f"expected {what}; got {part!r}") from None
-    return items
-
-
-def _count(raw: str) -> int:
-    if int(raw) < 0:
-        raise ValueError
-    return int(raw)
-
-
-def _bounds(raw: str) -> tuple[float, float]:
-    low, colon, high = raw.partition(":")
-    lo, hi = float(low) if low.strip() else 0.0, float(high) if high.strip() else 1.0
-    if not colon or not 0 <= lo <= hi <= 1:
-        raise ValueError
-    return lo, hi
-
-
-def _caps(text: Any) -> dict[str, int]:
-    return _pairs(text, "DENOMINATION=COUNT items (count >= 0)", _count)
-
-
-def _shares(text: Any) -> dict[str, tuple[float, float]]:
-    what = "SEGMENT=MIN:MAX items (shares in [0, 1], either side may be empty)"
-    return _pairs(text, what, _bounds)
-
-
-def _vary(items: Sequence[str]) -> Any:
-    """``--vary AXIS=VALUES`` items as the library's :class:`~optimizer.planning.Vary`."""
-    from optimizer.io.tomlfile import validation_error_parts
-    from optimizer.planning.config import Vary
-
-    data: dict[str, Any] = {}
-    for item in items:
-        axis, sep, text = (s.strip() for s in item.partition("="))
-        if not sep or axis not in Vary.model_fields or axis in data:
-            raise typer.BadParameter(
-                f"{item!r}: expected AXIS=VALUES once per axis, AXIS one of "
-                f"{', '.join(Vary.model_fields)}",
-                param_hint="--vary",
-            )
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        if axis == "budget" and ":" in text:
-            parts = text.split(":")
-            if len(parts) != 3:
-                raise typer.BadParameter(
-                    f"{item!r}: expected budget=START:STOP:POINTS", param_hint="--vary"
-                )
-            data[axis] = dict(zip(("start", "stop", "points"), parts, strict=True))
-        elif axis == "segments":
-            data[axis] = [tuple(s.strip() for s in v.split("+")) for v in values]
-        else:
-            data[axis] = values
-    try:
-        return Vary.model_validate(data)
-    except Exception as exc:  # pydantic.ValidationError
-        key, text = validation_error_parts(exc, Vary)
-        raise typer.BadParameter(f"{key}: {text}", param_hint="--vary") from None
-
-
-# ------------------------------------------------------------------------------ options
-
-
-class Kind(StrEnum):
-    """What a file holds."""
-
-    USERS = "users"
-    LOG = "log"
-    TRUTH = "truth"
-    SCORES = "scores"
-    MENU = "menu"
-    SCENARIO = "scenario"
-
-
-#: What each flag means wherever it appears; "command --flag" keys say more for one command.
-HELP: dict[str, str] = {
-    "--scenario": "Scenario or campaign TOML (default: the embedded scenarios/default.toml).",
-    "--population": "Synthetic world size (customers).",
-    "--seed": "Seed of the synthetic world.",
-    "--budget": "Campaign budget, currency units (default: the file's).",
-    "--scores": "Scores file from `couponopt score` instead of the scenario's world.",
-    "--users": "User table of the scored users (with --scores).",
-    "--menu": "Coupon menu TOML (default: the scenario's).",
-    "--objective": "What plans maximise: incremental conversions, GMV or profit (money).",
-    "--solver": "auto (exact up to 5,000 users), pulp (exact MILP) or dual.",
-    "--policies": "Policies to plan (default: the file's).",
-    "--match": "Baselines the optimal plan is made like-for-like with ('none': none).",
-    "--match-on": "value: least budget reaching the matched plans' expected objective; spend: "
-    "their expected spend; spend_conversions: that and at least their conversions.",
-    "--segments": "Target only users with these labels of the targeting column (stages).",
-    "--replications": "Independent simulated repetitions.",
-    "--plots": "Directory to write the figures (PNG) into.",
-    "--models": "Models directory written by `couponopt train`.",
-    "--json": "Print one strict JSON object with the figures, nothing else.",
-    "--compare": "Also plan every other policy.",
-    "--denomination": "Uniform coupon of the baselines (default: the manual practice's).",
-    "--v2-threshold": "Natural-probability cut of v2 (default: the models' knee, else 0.9).",
-    "--screen": "The optimal plan leaves out users above v2's natural-probability cut.",
-    "--max-per-denomination": "Coupon inventory, e.g. 10off99=20000,5off49=500.",
-    "--max-messages": "At most this many messages.",
-    "--min-roi": "Minimum ROI: expected incremental GMV / expected cost (money per money).",
-    "--segment-share": "Share of messages per segment, e.g. dormant=0.5:,lapsed=:0.2.",
-    "--segment-column": "User-table column of the --segment-share labels (lifecycle_stage).",
-    "--exclude": "Users who get nothing: a table with user_id, or a .txt list of ids.",
-    "--overrun-risk": "At most this P(realised spend > budget) (normal approximation).",
-    "--reference": "Arm the others are compared with (default: manual, else the first arm).",
-    "--design": "split: users randomised into arms; paired: every policy on everyone, same draws.",
-    "--vary": "AXIS=VALUES, repeatable: budget=10000:200000:10 (start:stop:points) or "
-    "budget=2e4,5e4; menu=a.toml,b.toml; sms_cost=0.03,0.06; margin_rate=0.2,0.3; "
-    "segments=dormant,dormant+lapsed. Default: the file's whatif.vary.",
-    "--simulate": "Also play every point on the scenario's world (paired design).",
-    "--workers": "Processes simulating points in parallel (default: one per CPU).",
-    "--csv": "Also write .csv copies of the tables.",
-    "--log": "Campaign log (history.parquet or .csv).",
-    "--test-share": "Share of users held out for `evaluate`.",
-    "--max-epochs": "Upper bound on training epochs per model.",
-    "--head": "Coupon model head: shared (monotone, scores new coupons) or per_denomination.",
-    "--calibration": "Probability calibration on the validation rows.",
-    "--architecture": "shared_trunk (one network, measured better) or two_models (the article's).",
-    "--chunk-rows": "Users per chunk (bounds memory).",
-    "--psi-threshold": "Warn about features whose population stability index exceeds this.",
-    "--kind": "What the file holds (default: guessed from its name).",
-    "--version": "Show the version and exit.",
-    "optimize --out": "Write the first policy's plan (.parquet or .csv).",
-    "optimize --policies": "Policies to plan; the first one's plan is shown and written.",
-    "simulate --policies": "Policy arms; a holdout is always added (default: the scenario's).",
-    "simulate --budget": "Total budget, shared by the arms in proportion to their users.",
-    "simulate --out": "Write every replication's metrics per arm (.parquet or .csv).",
-    "whatif --out": "Write every point's row per policy (.parquet or .csv).",
-    "data --menu": "Coupon menu TOML (default: menu.toml beside the file, else the default).",
-    "train --segments": "Train only on log rows of these lifecycle stages (default: all).",
-    "evaluate --log": "Randomized log to evaluate on (default: the models' holdout.parquet).",
-    "evaluate --users": "User table of the logged users (default: the one used in train).",
-}
-
-
-def opt(flag: str, help: str | None = None, **kwargs: Any) -> Any:  # noqa: A002
-    """A typer option with its help text.
-
-    ``help`` is the text, or names the command whose entry of :data:`HELP` to use; without
-    it, the flag's own entry.
-    """
-    name = flag.split("/")[0]
-    return typer.Option(flag, help=HELP.get(f"{help} {name}", help) or HELP[name], **kwargs)
-
-
-def names_opt(
-    flag: str,
-    choices: Sequence[str],
-    help: str | None = None,
-    what: str = "policy",  # noqa: A002
-) -> Any:
-    """An option of comma-separated names, completed and checked against ``choices``."""
-    text = f"{HELP.get(f'{help} {flag}', help) or HELP[flag]} Some of {', '.join(choices)}."
-    return typer.Option(
-        flag, parser=_listed(choices, what), autocompletion=_completion(choices),
-        metavar="NAME,...", help=text,
-    )  # fmt: skip
-
-
-File = {"dir_okay": False}
-Dir = {"file_okay": False}
-ScenarioOpt = Annotated[Path | None, opt("--scenario", **File)]
-PopulationOpt = Annotated[int | None, opt("--population", min=1)]
-SeedOpt = Annotated[int | None, opt("--seed", min=0)]
-BudgetOpt = Annotated[float | None, opt("--budget", min=0)]
-ScoresOpt = Annotated[Path | None, opt("--scores", **File)]
-UsersOpt = Annotated[Path | None, opt("--users", **File)]
-MenuOpt = Annotated[Path | None, opt("--menu", **File)]
-ObjectiveOpt = Annotated[Objective, opt("--objective")]
-SolverOpt = Annotated[Solver, opt("--solver")]
-PoliciesOpt = Annotated[str | None, names_opt("--policies", POLICIES)]
-MatchOpt = Annotated[str | None, names_opt("--match", (*BASELINES, "none"))]
-MatchOnOpt = Annotated[MatchOn | None, opt("--match-on")]
-SegmentsOpt = Annotated[str | None, opt("--segments", parser=_listed(None, ""), metavar="L,...")]
-PlotsOpt = Annotated[Path | None, opt("--plots", **Dir)]
-ModelsOpt = Annotated[Path, opt("--models", **Dir)]
-JsonOpt = Annotated[bool, opt("--json")]
-
-
 def _version(value: bool) -> None:
     if value:
         try:
@@ -374,6 +177,11 @@ def _config(path: Path | None, population: int | None, seed: int | None, world: 
         key = "population.users" if population is not None else "population.seed"
         raise InputError("sizes and seeds the synthetic world, not a scores file", key=key)
     config = load_configuration(path) if path else Scenario() if world else CampaignConfig()
+    if world and config.data is not None:
+        raise InputError(
+            "maps your own data ([data]): plan its scores with --scores (from `couponopt score`)",
+            source=path,
+        )
     config = as_scenario(config) if world else config
     return config.with_overrides(users=population, seed=seed) if world else config
 
@@ -386,12 +194,17 @@ def _scored(scenario: Any) -> Any:
         return score_scenario(scenario, progress=progress)
 
 
-def _load_scores(request: Any, scores: Path, users: Path | None) -> tuple[Any, Any]:
-    from optimizer.io.tables import load_scores, load_users
+def _load_scores(request: Any, scores: Path, users: Path | None, base: Path | None) -> Any:
+    """The scores and their customers (read with the file's [data] mapping when it has one)."""
+    from optimizer.io import load_scores, load_users, load_users_mapped
 
-    if users is None:
+    data = request.campaign.data
+    if users is None and data is None:
         raise InputError("a scores file needs its user table", key="users")
-    return load_scores(scores, request.campaign.menu), load_users(users)
+    table = load_scores(scores, request.campaign.menu)
+    if data is None:
+        return table, load_users(users)
+    return table, load_users_mapped(data, base, path=users).frame
 
 
 def _writable(path: Path | None, suffixes: Sequence[str] | None = None) -> None:
@@ -512,7 +325,8 @@ def optimize(
         request = request.with_natural_threshold(scored.natural_threshold)
         candidates = request.candidates(scored.scores, scored.users)
     else:
-        candidates = request.candidates(*_load_scores(request, scores, users))
+        base = scenario.parent if scenario else None
+        candidates = request.candidates(*_load_scores(request, scores, users, base))
     plans = plan_campaign(candidates, request)
     first = next(iter(plans.values()))
     if out_path is not None:
@@ -652,7 +466,8 @@ def whatif(
                 "simulating needs the scenario's world, not a scores file", key="scores"
             )
         else:
-            table, people = _load_scores(request, scores, users)
+            base = scenario.parent if scenario else None
+            table, people = _load_scores(request, scores, users, base)
             column, exclude = config.targeting.column, request.exclude
             result = plan_grid(request, grid, lambda c: select(
                 table, people, c.menu, column=column, segments=c.segments, exclude=exclude
@@ -678,6 +493,9 @@ def report(
     scenario: ScenarioOpt = None,
     budget: BudgetOpt = None,
     objective: ObjectiveOpt = Objective.CONVERSIONS,
+    scores: Annotated[Path | None, opt("--scores", "report", **File)] = None,
+    users: UsersOpt = None,
+    models_dir: Annotated[Path | None, opt("--models", "report", **Dir)] = None,
     simulate_arms: Annotated[bool, opt("--simulate", "Add the simulated A/B test.")] = False,
     replications: Annotated[int, opt("--replications", min=2)] = 3,
     population: PopulationOpt = None,
@@ -685,20 +503,39 @@ def report(
 ) -> None:
     """Write one self-contained HTML report: scenario, plan, baselines, frontier, model quality.
 
-    The page embeds its figures (PNG) and style, so it opens anywhere offline.
+    On the scenario's world by default; with --scores, on your own scored customers (add
+    --models for the models' quality on their held-out rows). The page embeds its figures
+    (PNG) and style, so it opens anywhere offline.
     """
+    from optimizer.evaluation import evaluate_scores
     from optimizer.io import atomic_path
+    from optimizer.models import ConversionModels, evaluation_rows
     from optimizer.planning import Overrides, resolve_request
+    from optimizer.reporting import campaign_report
     from simulator.workflows import build_report
 
     _writable(out_path, (".html", ".htm"))
-    scen = _config(scenario, population, seed, world=True)
-    request = resolve_request(scen, Overrides(budget=budget, objective=objective),
-                              base=scenario.parent if scenario else None)  # fmt: skip
-    scored = _scored(scen)
+    if scores is None and (users or models_dir):
+        raise InputError("a user table and models go with a scores file", key="scores")
+    config = _config(scenario, population, seed, world=scores is None)
+    base = scenario.parent if scenario else None
+    request = resolve_request(config, Overrides(budget=budget, objective=objective), base=base)
     with progress_bars(err) as progress:
-        page = build_report(scen, scored, request, simulate=simulate_arms,
-                            replications=replications, progress=progress)  # fmt: skip
+        if scores is None:
+            page = build_report(config, _scored(config), request, simulate=simulate_arms,
+                                replications=replications, progress=progress)  # fmt: skip
+        else:
+            if simulate_arms:
+                raise InputError("simulating needs the scenario's world", key="scores")
+            models = ConversionModels.load(models_dir) if models_dir else None
+            evaluation = None
+            if models is not None:
+                rows = evaluation_rows(models, models_dir / "holdout.parquet", users)
+                evaluation = evaluate_scores(rows, models.predict(rows), models.menu_)
+                request = request.with_natural_threshold(models.natural_threshold)
+            candidates = request.candidates(*_load_scores(request, scores, users, base))
+            page = campaign_report(request, candidates, evaluation=evaluation,
+                                   facts=[("scores", str(scores))], progress=progress)  # fmt: skip
     with atomic_path(out_path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     say(f"wrote {out_path} ({len(page) / 1e6:.1f} MB)")
@@ -706,13 +543,52 @@ def report(
 
 @app.command()
 @friendly
+def init(
+    ctx: typer.Context,
+    users: Annotated[Path, opt("--users", "init", **File)],
+    out_path: Annotated[Path, opt("--out", "init", **File)],
+    log: Annotated[Path | None, opt("--log", "init", **File)] = None,
+    force: Annotated[bool, opt("--force", "Overwrite an existing --out file.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a starting campaign configuration for your own customer table and campaign log.
+
+    Guesses each column's role (id, treatment arm and its control label, 0/1 outcome, order
+    value, segment, features and their types) from names and contents, prints what it
+    inferred (types, distinct values, missing shares) and the guesses to check, and writes a
+    campaign TOML with a [data] section to edit, then `couponopt train --config` it.
+    """
+    from optimizer.io import atomic_path
+    from optimizer.planning import campaign_toml, infer_campaign
+    from optimizer.reporting import inference_table
+
+    _writable(out_path, (".toml",))
+    if out_path.exists() and not force:
+        raise InputError("exists; pass --force to overwrite it", source=out_path)
+    found = infer_campaign(users, log, out_path)
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(campaign_toml(found.campaign), encoding="utf-8")
+    if as_json:
+        columns = found.columns.to_dict(orient="records")
+        campaign = found.campaign.model_dump(mode="json", exclude_none=True)
+        return emit({"out": out_path, "rows_read": found.rows_read, "notes": found.notes,
+                     "columns": columns, "campaign": campaign})  # fmt: skip
+    show([inference_table(found.columns, found.rows_read)])
+    for note in found.notes:
+        say(f"check: {note}", style="yellow")
+    say(f"wrote {out_path}")
+
+
+@app.command()
+@friendly
 def train(
     ctx: typer.Context,
-    log: Annotated[Path, opt("--log", **File)],
-    users: Annotated[Path, opt("--users", "User table (users.parquet or .csv).", **File)],
     out_dir: Annotated[Path, opt("--out", "Directory to write the trained models into.", **Dir)],
+    log: Annotated[Path | None, opt("--log", "train", **File)] = None,
+    users: Annotated[Path | None, opt("--users", "train", **File)] = None,
+    scenario: ScenarioOpt = None,
     menu: Annotated[Path | None, opt("--menu", "data", **File)] = None,
-    segments: Annotated[str | None, names_opt("--segments", STAGES, "train", "stage")] = None,
+    segments: SegmentsOpt = None,
     test_share: Annotated[float, opt("--test-share", min=0.0, max=0.9)] = 0.2,
     seed: Annotated[int, opt("--seed", "Seed of the split and models.", min=0)] = 0,
     max_epochs: Annotated[int, opt("--max-epochs", min=1)] = 60,
@@ -723,31 +599,45 @@ def train(
 ) -> None:
     """Train the natural and coupon conversion models on the randomized campaign log.
 
-    Manual-campaign rows are ignored (their assignment is biased). A share of users is held
-    out (written as holdout.parquet in the models directory) for `couponopt evaluate`.
+    With a campaign file that maps your own data (--config with a [data] section) the customer
+    table and the log come from it; otherwise --log and --users are the synthetic contract's
+    tables. Non-randomized rows are ignored (their assignment is biased). A share of users is
+    held out (written as holdout.parquet in the models directory) for `couponopt evaluate`.
     """
     from optimizer.io import (
         atomic_directory,
         load_log,
+        load_menu,
         load_users,
         menu_beside,
         select_log_rows,
         write_table,
-    )
-    from optimizer.models import ConversionModels
+    )  # fmt: skip
+    from optimizer.models import ConversionModels, train_on_data
     from optimizer.reporting.tables import training_table
 
-    the_menu = menu_beside(log, menu)
-    users_df, log_df = load_users(users), load_log(log, the_menu)
+    config = _config(scenario, None, None, world=False) if scenario else None
     settings = {"max_epochs": max_epochs, "calibration": str(calibration)}
-    models = ConversionModels(
+    params = dict(
         architecture=str(architecture), segment=list(segments) if segments else None,
         test_share=test_share, random_state=seed, natural_params=settings,
         coupon_params=settings | {"head": str(head)},
     )  # fmt: skip
     with progress_bars(err) as progress:
-        models.fit(log_df, users_df, the_menu, progress=progress, source=log)
-    models.summary_["users_path"] = str(users.resolve())
+        if config is not None and config.data is not None:
+            the_menu = load_menu(menu) if menu else config.menu
+            models, log_df = train_on_data(
+                config.data, the_menu, scenario.parent, users_path=users, log_path=log,
+                progress=progress, **params,
+            )  # fmt: skip
+        else:
+            if log is None or users is None:
+                raise InputError("give --log and --users, or a --config that maps your data")
+            the_menu = menu_beside(log, menu) if menu or not config else config.menu
+            users_df, log_df = load_users(users), load_log(log, the_menu)
+            models = ConversionModels(**params)
+            models.fit(log_df, users_df, the_menu, progress=progress, source=log)
+            models.summary_["users_path"] = str(users.resolve())
     with atomic_directory(out_dir) as staging:
         models.save(staging)
         write_table(select_log_rows(log_df, models.holdout_), staging / "holdout.parquet")
@@ -811,17 +701,13 @@ def evaluate(
     probability threshold there).
     """
     from optimizer.evaluation import evaluate_scores, evaluation_figures
-    from optimizer.io import load_log, load_users, training_rows, write_figures
-    from optimizer.models import ConversionModels
+    from optimizer.io import write_figures
+    from optimizer.models import ConversionModels, evaluation_rows
     from optimizer.reporting.tables import knee_sentence, quality_table, uplift_table
 
     models = ConversionModels.load(models_dir)
     log_path = log or models_dir / "holdout.parquet"
-    users_path = users or models.summary_.get("users_path")
-    if users_path is None:
-        raise InputError("which user table? the models do not record one", key="users")
-    rows = training_rows(load_log(log_path, models.menu_), load_users(users_path),
-                         segment=models.segment, source=log_path)  # fmt: skip
+    rows = evaluation_rows(models, log_path, users, held_out=log is None)
     evaluation = evaluate_scores(rows, models.predict(rows), models.menu_)
     written = write_figures(evaluation_figures(evaluation), plots) if plots else []
     if as_json:

@@ -131,9 +131,12 @@ def test_no_library_module_names_a_command_line_flag():
 
 
 def test_the_command_line_is_thin():
-    """Below about 900 lines in all, no command body over about 60 lines."""
+    """Commands below about 900 lines (1,150 with their options), no body over about 60 lines."""
     source = (ROOT / "cli.py").read_text()
     assert len(source.splitlines()) <= 900
+    assert (
+        len(source.splitlines()) + len((ROOT / "cli_options.py").read_text().splitlines()) <= 1150
+    )
     tree = ast.parse(source)
     commands = [
         node

@@ -60,6 +60,42 @@ from .datasets import (
 from .figures import (
     write_figures as write_figures,
 )
+from .mapping import (
+    DataConfig as DataConfig,
+)
+from .mapping import (
+    FeatureSpec as FeatureSpec,
+)
+from .mapping import (
+    LogMap as LogMap,
+)
+from .mapping import (
+    MappedUsers as MappedUsers,
+)
+from .mapping import (
+    PropensityMap as PropensityMap,
+)
+from .mapping import (
+    RandomizedRows as RandomizedRows,
+)
+from .mapping import (
+    UsersMap as UsersMap,
+)
+from .mapping import (
+    check_features as check_features,
+)
+from .mapping import (
+    data_path as data_path,
+)
+from .mapping import (
+    iter_users_mapped as iter_users_mapped,
+)
+from .mapping import (
+    load_log_mapped as load_log_mapped,
+)
+from .mapping import (
+    load_users_mapped as load_users_mapped,
+)
 from .menu import (
     DEFAULT_MENU as DEFAULT_MENU,
 )

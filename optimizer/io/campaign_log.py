@@ -30,47 +30,55 @@ def training_rows(
     segment: Sequence[str] | None = None,
     assignment: str | None = "randomized",
     source: str | Path = "log",
+    segment_column: str = "lifecycle_stage",
 ) -> pd.DataFrame:
     """Log rows joined with user features.
 
     Parameters
     ----------
-    log : DataFrame, shape (m, 9)
-        A validated campaign log.
-    users : DataFrame, shape (n, 16)
+    log : DataFrame, shape (m, 9) or (m, 10)
+        A validated campaign log (the synthetic contract's or a mapped one, which also carries
+        ``propensity``).
+    users : DataFrame, shape (n, c)
         A validated user table; every logged user must be in it.
     segment : sequence of str, optional
-        Keep only rows whose ``lifecycle_stage`` at campaign time is one of these.
+        Keep only rows whose ``segment_column`` label is one of these: the label at campaign
+        time when the log has the column, else the user table's.
     assignment : str or None
         Keep only ``"randomized"`` (default) or ``"manual"`` rows; None keeps both.
     source : str or Path
         Name of the log in error messages.
+    segment_column : str
+        Column of the segment labels.
 
     Returns
     -------
-    DataFrame, shape (m', 16 + 4)
-        User features (``lifecycle_stage`` taken from the log, i.e. at campaign time) plus
-        ``campaign_id``, ``denomination`` (str), ``converted`` and ``redeemed``.
+    DataFrame, shape (m', c + 4)
+        User features (the segment label taken from the log when it has one) plus
+        ``campaign_id``, ``denomination`` (str), ``converted`` and ``redeemed`` (and
+        ``propensity`` when the log has it).
     """
     rows = log
     if assignment is not None:
         rows = rows[rows["assignment"] == assignment]
+    in_log = segment_column in log.columns
     if segment:
-        unknown = [s for s in segment if s not in STAGES]
-        if unknown:
+        if segment_column == "lifecycle_stage":
+            unknown = [s for s in segment if s not in STAGES]
+            if unknown:
+                raise InputError(
+                    f"unknown segment {unknown[0]!r}; expected some of {', '.join(STAGES)}",
+                    key="segment",
+                )
+        if not in_log and segment_column not in users.columns:
             raise InputError(
-                f"unknown segment {unknown[0]!r}; expected some of {', '.join(STAGES)}",
-                key="segment",
+                f"segment column {segment_column!r} is in neither the log nor the user table",
+                key="segment_column",
             )
-        rows = rows[rows["lifecycle_stage"].isin(list(segment))]
-    if rows.empty:
-        what = f"assignment={assignment}" if assignment else "any assignment"
-        seg = f", segment {', '.join(segment)}" if segment else ""
-        raise InputError(f"no log rows with {what}{seg}", source=source)
-    features = users.drop(columns=["lifecycle_stage"])
-    joined = rows[["user_id", "lifecycle_stage", *LOG_COLUMNS]].merge(
-        features, on="user_id", how="left", indicator=True
-    )
+    extra = [c for c in ("propensity",) if c in log.columns]
+    keep = ["user_id", *([segment_column] if in_log else []), *LOG_COLUMNS, *extra]
+    features = users.drop(columns=[segment_column]) if in_log and segment_column in users else users
+    joined = rows[keep].merge(features, on="user_id", how="left", indicator=True)
     missing = joined["_merge"].to_numpy() == "left_only"
     if missing.any():
         first = joined.loc[missing, "user_id"].iloc[0]
@@ -80,6 +88,18 @@ def training_rows(
             column="user_id",
         )
     joined = joined.drop(columns=["_merge"])
+    if segment:
+        labels = joined[segment_column].astype(str)
+        unknown = sorted(set(segment) - set(labels.unique()))
+        if unknown and segment_column != "lifecycle_stage":
+            raise InputError(
+                f"no log row has {segment_column} = {unknown[0]!r}", key="segment", source=source
+            )
+        joined = joined[labels.isin(list(segment)).to_numpy()]
+    if joined.empty:
+        what = f"assignment={assignment}" if assignment else "any assignment"
+        seg = f", segment {', '.join(segment)}" if segment else ""
+        raise InputError(f"no log rows with {what}{seg}", source=source)
     joined["denomination"] = joined["denomination"].astype(str)
     return joined.reset_index(drop=True)
 

@@ -1,6 +1,9 @@
-"""The coupon menu: one type, read from TOML, used by the world, models, solver and simulator.
+"""The menu of treatments: one type, read from TOML, used by world, models, solver, simulator.
 
-A menu file holds a list of denominations::
+A menu file holds a list of treatments (``denomination`` for historical reasons). A *coupon*
+pays its face value when a converter redeems it on an order of at least the threshold; a
+*message* (an e-mail, a promotion) has no face value, only a cost per send and optionally a cost
+per conversion::
 
     [[denomination]]
     name = "10off99"
@@ -8,6 +11,14 @@ A menu file holds a list of denominations::
     threshold = 99.0         # minimum spend, currency units
     redemption_share = 1.0   # share of coupon converters who redeem (planning assumption)
 
+    [[denomination]]
+    name = "promotion"
+    kind = "message"
+    send_cost = 0.15         # money per send (default: the campaign's costs.sms_cost)
+    conversion_cost = 0.0    # money paid per conversion under this treatment (a fee, a gift)
+
+Any treatment may set ``send_cost`` and ``conversion_cost``, so costs per arm live in the menu.
+The expected cost of treatment k for a user is ``send_k + p_k * (r_k * face_k + conv_k)``.
 The same list sits under ``[menu]`` in a scenario file (``[[menu.denomination]]``).
 """
 
@@ -15,6 +26,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -37,27 +49,44 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 class Denomination(BaseModel):
-    """One coupon: ``face_value`` off an order of at least ``threshold``.
+    """One treatment: a coupon (``face_value`` off an order of at least ``threshold``) or a message.
 
     Parameters
     ----------
     name : str
         Identifier used in column names (``p_coupon__<name>``): letters, digits, ``_``, ``-``.
+    kind : {"coupon", "message"}
+        A coupon has a face value paid on redemption; a message has none.
     face_value : float
-        Money off when redeemed, currency units, > 0.
+        Coupon: money off when redeemed, currency units, > 0. Message: 0.
     threshold : float
-        Minimum order value to redeem, currency units, >= face_value.
+        Coupon: minimum order value to redeem, currency units, >= face_value. Message: 0.
     redemption_share : float
         Planning assumption: share of converters holding this coupon who redeem it, in (0, 1].
+    send_cost : float, optional
+        Money per send of this treatment; None uses the campaign's ``costs.sms_cost``.
+    conversion_cost : float
+        Money paid for every conversion under this treatment (a fee, a gift), >= 0.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    face_value: float = Field(gt=0, description="money off when redeemed, currency units")
-    threshold: float = Field(ge=0, description="minimum order value, currency units")
+    kind: Literal["coupon", "message"] = Field("coupon", description="coupon or message")
+    face_value: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="money off when redeemed, currency units"
+    )
+    threshold: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="minimum order value, currency units"
+    )
     redemption_share: float = Field(
         default=1.0, gt=0, le=1, description="share of coupon converters who redeem"
+    )
+    send_cost: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="money per send (default: costs.sms_cost)"
+    )
+    conversion_cost: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="money per conversion under this treatment"
     )
 
     @field_validator("name")
@@ -73,6 +102,15 @@ class Denomination(BaseModel):
 
     @model_validator(mode="after")
     def _check_threshold(self) -> Denomination:
+        if self.kind == "message":
+            if self.face_value or self.threshold:
+                raise ValueError(
+                    f"{self.name}: a message has no face value or threshold; "
+                    "use kind = 'coupon' or conversion_cost"
+                )
+            return self
+        if self.face_value <= 0:
+            raise ValueError(f"{self.name}: a coupon needs face_value > 0")
         if self.threshold < self.face_value:
             raise ValueError(
                 f"threshold {self.threshold:g} is below face value {self.face_value:g}: "
@@ -117,6 +155,35 @@ class Menu(BaseModel):
         """Planning redemption shares in (0, 1], float64, shape (k,)."""
         return np.array([d.redemption_share for d in self.denomination], dtype=np.float64)
 
+    @property
+    def conversion_costs(self) -> np.ndarray:
+        """Money paid per conversion under each treatment, float64, shape (k,)."""
+        return np.array([d.conversion_cost for d in self.denomination], dtype=np.float64)
+
+    @property
+    def coupons(self) -> np.ndarray:
+        """True for coupons, False for messages, shape (k,)."""
+        return np.array([d.kind == "coupon" for d in self.denomination], dtype=bool)
+
+    @property
+    def all_coupons(self) -> bool:
+        """Whether every treatment is a coupon (the synthetic world's and the article's menus)."""
+        return bool(self.coupons.all())
+
+    @property
+    def plain(self) -> bool:
+        """Coupons only, with no cost of their own: the menus the simulator can play."""
+        return self.all_coupons and all(
+            d.send_cost is None and d.conversion_cost == 0 for d in self.denomination
+        )
+
+    def send_costs(self, default: float) -> np.ndarray:
+        """Money per send of each treatment (``default`` where not set), float64, shape (k,)."""
+        return np.array(
+            [default if d.send_cost is None else d.send_cost for d in self.denomination],
+            dtype=np.float64,
+        )
+
     def __len__(self) -> int:
         return len(self.denomination)
 
@@ -135,7 +202,7 @@ def load_menu(path: str | Path) -> Menu:
 
 def save_menu(menu: Menu, path: str | Path) -> None:
     """Write ``menu`` as TOML that :func:`load_menu` reads back unchanged (atomic)."""
-    write_toml(menu.model_dump(mode="json"), path)
+    write_toml(menu.model_dump(mode="json", exclude_none=True), path)
 
 
 #: The article's menu: four money-off coupons with rising face values and thresholds.

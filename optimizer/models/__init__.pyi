@@ -30,6 +30,21 @@ from .coupon import (
 from .features import (
     FeatureEncoder as FeatureEncoder,
 )
+from .mapped import (
+    data_of as data_of,
+)
+from .mapped import (
+    evaluation_rows as evaluation_rows,
+)
+from .mapped import (
+    iter_customers as iter_customers,
+)
+from .mapped import (
+    read_customers as read_customers,
+)
+from .mapped import (
+    train_on_data as train_on_data,
+)
 from .natural import (
     NaturalConversionModel as NaturalConversionModel,
 )

@@ -64,6 +64,7 @@ class BaseConversionModel(BaseEstimator):
         random_state: int = 0,
         numeric: Sequence[str] | None = None,
         categorical: Sequence[str] | None = None,
+        max_categories: int | None = None,
     ) -> None:
         self.hidden = hidden
         self.dropout = dropout
@@ -77,6 +78,7 @@ class BaseConversionModel(BaseEstimator):
         self.random_state = random_state
         self.numeric = numeric
         self.categorical = categorical
+        self.max_categories = max_categories
 
     def _check_params(self) -> None:
         if self.calibration not in CALIBRATIONS:
@@ -85,7 +87,12 @@ class BaseConversionModel(BaseEstimator):
             raise InputError("must be in [0, 1)", key="validation_fraction")
 
     def _encode_fit(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        self.encoder_ = FeatureEncoder(self.numeric, self.categorical).fit(X)
+        # A column constant in the training rows (the one segment trained on) is kept: it
+        # still reports drift when other segments are scored (a data configuration refuses
+        # columns constant in the whole customer table up front).
+        self.encoder_ = FeatureEncoder(
+            self.numeric, self.categorical, max_categories=self.max_categories, drop_constant=None
+        ).fit(X)
         return self.encoder_.transform(X)
 
     def _seeded_net(self) -> torch.nn.Module:

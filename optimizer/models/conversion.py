@@ -71,6 +71,22 @@ class ConversionModels(BaseEstimator):
         redeems only when the basket reaches the threshold, so redemption, and with it the
         coupon's expected cost, differs widely by denomination and user; without the model the
         planner assumes the menu's redemption shares.
+    numeric, categorical : sequence of str, optional
+        The feature columns (a data configuration's :class:`~optimizer.io.mapping.FeatureSpec`).
+        Default: the synthetic contract's user columns (:data:`FEATURES`), types inferred.
+    segment_column : str
+        Column of the segment labels ``segment`` refers to: taken from the log when the log
+        has it (the label at campaign time), else from the user table.
+    basket_column : str or None
+        User column of money per order, which places a coupon's face value and threshold
+        relative to the user's basket; None uses them as they are.
+    max_categories : int or None
+        Frequency cap: labels beyond the most frequent ``max_categories`` of a categorical
+        feature share one code with missing and unseen labels.
+
+    Menus with messages (no face value or threshold) get per-treatment heads
+    (``head="per_denomination"``), and the redemption model is fitted only when every
+    treatment is a coupon and the log records redemptions.
 
     Attributes
     ----------
@@ -98,6 +114,11 @@ class ConversionModels(BaseEstimator):
         natural_params: dict[str, Any] | None = None,
         coupon_params: dict[str, Any] | None = None,
         redemption: bool = True,
+        numeric: Sequence[str] | None = None,
+        categorical: Sequence[str] | None = None,
+        segment_column: str = "lifecycle_stage",
+        basket_column: str | None = "avg_order_value",
+        max_categories: int | None = 100,
     ) -> None:
         self.architecture = architecture
         self.segment = segment
@@ -106,6 +127,28 @@ class ConversionModels(BaseEstimator):
         self.natural_params = natural_params
         self.coupon_params = coupon_params
         self.redemption = redemption
+        self.numeric = numeric
+        self.categorical = categorical
+        self.segment_column = segment_column
+        self.basket_column = basket_column
+        self.max_categories = max_categories
+
+    @property
+    def features(self) -> list[str]:
+        """The feature columns the models read, in order."""
+        if self.numeric is None and self.categorical is None:
+            return list(FEATURES)
+        return [*(self.numeric or ()), *(self.categorical or ())]
+
+    def _net_params(self, params: dict[str, Any] | None, coupon: bool) -> dict[str, Any]:
+        shared: dict[str, Any] = {"random_state": self.random_state}
+        if self.numeric is not None or self.categorical is not None:
+            shared["numeric"] = list(self.numeric or ())
+            shared["categorical"] = list(self.categorical or ())
+        shared["max_categories"] = self.max_categories
+        if coupon:
+            shared["basket_column"] = self.basket_column
+        return shared | dict(params or {})
 
     def fit(
         self,
@@ -130,7 +173,9 @@ class ConversionModels(BaseEstimator):
             Receives a :class:`~optimizer.progress.Step` per epoch of each network (its task is
             the network's name in :attr:`model_names`).
         """
-        rows = training_rows(log, users, segment=self.segment, source=source)
+        rows = training_rows(
+            log, users, segment=self.segment, source=source, segment_column=self.segment_column
+        )
         test = user_split(rows["user_id"].to_numpy(), self.test_share, self.random_state)
         train = rows[~test]
         self.holdout_ = rows[test].reset_index(drop=True)
@@ -141,8 +186,13 @@ class ConversionModels(BaseEstimator):
             )
         if self.architecture not in ARCHITECTURES:
             raise InputError(f"must be one of {', '.join(ARCHITECTURES)}", key="architecture")
-        seed = {"random_state": self.random_state}
-        features = list(FEATURES)
+        features = self.features
+        missing = [c for c in features if c not in rows.columns]
+        if missing:
+            raise InputError(f"feature column {missing[0]!r} is not in the user table", key="users")
+        head = (self.coupon_params or {}).get("head", "shared")
+        if not menu.all_coupons:
+            head = "per_denomination"  # a message has no face value or threshold to scale
 
         def report(name: str) -> Progress | None:
             if progress is None:
@@ -150,10 +200,9 @@ class ConversionModels(BaseEstimator):
             return lambda step: progress(Step(name, step.done, step.total, step.detail))
 
         if self.architecture == "shared_trunk":
-            params = dict(self.coupon_params or {})
-            params.pop("head", None)  # the shared-trunk model has the shared head only
+            params = self._net_params(self.coupon_params, coupon=True) | {"head": head}
             self.natural_ = None
-            self.coupon_ = SharedTrunkModel(**(seed | params)).fit(
+            self.coupon_ = SharedTrunkModel(**params).fit(
                 train[features],
                 train["denomination"].to_numpy(),
                 train["converted"].to_numpy(),
@@ -161,8 +210,10 @@ class ConversionModels(BaseEstimator):
                 progress=report("shared-trunk model"),
             )
         else:
-            self.natural_ = NaturalConversionModel(**(seed | (self.natural_params or {})))
-            self.coupon_ = CouponConversionModel(**(seed | (self.coupon_params or {})))
+            self.natural_ = NaturalConversionModel(**self._net_params(self.natural_params, False))
+            self.coupon_ = CouponConversionModel(
+                **(self._net_params(self.coupon_params, coupon=True) | {"head": head})
+            )
             untreated_rows = train[~treated]
             treated_rows = train[treated]
             self.natural_.fit(
@@ -182,10 +233,13 @@ class ConversionModels(BaseEstimator):
         redeemed = converters["redeemed"].to_numpy()
         if (
             self.redemption
+            and menu.all_coupons
             and len(converters) >= MIN_REDEMPTION_ROWS
             and 0 < redeemed.sum() < len(redeemed)
         ):
-            self.redemption_ = CouponConversionModel(**(seed | (self.coupon_params or {}))).fit(
+            self.redemption_ = CouponConversionModel(
+                **(self._net_params(self.coupon_params, coupon=True) | {"head": head})
+            ).fit(
                 converters[features],
                 converters["denomination"].to_numpy(),
                 redeemed,
@@ -203,6 +257,12 @@ class ConversionModels(BaseEstimator):
             "natural_knee": knee,
             "architecture": self.architecture,
             "segment": list(self.segment) if self.segment else None,
+            "segment_column": self.segment_column,
+            "head": head,
+            "features": {
+                "numeric": list(self.encoder.numeric_),
+                "categorical": list(self.encoder.categorical_),
+            },
             "test_share": self.test_share,
             "random_state": self.random_state,
             "training_rows": _arm_counts(train),
@@ -315,6 +375,11 @@ class ConversionModels(BaseEstimator):
                 "natural_params": self.natural_params,
                 "coupon_params": self.coupon_params,
                 "redemption": self.redemption,
+                "numeric": None if self.numeric is None else list(self.numeric),
+                "categorical": None if self.categorical is None else list(self.categorical),
+                "segment_column": self.segment_column,
+                "basket_column": self.basket_column,
+                "max_categories": self.max_categories,
             },
             "menu": self.menu_.model_dump(mode="json"),
             "summary": self.summary_,

@@ -38,8 +38,10 @@ def enforce_menu_monotonicity(p: np.ndarray, menu: Menu) -> np.ndarray:
     -------
     ndarray, shape (n, k)
     """
-    f, t = menu.face_values, menu.thresholds
+    f, t, coupon = menu.face_values, menu.thresholds, menu.coupons
     dominates = (f[:, None] >= f[None, :]) & (t[:, None] <= t[None, :])  # [j, i]: j >= i
+    # Only coupons are ordered by face value and threshold; messages stand alone.
+    dominates &= (coupon[:, None] & coupon[None, :]) | np.eye(len(menu), dtype=bool)
     if dominates.sum() == len(menu):  # only the diagonal: nothing to enforce
         return p
     out = np.empty_like(p)
@@ -97,6 +99,7 @@ class CouponConversionModel(BaseConversionModel):
         random_state: int = 0,
         numeric: Sequence[str] | None = None,
         categorical: Sequence[str] | None = None,
+        max_categories: int | None = None,
     ) -> None:
         super().__init__(
             hidden=hidden,
@@ -111,6 +114,7 @@ class CouponConversionModel(BaseConversionModel):
             random_state=random_state,
             numeric=numeric,
             categorical=categorical,
+            max_categories=max_categories,
         )
         self.head = head
         self.n_basis = n_basis

@@ -13,7 +13,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Trunk", "LogitNet", "MonotoneCouponNet", "SharedTrunkNet", "embedding_dim"]
+__all__ = [
+    "Trunk",
+    "LogitNet",
+    "MonotoneCouponNet",
+    "SharedTrunkNet",
+    "SharedTrunkArmNet",
+    "embedding_dim",
+]
 
 
 def embedding_dim(cardinality: int) -> int:
@@ -154,3 +161,35 @@ class SharedTrunkNet(MonotoneCouponNet):
         if treated is None:
             return self.base(h) + effect
         return self.base(h) + treated.view(-1, 1) * effect
+
+
+class SharedTrunkArmNet(nn.Module):
+    """One network for both outcomes with one free effect per treatment (for message menus).
+
+    ``logit_natural = base(x)``; ``logit_k = base(x) + effect_k(x)``. Treatments that are messages
+    have no face value or threshold to place them on a monotone scale, so each gets its own
+    linear effect on the shared representation (the per-arm counterpart of
+    :class:`SharedTrunkNet`; it scores only the treatments it was trained on).
+    """
+
+    def __init__(self, trunk: Trunk, n_arms: int) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.base = nn.Linear(trunk.out_features, 1)
+        self.effect = nn.Linear(trunk.out_features, n_arms)
+
+    def forward(
+        self,
+        numeric: torch.Tensor,
+        categorical: torch.Tensor,
+        arm: torch.Tensor | None = None,
+        treated: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits of every treatment, shape (n, k); with ``arm`` and ``treated``, shape (n, 1)."""
+        h = self.trunk(numeric, categorical)
+        base = self.base(h)
+        effect = self.effect(h)
+        if arm is None or treated is None:
+            return base + effect
+        chosen = effect.gather(1, arm.view(-1, 1))
+        return base + treated.view(-1, 1) * chosen

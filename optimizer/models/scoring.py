@@ -16,6 +16,7 @@ from optimizer.evaluation.drift import drift_table
 from optimizer.io.atomic import atomic_path
 from optimizer.io.tables import count_rows, iter_users
 from optimizer.models.conversion import ConversionModels
+from optimizer.models.mapped import data_of, iter_customers
 from optimizer.progress import Progress, report
 
 __all__ = ["ScoreRun", "score_file"]
@@ -75,7 +76,8 @@ def score_file(
     models : ConversionModels
         Fitted models.
     users_path : str or Path
-        User table (contract :data:`optimizer.io.contract.USERS`).
+        User table: the synthetic contract's (:data:`optimizer.io.contract.USERS`), or for
+        models trained on a data configuration, a customer file with the same columns.
     out_path : str or Path
         Scores table: ``user_id``, ``p_natural``, ``p_coupon__<name>``.
     chunk_rows : int
@@ -94,7 +96,12 @@ def score_file(
     with atomic_path(out_path) as tmp:
         writer = None
         try:
-            for users in iter_users(users_path, chunk_rows):
+            chunks = (
+                iter_users(users_path, chunk_rows)
+                if data_of(models) is None
+                else iter_customers(models, users_path, chunk_rows)
+            )
+            for users in chunks:
                 scores = models.predict(users)
                 for feature, c in encoder.bin_counts(users).items():
                     counts[feature] += c

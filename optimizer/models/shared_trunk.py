@@ -19,7 +19,7 @@ from optimizer.evaluation.metrics import classification_quality
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.models.calibration import Calibrator
 from optimizer.models.coupon import CouponConversionModel
-from optimizer.models.nets import SharedTrunkNet
+from optimizer.models.nets import SharedTrunkArmNet, SharedTrunkNet
 from optimizer.models.training import predict_logits
 from optimizer.progress import Progress
 
@@ -29,8 +29,11 @@ __all__ = ["SharedTrunkModel"]
 class SharedTrunkModel(CouponConversionModel):
     """P(convert | no coupon, x) and P(convert | coupon d, x) from one network.
 
-    Parameters are those of :class:`~optimizer.models.coupon.CouponConversionModel`; ``head``
-    must be ``"shared"`` (the monotone coupon term), its default.
+    Parameters are those of :class:`~optimizer.models.coupon.CouponConversionModel`. With
+    ``head="shared"`` (default) the treatment effect is a message term plus the monotone coupon
+    term of face value and threshold (:class:`~optimizer.models.nets.SharedTrunkNet`); with
+    ``head="per_denomination"`` each treatment has its own effect
+    (:class:`~optimizer.models.nets.SharedTrunkArmNet`), which menus with messages need.
 
     Attributes
     ----------
@@ -68,8 +71,12 @@ class SharedTrunkModel(CouponConversionModel):
             Face values and thresholds of the denominations.
         """
         self._check_params()
-        if self.head != "shared":
-            raise InputError("the shared-trunk model has the shared head only", key="head")
+        if self.head == "shared" and not menu.all_coupons:
+            raise InputError(
+                "a menu with messages needs head='per_denomination' (a message has no face "
+                "value or threshold)",
+                key="head",
+            )
         coupon = np.asarray(coupon, dtype=object)
         unknown = sorted(set(coupon.tolist()) - {*menu.names, NO_COUPON})
         if unknown:
@@ -86,20 +93,27 @@ class SharedTrunkModel(CouponConversionModel):
             ok = np.isfinite(raw) & (raw > 0)
             self.basket_median_ = float(np.median(raw[ok])) if ok.any() else 1.0
         index = np.maximum(pd.Index(menu.names).get_indexer(coupon), 0)
-        log_b = np.log(self._basket(X))
-        log_f = np.where(treated, np.log(menu.face_values[index]) - log_b, 0.0)
-        log_t = np.where(treated, np.log(menu.thresholds[index]) - log_b, 0.0)
-        inputs = (
-            numeric,
-            categorical,
-            log_f[:, None].astype(np.float32),
-            log_t[:, None].astype(np.float32),
-            treated.astype(np.float32),
-        )
         self.net_ = self._seeded_net()
+        if self.head == "shared":
+            log_b = np.log(self._basket(X))
+            log_f = np.where(treated, np.log(menu.face_values[index]) - log_b, 0.0)
+            log_t = np.where(treated, np.log(menu.thresholds[index]) - log_b, 0.0)
+            inputs = (
+                numeric,
+                categorical,
+                log_f[:, None].astype(np.float32),
+                log_t[:, None].astype(np.float32),
+                treated.astype(np.float32),
+            )
 
-        def forward(num, cat, lf, lt, tr):
-            return self.net_(num, cat, lf, lt, tr)[:, 0]
+            def forward(num, cat, lf, lt, tr):
+                return self.net_(num, cat, lf, lt, tr)[:, 0]
+
+        else:
+            inputs = (numeric, categorical, index.astype(np.int64), treated.astype(np.float32))
+
+            def forward(num, cat, arm, tr):
+                return self.net_(num, cat, arm, tr)[:, 0]
 
         val_idx = self._train(forward, inputs, y, progress)
         logits = predict_logits(forward, inputs).reshape(-1)
@@ -126,16 +140,21 @@ class SharedTrunkModel(CouponConversionModel):
         return self
 
     def _build_net(self) -> torch.nn.Module:
-        return SharedTrunkNet(self._trunk(), self.n_basis)
+        if self.head == "shared":
+            return SharedTrunkNet(self._trunk(), self.n_basis)
+        return SharedTrunkArmNet(self._trunk(), len(self.menu_))
 
     def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated P(convert | no coupon), shape (n,), float32."""
         numeric, categorical = self.encoder_.transform(X)
         n = len(X)
-        zeros = np.zeros((n, 1), dtype=np.float32)
-        logits = predict_logits(
-            self.net_, (numeric, categorical, zeros, zeros, np.zeros(n, dtype=np.float32))
-        )[:, 0]
+        untreated = np.zeros(n, dtype=np.float32)
+        if self.head == "shared":
+            zeros = np.zeros((n, 1), dtype=np.float32)
+            inputs = (numeric, categorical, zeros, zeros, untreated)
+        else:
+            inputs = (numeric, categorical, np.zeros(n, dtype=np.int64), untreated)
+        logits = predict_logits(self.net_, inputs)[:, 0]
         return self.natural_calibrator_.transform(logits).astype(np.float32)
 
     def _extra_state(self) -> dict[str, Any]:

@@ -102,6 +102,15 @@ from .request import (
 from .request import (
     resolve_request as resolve_request,
 )
+from .starter import (
+    Inference as Inference,
+)
+from .starter import (
+    campaign_toml as campaign_toml,
+)
+from .starter import (
+    infer_campaign as infer_campaign,
+)
 from .sweep import (
     sweep_budgets as sweep_budgets,
 )

@@ -135,13 +135,10 @@ def redemption_matrix(scores: pd.DataFrame, menu: Menu) -> np.ndarray | None:
     return scores[cols].to_numpy(dtype=np.float32)
 
 
-def _segment_labels(users: pd.DataFrame, column: str) -> np.ndarray:
-    """Segment label per candidate (text), from a column of the user table."""
+def _segment_labels(users: pd.DataFrame, column: str) -> np.ndarray | None:
+    """Segment label per candidate (text), from a column of the user table (None without it)."""
     if column not in users.columns:
-        raise InputError(
-            f"segment column {column!r} is not in the user table",
-            key="constraints.segment_column",
-        )
+        return None
     labels = users[column]
     return labels.astype(str).where(labels.notna(), "missing").to_numpy()
 
@@ -153,18 +150,26 @@ def campaign_problem(
     sms_cost: float = 0.05,
     margin_rate: float = 0.3,
     segment_column: str = "lifecycle_stage",
+    basket_column: str | None = "avg_order_value",
+    order_value: float | None = None,
 ) -> CampaignProblem:
     """The optimisation problem of ``candidates``.
 
     Values, costs (priced with the redemption model when the scores carry it), baskets
-    (``avg_order_value``), exclusions and the segment labels of ``segment_column``.
+    (the ``basket_column`` of the user table; ``order_value`` money per order where it is
+    missing or when there is no such column), exclusions and the segment labels of
+    ``segment_column``.
     """
     menu = candidates.menu
     scores = candidates.scores
     users = candidates.users
     basket = None
-    if "avg_order_value" in users.columns:
-        basket = users["avg_order_value"].to_numpy(dtype=np.float64)
+    if basket_column is not None and basket_column in users.columns:
+        basket = users[basket_column].to_numpy(dtype=np.float64, na_value=np.nan)
+        if order_value is not None:
+            basket = np.where(np.isfinite(basket), basket, order_value)
+    elif order_value is not None:
+        basket = np.full(len(users), float(order_value))
     return build_problem(
         scores["user_id"].to_numpy(),
         scores["p_natural"].to_numpy(),

@@ -1,7 +1,9 @@
 """The campaign configuration: everything a plan needs besides the scores.
 
 A campaign file (TOML) holds the coupon menu, the costs, the budget, the manual practice
-operations follow, whom the campaign targets, the business constraints and the what-if grid.
+operations follow, whom the campaign targets, the business constraints, the what-if grid and,
+optionally, where the team's own customer table and campaign log are (``[data]``, see
+:mod:`optimizer.io.mapping`).
 It is validated by pydantic models that forbid unknown keys, and every problem is reported as
 one line naming the key. Nothing here is about a synthetic world: a team plans its own scores
 with a campaign file alone (the simulator's scenario adds a world to the same sections).
@@ -18,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from optimizer.choices import Policy
+from optimizer.io.mapping import DataConfig
 from optimizer.io.menu import DEFAULT_MENU, Menu
 from optimizer.io.tomlfile import load_validated, validate
 from optimizer.solvers.constraints import Constraints, SegmentShare
@@ -49,6 +52,12 @@ class Costs(_Strict):
     margin_rate: float = Field(
         0.30, ge=0, le=1, description="gross margin as a share of GMV, for incremental profit"
     )
+    order_value: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="money per order (value of one conversion) for users without a basket column",
+    )
 
 
 class Budget(_Strict):
@@ -60,9 +69,17 @@ class Budget(_Strict):
 
 
 class Manual(_Strict):
-    """What operations do by hand: one uniform denomination to the best RFM scores."""
+    """What operations do by hand: one uniform treatment to the best-ranked customers.
 
-    denomination: str = Field("10off99", description="the uniform coupon operations send")
+    The ranking is the RFM score of the synthetic contract's columns by default, or one column
+    of the customer table (``rank_by``, highest first unless ``ascending``).
+    """
+
+    denomination: str = Field("10off99", description="the uniform treatment operations send")
+    rank_by: str | None = Field(
+        None, min_length=1, description="customer column operations rank by (default: RFM)"
+    )
+    ascending: bool = Field(False, description="rank_by: lowest values first")
 
 
 class Targeting(_Strict):
@@ -264,9 +281,16 @@ class CampaignConfig(_Strict):
     targeting: Targeting = Targeting()
     constraints: PlanConstraints = PlanConstraints()
     whatif: WhatIfSettings = WhatIfSettings()
+    data: DataConfig | None = Field(
+        None, description="the team's customer table and campaign log (see optimizer.io.mapping)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignConfig:
+        if self.data is not None:
+            problem = self.data.menu_problem(self.menu)
+            if problem:
+                raise ValueError(f"data.log.arms: {problem}")
         for name in self.constraints.max_per_denomination:
             if name not in self.menu.names:
                 raise ValueError(

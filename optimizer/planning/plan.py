@@ -26,7 +26,8 @@ from optimizer.solvers.problem import CampaignProblem
 __all__ = ["Plan", "PlanError", "check_plan", "ROI_DEFINITION"]
 
 ROI_DEFINITION = (
-    "campaign cost = expected face value of redeemed coupons + message cost; "
+    "campaign cost = expected face value of redeemed coupons + send costs (+ the menu's costs "
+    "per conversion); "
     "ROI = expected incremental GMV / campaign cost; "
     "incremental profit = margin x incremental GMV - campaign cost"
 )
@@ -96,16 +97,19 @@ class Plan:
     def spend_moments(self) -> tuple[float, float]:
         """Mean and standard deviation of the realised spend (money).
 
-        Messages cost ``sms_cost`` each for sure; coupon k to user i is paid ``f_k`` with
-        probability ``q = p_ik * r_ik`` (converts and redeems), independently across users, so the
-        variance is ``sum f_k^2 q (1 - q)`` (the normal approximation of the sum is used for
-        intervals and overrun risk).
+        Messages cost their send cost each for sure; treatment k to user i pays ``f_k`` with
+        probability ``q = p_ik * r_ik`` (converts and redeems) and its cost per conversion
+        ``v_k`` with probability ``p = p_ik``, independently across users, so the variance is
+        ``sum f^2 q + 2 f v q + v^2 p - (f q + v p)^2`` (the normal approximation of the sum is
+        used for intervals and overrun risk).
         """
         rows = np.flatnonzero(self.choice >= 0)
         k = self.choice[rows]
         menu = self.problem.menu
-        q = self.problem.p[rows, k] * self.problem.redemption_at(rows, k)
-        variance = float((menu.face_values[k] ** 2 * q * (1 - q)).sum())
+        p = self.problem.p[rows, k]
+        q = p * self.problem.redemption_at(rows, k)
+        f, v = menu.face_values[k], menu.conversion_costs[k]
+        variance = float((f**2 * q + 2 * f * v * q + v**2 * p - (f * q + v * p) ** 2).sum())
         return float(self.expected_cost.sum()), float(np.sqrt(variance))
 
     def overrun_probability(self) -> float:

@@ -64,6 +64,10 @@ class PolicySettings:
     ----------
     denomination : str
         The uniform coupon of manual, random, v1, v2 and uplift.
+    rank_by : str, optional
+        User column manual ranks by (highest first); None ranks by the RFM score.
+    rank_ascending : bool
+        Manual ranks ``rank_by`` lowest first.
     v2_threshold : float, optional
         Natural-probability cut of v2 (default: the models' knee, else 0.9).
     solver : {"auto", "pulp", "dual"}
@@ -96,6 +100,8 @@ class PolicySettings:
     """
 
     denomination: str
+    rank_by: str | None = None
+    rank_ascending: bool = False
     v2_threshold: float | None = None
     solver: str = "auto"
     seed: int = 0
@@ -224,14 +230,7 @@ def ranking(
     if policy == "random":
         order = np.random.default_rng(settings.seed).permutation(n)
     elif policy == "manual":
-        if users is None:
-            raise InputError("the manual policy needs the user table (RFM features)")
-        score = rfm_score(
-            users["days_since_last_order"].to_numpy(),
-            users["orders_365d"].to_numpy(),
-            users["avg_order_value"].to_numpy(),
-        ).astype(np.float64)
-        order = _ranked(score, users["avg_order_value"].to_numpy(dtype=np.float64))
+        order = _manual_order(settings, users, uid)
     elif policy == "v1":
         order = _ranked(problem.p[:, k], -uid)
     elif policy == "uplift":
@@ -245,6 +244,44 @@ def ranking(
         order = order[keep[order]]
     details["denomination"] = settings.denomination
     return order, k, details
+
+
+#: Columns of the RFM score operations rank by when no ``rank_by`` column is given.
+RFM_COLUMNS: tuple[str, ...] = ("days_since_last_order", "orders_365d", "avg_order_value")
+
+
+def _manual_order(
+    settings: PolicySettings, users: pd.DataFrame | None, uid: np.ndarray
+) -> np.ndarray:
+    """Operations' ranking: by ``rank_by`` (ties by user id), else by the RFM score."""
+    if users is None:
+        raise InputError("the manual policy needs the user table", key="users")
+    if settings.rank_by is not None:
+        if settings.rank_by not in users.columns:
+            raise InputError(
+                f"{settings.rank_by!r} is not a column of the user table", key="manual.rank_by"
+            )
+        values = pd.to_numeric(users[settings.rank_by], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        if not np.isfinite(values).any():
+            raise InputError(
+                f"{settings.rank_by!r} holds no numbers to rank by", key="manual.rank_by"
+            )
+        score = -values if settings.rank_ascending else values
+        return _ranked(np.nan_to_num(score, nan=-np.inf), -uid)
+    missing = [c for c in RFM_COLUMNS if c not in users.columns]
+    if missing:
+        raise InputError(
+            f"ranking by RFM needs column {missing[0]!r}; name the column operations rank by",
+            key="manual.rank_by",
+        )
+    score = rfm_score(
+        users["days_since_last_order"].to_numpy(),
+        users["orders_365d"].to_numpy(),
+        users["avg_order_value"].to_numpy(),
+    ).astype(np.float64)
+    return _ranked(score, users["avg_order_value"].to_numpy(dtype=np.float64))
 
 
 def _conversions(problem: CampaignProblem, choice: np.ndarray) -> float:

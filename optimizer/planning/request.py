@@ -203,6 +203,8 @@ class PlanningRequest:
         """The policies' knobs of this request."""
         return PolicySettings(
             denomination=self.campaign.manual.denomination,
+            rank_by=self.campaign.manual.rank_by,
+            rank_ascending=self.campaign.manual.ascending,
             v2_threshold=self.v2_cut,
             solver=self.solver,
             seed=self.seed,
@@ -225,13 +227,27 @@ class PlanningRequest:
 
     def problem(self, candidates: Candidates) -> CampaignProblem:
         """The optimisation problem of ``candidates`` under this request's objective and costs."""
+        shares = self.campaign.constraints.segment_shares
+        if shares and self.segment_column not in candidates.users.columns:
+            raise InputError(
+                f"segment column {self.segment_column!r} is not in the user table",
+                key="constraints.segment_column",
+            )
         return campaign_problem(
             candidates,
             objective=self.objective,
             sms_cost=self.sms_cost,
             margin_rate=self.margin_rate,
             segment_column=self.segment_column,
+            basket_column=self.basket_column,
+            order_value=self.campaign.costs.order_value,
         )
+
+    @property
+    def basket_column(self) -> str | None:
+        """User column of money per order: the data configuration's, else the contract's."""
+        data = self.campaign.data
+        return data.users.basket if data is not None else "avg_order_value"
 
     def describe(self) -> str:
         """The constraints and the matching, in a few words (empty when there are none)."""

@@ -18,6 +18,12 @@ from .page import (
 from .page import (
     render_page as render_page,
 )
+from .report import (
+    campaign_report as campaign_report,
+)
+from .report import (
+    plan_sections as plan_sections,
+)
 from .sections import (
     baselines_section as baselines_section,
 )
@@ -47,6 +53,9 @@ from .tables import (
 )
 from .tables import (
     grid_tables as grid_tables,
+)
+from .tables import (
+    inference_table as inference_table,
 )
 from .tables import (
     knee_sentence as knee_sentence,

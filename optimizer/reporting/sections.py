@@ -55,22 +55,36 @@ def campaign_section(
             f"SMS {request.sms_cost:g} {currency} per message; margin "
             f"{100 * request.margin_rate:g}% of GMV",
         ),
-        ("manual practice", f"{campaign.manual.denomination} to the best RFM scores"),
+        ("manual practice", f"{campaign.manual.denomination} to the {_ranking(campaign)}"),
     ]
+    if campaign.costs.order_value is not None:
+        rows.append(("value per order", f"{campaign.costs.order_value:g} {currency}"))
     facts_table = TableData("", [Column("", "left"), Column("", "left")])
     for label, value in rows:
         facts_table.add_row(label, value)
     menu = TableData(
         "",
         [
-            Column("denomination", "left"),
+            Column("treatment", "left"),
+            Column("kind", "left"),
             Column("face value"),
             Column("threshold"),
             Column("redemption share"),
+            Column("send cost"),
+            Column("cost per conversion"),
         ],
     )
-    for d in campaign.menu.denomination:
-        menu.add_row(d.name, f"{d.face_value:g}", f"{d.threshold:g}", fmt_share(d.redemption_share))
+    sends = campaign.menu.send_costs(request.sms_cost)
+    for d, send in zip(campaign.menu.denomination, sends, strict=True):
+        menu.add_row(
+            d.name,
+            d.kind,
+            f"{d.face_value:g}",
+            f"{d.threshold:g}",
+            fmt_share(d.redemption_share),
+            f"{send:g}",
+            f"{d.conversion_cost:g}",
+        )
     return Section(
         "Scenario",
         [
@@ -133,6 +147,13 @@ def frontier_section(result: GridResult, currency: str) -> Section:
             Images([(name, figure_png(fig)) for name, fig in figures.items()]),
         ],
     )
+
+
+def _ranking(campaign) -> str:
+    manual = campaign.manual
+    if manual.rank_by is None:
+        return "best RFM scores"
+    return f"{'lowest' if manual.ascending else 'highest'} {manual.rank_by}"
 
 
 def model_section(evaluation: Evaluation, rows_note: str) -> Section:

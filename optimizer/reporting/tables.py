@@ -456,3 +456,28 @@ def schema_table(schema: TableSchema) -> TableData:
     if schema.key:
         table.caption = f"key: {', '.join(schema.key)} (unique)"
     return table
+
+
+def inference_table(columns: pd.DataFrame, rows_read: int) -> TableData:
+    """What ``couponopt init`` inferred per column: role, type, distinct values, missing share."""
+    table = TableData(
+        f"Columns (from the first {rows_read:,} rows)",
+        [
+            Column("file", "left"),
+            Column("column", "left"),
+            Column("role", "left"),
+            Column("type", "left"),
+            Column("distinct"),
+            Column("missing"),
+        ],
+    )
+    for row in columns.itertuples(index=False):
+        table.add_row(
+            row.file, row.column, row.role, row.type, f"{row.distinct:,}", fmt_share(row.missing)
+        )
+    table.caption = (
+        "role: id, arm, outcome, order value, segment (targeting labels), basket (money per "
+        "order), feature (the models learn from it), ignored (never a feature) or unused. "
+        "Text features with more labels than max_categories keep their most frequent ones."
+    )
+    return table

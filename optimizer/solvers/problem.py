@@ -2,9 +2,11 @@
 
 For user i and denomination k (face value f_k, threshold t_k, planning redemption share r_k):
 
-* expected cost ``c_ik = sms_cost + p_ik * r_ik * f_k`` (money): the message always, the face
-  value only when a converter redeems; ``r_ik`` is P(redeem | converted) from the redemption
-  model when the scores have one (a natural buyer redeems only if the basket reaches the
+* expected cost ``c_ik = s_k + p_ik * (r_ik * f_k + v_k)`` (money): the send cost ``s_k`` (the
+  treatment's ``send_cost``, else ``sms_cost``) always, the face value only when a converter
+  redeems, and the treatment's cost per conversion ``v_k`` (0 for plain coupons) per
+  converter; ``r_ik`` is P(redeem | converted) from the redemption model when the scores
+  have one (a natural buyer redeems only if the basket reaches the
   threshold), else the menu's share ``r_k``. A coupon sent to a sure thing costs the face value
   whenever the sure thing redeems it and buys nothing, which is the article's lesson;
 * value by objective: incremental conversions ``p_ik - p0_i`` (default); incremental GMV
@@ -145,7 +147,7 @@ def build_problem(
         Face values, thresholds, redemption shares.
     objective : Objective or {"conversions", "gmv", "profit"}
     sms_cost : float
-        Money per message.
+        Money per message of the treatments without a ``send_cost`` of their own.
     margin_rate : float
         Gross margin share of GMV (profit objective).
     basket : ndarray, shape (n,), optional
@@ -173,15 +175,18 @@ def build_problem(
             raise InputError(f"the {objective} objective needs each user's average order value")
         basket = np.ones(n)
     basket = np.nan_to_num(np.asarray(basket, dtype=np.float64), nan=0.0)
+    send = menu.send_costs(sms_cost)[None, :]
+    per_conversion = menu.conversion_costs[None, :]
     if redeem is None:
-        cost = sms_cost + p * (menu.redemption_shares * menu.face_values)[None, :]
+        paid = (menu.redemption_shares * menu.face_values)[None, :] + per_conversion
+        cost = send + p * paid
     else:
         redeem = np.asarray(redeem, dtype=np.float32)
         if redeem.shape != p.shape:
             raise InputError(
                 f"redemption probabilities have shape {redeem.shape}; expected {p.shape}"
             )
-        cost = sms_cost + p * redeem * menu.face_values[None, :]
+        cost = send + p * (redeem * menu.face_values[None, :] + per_conversion)
     problem = CampaignProblem(
         user_id=np.asarray(user_id, dtype=np.int64),
         p0=p0,

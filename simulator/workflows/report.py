@@ -9,23 +9,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from optimizer.choices import Policy, Solver
 from optimizer.evaluation.quality import evaluate_scores
 from optimizer.io.campaign_log import training_rows, user_split
-from optimizer.planning.campaign import plan_campaign
 from optimizer.planning.request import PlanningRequest
-from optimizer.planning.whatif import Grid, plan_grid
 from optimizer.progress import Progress, report
 from optimizer.reporting.page import Note, Section, render_page
-from optimizer.reporting.sections import (
-    baselines_section,
-    campaign_section,
-    frontier_section,
-    model_section,
-    plan_section,
-)
+from optimizer.reporting.report import plan_sections
+from optimizer.reporting.sections import model_section
 from simulator.choices import Design
 from simulator.experiment.ab import run_experiment
 from simulator.scenario import Scenario
@@ -95,36 +86,17 @@ def build_report(
     policies = tuple(Policy)  # every policy, the optimal one first
     candidates = request.candidates(scored.scores, scored.users)
     currency = scenario.currency
-    report(progress, "planning every policy")
-    plans = plan_campaign(candidates, request, policies=policies)
-    sections = [
-        campaign_section(
-            request,
-            len(candidates),
-            facts=[
-                ("population", f"{scenario.population.users:,} customers"),
-                (
-                    "campaign",
-                    f"{scenario.campaign.window_days:g}-day window, coupons valid "
-                    f"{scenario.campaign.validity_days:g} days",
-                ),
-            ],
+    facts = [
+        ("population", f"{scenario.population.users:,} customers"),
+        (
+            "campaign",
+            f"{scenario.campaign.window_days:g}-day window, coupons valid "
+            f"{scenario.campaign.validity_days:g} days",
         ),
-        plan_section(plans[Policy.OPTIMAL], currency),
-        baselines_section(plans, request),
     ]
-    report(progress, "sweeping the budget")
-    budget = request.budget
-    grid = Grid(
-        budget=np.linspace(0.1 * budget, 2 * budget, sweep_points).tolist(),
-        menu=[("campaign", scenario.menu)],
-        sms_cost=[request.sms_cost],
-        margin_rate=[request.margin_rate],
-        segments=[tuple(scenario.targeting.segments)],
+    sections = plan_sections(
+        request, candidates, facts=facts, sweep_points=sweep_points, progress=progress
     )
-    shown = (Policy.OPTIMAL, Policy.MANUAL, Policy.V2)
-    frontier = plan_grid(request, grid, lambda _context: candidates, policies=shown)
-    sections.append(frontier_section(frontier, currency))
     if simulate:
         if scored.truth is None:
             raise ValueError("the simulated A/B test needs the world's truth")
