@@ -146,7 +146,7 @@ def test_bad_model_inputs_fail_cleanly(runner, tmp_path, world_dir):
         ["train", "--log", str(world_dir / "history.parquet"), "--users",
          str(world_dir / "users.parquet"), "--out", str(tmp_path / "m"), "--segments", "sleepy"],
     )  # fmt: skip
-    assert result.exit_code == 2 and "'sleepy' is not a stage" in flat(result.stderr)
+    assert result.exit_code == 2 and "unknown segment 'sleepy'" in flat(result.stderr)
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
 
 
