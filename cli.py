@@ -40,11 +40,11 @@ from cli_options import (
     SegmentsOpt,
     SolverOpt,
     UsersOpt,
-    _caps,
-    _shares,
-    _vary,
     names_opt,
     opt,
+    parse_caps,
+    parse_shares,
+    parse_vary,
 )
 from optimizer.choices import (
     POLICIES,
@@ -196,7 +196,7 @@ def _scored(scenario: Any) -> Any:
 
 def _load_scores(request: Any, scores: Path, users: Path | None, base: Path | None) -> Any:
     """The scores and their customers (read with the file's [data] mapping when it has one)."""
-    from optimizer.io import load_scores, load_users, load_users_mapped
+    from optimizer.io import load_scores, load_users
 
     data = request.campaign.data
     if users is None and data is None:
@@ -204,7 +204,7 @@ def _load_scores(request: Any, scores: Path, users: Path | None, base: Path | No
     table = load_scores(scores, request.campaign.menu)
     if data is None:
         return table, load_users(users)
-    return table, load_users_mapped(data, base, path=users).frame
+    return table, request.read_users(base, users)
 
 
 def _writable(path: Path | None, suffixes: Sequence[str] | None = None) -> None:
@@ -241,7 +241,8 @@ def generate(
 
     Writes users.parquet (features), history.parquet (randomized and manual campaign log),
     truth.parquet (true natural and per-coupon conversion probabilities; for tests and
-    benchmarks only), menu.toml and scenario.toml. Memory stays bounded at any size.
+    benchmarks only), menu.toml, scenario.toml and campaign.toml (the tables mapped as a
+    team's own data, for `train --config`). Memory stays bounded at any size.
     """
     from simulator.tables import world_tables
     from simulator.world.generation import write_world
@@ -254,7 +255,7 @@ def generate(
     if as_json:
         return emit({"scenario": scen.name, "out": out_dir, **summary.to_dict()})
     show(world_tables(summary, scen))
-    say(f"wrote {out_dir}/{{users,history,truth}}.parquet, menu.toml, scenario.toml")
+    say(f"wrote {out_dir}/{{users,history,truth}}.parquet, menu.toml, scenario.toml, campaign.toml")
 
 
 @app.command()
@@ -276,12 +277,12 @@ def optimize(
     match_on: MatchOnOpt = None,
     screen: Annotated[bool, opt("--screen")] = False,
     max_per_denomination: Annotated[
-        str | None, opt("--max-per-denomination", parser=_caps, metavar="NAME=COUNT,...")
+        str | None, opt("--max-per-denomination", parser=parse_caps, metavar="NAME=COUNT,...")
     ] = None,
     max_messages: Annotated[int | None, opt("--max-messages", min=0)] = None,
     min_roi: Annotated[float | None, opt("--min-roi", min=0.0)] = None,
     segment_share: Annotated[
-        str | None, opt("--segment-share", parser=_shares, metavar="LABEL=MIN:MAX,...")
+        str | None, opt("--segment-share", parser=parse_shares, metavar="LABEL=MIN:MAX,...")
     ] = None,
     segment_column: Annotated[str | None, opt("--segment-column")] = None,
     segments: SegmentsOpt = None,
@@ -453,7 +454,7 @@ def whatif(
     ), base=scenario.parent if scenario else None)  # fmt: skip
     config = request.campaign
     base = None if vary else scenario.parent if scenario else None
-    grid = build_grid(config, _vary(vary) if vary else config.whatif.vary, base)
+    grid = build_grid(config, parse_vary(vary) if vary else config.whatif.vary, base)
     _writable(out_path)
     with progress_bars(err) as progress:
         if scores is None:

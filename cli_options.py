@@ -75,16 +75,16 @@ def _bounds(raw: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _caps(text: Any) -> dict[str, int]:
+def parse_caps(text: Any) -> dict[str, int]:
     return _pairs(text, "DENOMINATION=COUNT items (count >= 0)", _count)
 
 
-def _shares(text: Any) -> dict[str, tuple[float, float]]:
+def parse_shares(text: Any) -> dict[str, tuple[float, float]]:
     what = "SEGMENT=MIN:MAX items (shares in [0, 1], either side may be empty)"
     return _pairs(text, what, _bounds)
 
 
-def _vary(items: Sequence[str]) -> Any:
+def parse_vary(items: Sequence[str]) -> Any:
     """``--vary AXIS=VALUES`` items as the library's :class:`~optimizer.planning.Vary`."""
     from optimizer.io.tomlfile import validation_error_parts
     from optimizer.planning.config import Vary

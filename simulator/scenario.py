@@ -207,6 +207,13 @@ class Scenario(CampaignConfig):
                 f"campaign.validity_days: {self.campaign.validity_days:g} exceeds "
                 f"campaign.window_days {self.campaign.window_days:g}"
             )
+        if not self.menu.plain:
+            raise ValueError(
+                "menu: the synthetic world plays coupons with no costs of their own (no "
+                "messages, send_cost or conversion_cost); plan such menus on your own scores"
+            )
+        if self.data is not None:
+            raise ValueError("data: a scenario plays its own world; put [data] in a campaign file")
         targeting = self.targeting
         if targeting.column != "lifecycle_stage":
             raise ValueError(

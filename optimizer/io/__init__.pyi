@@ -85,6 +85,9 @@ from .mapping import (
     check_features as check_features,
 )
 from .mapping import (
+    contract_data as contract_data,
+)
+from .mapping import (
     data_path as data_path,
 )
 from .mapping import (
@@ -155,6 +158,9 @@ from .tables import (
 )
 from .tables import (
     read_table as read_table,
+)
+from .tables import (
+    table_columns as table_columns,
 )
 from .tables import (
     validate_frame as validate_frame,

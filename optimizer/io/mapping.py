@@ -25,12 +25,14 @@ says where the customer table and the campaign log are and what their columns me
     propensity = "uniform"       # or { column = "p" }, { arms = { A = 0.4, ... } },
                                  # or { columns = { A = "p_a", ... } } (each row sums to 1)
     campaign = "campaign_id"                         # optional campaign id or date column
+    segment = "tier_then"                            # optional segment label at campaign time
     randomized = { column = "design", values = ["rct"] }   # default: every row randomized
 
 :func:`load_users_mapped` and :func:`load_log_mapped` return the contract's frames: ``user_id``
 (int64) plus the features, segment and basket columns under their own names; the log as
 ``campaign_id``, ``user_id``, ``assignment``, ``denomination``, ``converted``, ``redeemed``,
-``order_value``, ``discount`` and ``propensity`` (P(the row's arm), in (0, 1]). Every problem
+``order_value``, ``discount`` and ``propensity`` (P(the row's arm), in (0, 1]), and the segment
+label at campaign time when the log has one. Every problem
 is one :class:`~optimizer.errors.InputError` naming the file, column and first rows.
 """
 
@@ -48,8 +50,9 @@ from pandas.api import types as ptypes
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from optimizer.errors import InputError, format_rows
+from optimizer.io.contract import USERS
 from optimizer.io.menu import NO_COUPON, Menu
-from optimizer.io.tables import iter_table, read_table
+from optimizer.io.tables import iter_table, read_table, table_columns
 
 __all__ = [
     "UsersMap",
@@ -64,6 +67,7 @@ __all__ = [
     "load_log_mapped",
     "check_features",
     "data_path",
+    "contract_data",
 ]
 
 
@@ -148,6 +152,9 @@ class LogMap(_Strict):
         "uniform", description="'uniform' over the arms, or {column|arms|columns}"
     )
     campaign: str | None = Field(None, min_length=1, description="campaign id or date column")
+    segment: str | None = Field(
+        None, min_length=1, description="segment label at campaign time (default: the customer's)"
+    )
     randomized: RandomizedRows | None = Field(None, description="default: every row")
 
     @field_validator("propensity")
@@ -186,6 +193,11 @@ class DataConfig(_Strict):
                 "(or neither, to number the rows)"
             )
         return self
+
+    @property
+    def log_segment(self) -> str | None:
+        """The log's column of segment labels at campaign time, if it has one."""
+        return None if self.log is None else self.log.segment
 
     def menu_problem(self, menu: Menu) -> str | None:
         """What keeps the log's arms from matching ``menu``, or None when they match."""
@@ -303,11 +315,14 @@ def _ids(frame: pd.DataFrame, name: str | None, source: Path, offset: int, key: 
     if name is None:
         return np.arange(offset + 1, offset + len(frame) + 1, dtype=np.int64)
     series = frame[name]
+    if ptypes.is_integer_dtype(series.dtype) and not series.isna().any():
+        return series.to_numpy(dtype=np.int64)  # exact, even beyond 2**53
     values = _numbers(series, source, name, offset, f"integer ids ({key})")
-    bad = ~np.isfinite(values) | (values != np.round(values))
+    bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2**53)
     if bad.any():
         raise InputError(
-            f"missing or non-integer id at {_rows(bad, offset)}; expected integer ids",
+            f"missing, non-integer or inexact (stored as a float >= 2**53) id at "
+            f"{_rows(bad, offset)}; expected integer ids",
             source=source,
             column=name,
         )
@@ -358,7 +373,7 @@ def _feature_spec(
 def _log_columns(log: LogMap | None) -> set[str]:
     if log is None:
         return set()
-    names = {log.arm, log.outcome, log.redeemed, log.order_value, log.campaign, log.id}
+    names = {log.arm, log.outcome, log.redeemed, log.order_value, log.campaign, log.id, log.segment}
     if isinstance(log.propensity, PropensityMap):
         names.add(log.propensity.column)
         names.update((log.propensity.columns or {}).values())
@@ -454,7 +469,8 @@ def load_users_mapped(
     path : str or Path, optional
         Another customer file with the same columns (e.g. this month's customers to score).
     features : FeatureSpec, optional
-        The features to read (a trained model's); default: from the configuration.
+        The features to read (a trained model's, or none to plan: id, segment and basket
+        only); default: from the configuration. With it, only the columns needed are read.
 
     Raises
     ------
@@ -464,7 +480,15 @@ def load_users_mapped(
         :func:`check_features`, which training calls.)
     """
     source = Path(path) if path is not None else data_path(config.users.file, base)
-    frame = read_table(source)
+    columns = None
+    if features is not None:  # only what is needed, so that planning reads a few columns
+        users_map = config.users
+        wanted = {users_map.id, users_map.segment, users_map.basket, *features.names}
+        present = table_columns(source)
+        for name in (users_map.id, users_map.segment, users_map.basket, *features.names):
+            _need(present, name, source, "data.users")
+        columns = [c for c in present if c in wanted]
+    frame = read_table(source, columns)
     spec = features or _feature_spec(
         [str(c) for c in frame.columns], frame.dtypes, config.users, _reserved(config), source
     )
@@ -567,7 +591,14 @@ def _propensity(frame: pd.DataFrame, log: LogMap, labels: np.ndarray, source: Pa
         )
     received = pd.Index(order).get_indexer(labels)
     p = matrix[np.arange(len(frame)), received]
-    _in_unit(p, source, "the received arm's propensity")
+    zero = p <= 0
+    if zero.any():  # a row got an arm its design gave no chance: name that arm's column
+        column = columns[order[received[np.flatnonzero(zero)[0]]]]
+        raise InputError(
+            f"propensity 0 for the arm the row received at {_rows(zero)}; expected > 0",
+            source=source,
+            column=column,
+        )
     return p
 
 
@@ -685,6 +716,10 @@ def load_log_mapped(
             "propensity": propensity,
         }
     )
+    if log.segment is not None:
+        # The label at campaign time, under the name the customer table's labels have.
+        name = config.users.segment or log.segment
+        out[name] = _labels(frame[log.segment]).fillna("missing").to_numpy(dtype=object)
     key = out.duplicated(["campaign_id", "user_id"]).to_numpy()
     if key.any():
         raise InputError(
@@ -709,3 +744,50 @@ def load_log_mapped(
                 column=log.arm,
             )
     return out
+
+
+def contract_data(
+    menu: Menu,
+    propensity: dict[str, float] | None = None,
+    *,
+    users: str = "users.parquet",
+    log: str = "history.parquet",
+) -> DataConfig:
+    """The synthetic contract as a data configuration: the world's tables through the same path.
+
+    Parameters
+    ----------
+    menu : Menu
+        The denominations the log's ``denomination`` column holds (with ``none``).
+    propensity : dict of str to float, optional
+        P(arm) of the randomized campaign per denomination and ``none``; default uniform.
+    users, log : str
+        File names (relative to the configuration) of the user table and the campaign log.
+    """
+    numeric = tuple(c.name for c in USERS.columns if c.kind in ("int", "float", "flag"))
+    categorical = tuple(c.name for c in USERS.columns if c.kind == "category")
+    arms = {name: name for name in (*menu.names, NO_COUPON)}
+    return DataConfig(
+        users=UsersMap(
+            file=users,
+            id="user_id",
+            features="listed",
+            numeric=tuple(n for n in numeric if n != "user_id"),
+            categorical=categorical,
+            segment="lifecycle_stage",
+            basket="avg_order_value",
+        ),
+        log=LogMap(
+            file=log,
+            id="user_id",
+            arm="denomination",
+            arms=arms,
+            outcome="converted",
+            redeemed="redeemed",
+            order_value="order_value",
+            propensity="uniform" if propensity is None else PropensityMap(arms=propensity),
+            campaign="campaign_id",
+            segment="lifecycle_stage",
+            randomized=RandomizedRows(column="assignment", values=("randomized",)),
+        ),
+    )

@@ -37,6 +37,7 @@ __all__ = [
     "guess_kind",
     "load_table",
     "read_table",
+    "table_columns",
     "validate_frame",
     "load_users",
     "check_users",
@@ -90,8 +91,14 @@ def _read_errors(path: Path, fmt: str) -> Iterator[None]:
         raise InputError(f"not a readable {kind} file ({reason})", source=path) from None
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet or CSV file into a DataFrame without interpreting it.
+
+    Parameters
+    ----------
+    path : str or Path
+    columns : list of str, optional
+        Read only these columns (each must be in the file: see :func:`table_columns`).
 
     Raises
     ------
@@ -101,8 +108,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path, fmt = _checked_file(path)
     with _read_errors(path, fmt):
         if fmt == "parquet":
-            return pq.read_table(path).to_pandas()
-        return pd.read_csv(path, low_memory=False)
+            return pq.read_table(path, columns=columns).to_pandas()
+        return pd.read_csv(path, low_memory=False, usecols=columns)
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """The column names of a Parquet or CSV file, read from its schema or header only."""
+    path, fmt = _checked_file(path)
+    with _read_errors(path, fmt):
+        if fmt == "parquet":
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
 
 
 class _Source(str):

@@ -79,7 +79,7 @@ def train_on_data(
     models = ConversionModels(
         numeric=list(users.features.numeric),
         categorical=list(users.features.categorical),
-        segment_column=data.users.segment or "lifecycle_stage",
+        segment_column=data.users.segment or data.log_segment or "lifecycle_stage",
         basket_column=data.users.basket,
         max_categories=data.users.max_categories,
         **params,

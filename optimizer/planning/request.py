@@ -21,11 +21,12 @@ import pandas as pd
 
 from optimizer.choices import BASELINES, POLICIES, MatchOn, Objective, Policy, Solver
 from optimizer.errors import InputError
+from optimizer.io.mapping import FeatureSpec, data_path, load_users_mapped
 from optimizer.io.menu import Menu
-from optimizer.io.tables import load_user_ids
+from optimizer.io.tables import load_user_ids, table_columns
 from optimizer.planning.candidates import Candidates, campaign_problem, select_candidates
 from optimizer.planning.config import CampaignConfig
-from optimizer.planning.policies import ARTICLE_V2_THRESHOLD, PolicySettings
+from optimizer.planning.policies import ARTICLE_V2_THRESHOLD, RFM_COLUMNS, PolicySettings
 from optimizer.solvers.problem import CampaignProblem
 
 __all__ = ["Overrides", "PlanningRequest", "resolve_request"]
@@ -242,6 +243,34 @@ class PlanningRequest:
             basket_column=self.basket_column,
             order_value=self.campaign.costs.order_value,
         )
+
+    def read_users(
+        self, base: str | Path | None = None, path: str | Path | None = None
+    ) -> pd.DataFrame:
+        """The customer table of the campaign's ``[data]``, only the columns plans read.
+
+        The id, segment and basket, the targeting and segment-share columns, and manual's
+        ranking (``manual.rank_by``, else the RFM columns the file has): planning a table of
+        hundreds of features reads a handful of them.
+
+        Returns
+        -------
+        DataFrame, shape (n, c)
+        """
+        data = self.campaign.data
+        if data is None:
+            raise InputError("the campaign maps no customer table", key="data")
+        source = Path(path) if path is not None else data_path(data.users.file, base)
+        present = set(table_columns(source))
+        manual = self.campaign.manual
+        ranking = (manual.rank_by,) if manual.rank_by else RFM_COLUMNS
+        labels = (self.campaign.targeting.column, self.segment_column)
+        mapped = {data.users.id, data.users.segment, data.users.basket}
+        spec = FeatureSpec(
+            numeric=tuple(c for c in dict.fromkeys(ranking) if c in present and c not in mapped),
+            categorical=tuple(c for c in dict.fromkeys(labels) if c in present and c not in mapped),
+        )
+        return load_users_mapped(data, path=source, features=spec).frame
 
     @property
     def basket_column(self) -> str | None:

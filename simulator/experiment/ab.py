@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from optimizer.choices import Solver
+from optimizer.errors import InputError
 from optimizer.planning.campaign import plan_campaign
 from optimizer.planning.candidates import Candidates
 from optimizer.planning.request import Overrides, PlanningRequest, resolve_request
@@ -254,6 +255,12 @@ def run_experiment(
     seed = sim.seed if seed is None else int(seed)
     design = Design(sim.design if design is None else design)
     menu = candidates.menu
+    if not menu.plain:
+        raise InputError(
+            "the synthetic world plays coupons with no costs of their own; this menu has "
+            "messages or per-treatment costs",
+            key="menu",
+        )
     truth = truth.set_index("user_id").loc[candidates.scores["user_id"].to_numpy()]
     traits = dict(zip(TRAITS, traits_of(truth), strict=True))
     n = len(candidates)

@@ -19,6 +19,9 @@ from .generation import (
     iter_world as iter_world,
 )
 from .generation import (
+    world_campaign as world_campaign,
+)
+from .generation import (
     write_world as write_world,
 )
 from .history import (

@@ -20,8 +20,10 @@ import pyarrow.parquet as pq
 
 from optimizer.io.atomic import atomic_directory
 from optimizer.io.contract import ARCHETYPES, ASSIGNMENTS
+from optimizer.io.mapping import contract_data
 from optimizer.io.menu import NO_COUPON, save_menu
 from optimizer.io.tomlfile import write_toml
+from optimizer.planning.config import CampaignConfig
 from optimizer.progress import Progress, report
 from optimizer.segments import STAGES
 from simulator.scenario import Scenario
@@ -42,6 +44,7 @@ __all__ = [
     "build_world",
     "write_world",
     "OUTPUT_TABLES",
+    "world_campaign",
 ]
 
 #: Table files written by :func:`write_world` (without suffix).
@@ -339,4 +342,23 @@ def write_world(
                 sink.close()
         save_menu(scenario.menu, staging / "menu.toml")
         write_toml(scenario.model_dump(mode="json", exclude_none=True), staging / "scenario.toml")
+        write_toml(
+            world_campaign(scenario).model_dump(mode="json", exclude_none=True),
+            staging / "campaign.toml",
+        )
     return summary
+
+
+def world_campaign(scenario: Scenario) -> CampaignConfig:
+    """The scenario's campaign with its world's tables mapped as a team's own data.
+
+    Written as ``campaign.toml`` beside the tables, so that ``train --config``, ``score`` and
+    ``optimize --config --scores`` take the generated world through the same path as a team's
+    files (its contract is one data configuration, :func:`optimizer.io.mapping.contract_data`).
+    """
+    k = len(scenario.menu)
+    holdout = scenario.history.holdout_share
+    shares = {name: (1 - holdout) / k for name in scenario.menu.names}
+    shares[NO_COUPON] = 1 - sum(shares.values())
+    fields = {name: getattr(scenario, name) for name in CampaignConfig.model_fields}
+    return CampaignConfig(**(fields | {"data": contract_data(scenario.menu, shares)}))

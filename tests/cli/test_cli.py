@@ -157,6 +157,7 @@ def test_generate_writes_every_table(runner, tmp_path, small_scenario):
         "truth.csv",
         "menu.toml",
         "scenario.toml",
+        "campaign.toml",
     }
     scenario = load_scenario(out / "scenario.toml")
     assert scenario.population.users == 3000 and scenario.population.seed == 5

@@ -200,3 +200,17 @@ def test_world_commands_refuse_a_data_configuration(chain):
     result = _run("optimize", "--config", chain["config"])
     assert result.exit_code == 2
     assert "--scores" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_whatif_on_own_data(chain):
+    result = _run(
+        "whatif", "--config", chain["config"], "--scores", chain["scores"],
+        "--vary", "budget=20,60", "--policies", "optimal,manual", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = strict_json(result.stdout)["points"]
+    optimal = sorted(
+        (r["budget"], r["incremental_conversions"]) for r in rows if r["policy"] == "optimal"
+    )
+    assert [b for b, _ in optimal] == [20.0, 60.0]
+    assert optimal[1][1] >= optimal[0][1] - 1e-9  # more budget never buys less

@@ -285,3 +285,14 @@ def test_campaign_overrides_name_their_key():
     with pytest.raises(InputError) as info:
         Scenario().with_overrides(users=0)
     assert info.value.key == "population.users"
+
+
+def test_the_world_refuses_menus_it_cannot_play():
+    from optimizer.io.tomlfile import validate
+
+    message = {"denomination": [{"name": "e", "kind": "message"}]}
+    with pytest.raises(InputError, match="menu: the synthetic world plays coupons"):
+        validate(Scenario, {"menu": message, "manual": {"denomination": "e"}})
+    priced = {"denomination": [{"name": "c", "face_value": 5, "threshold": 9, "send_cost": 1}]}
+    with pytest.raises(InputError, match="menu: the synthetic world plays coupons"):
+        validate(Scenario, {"menu": priced, "manual": {"denomination": "c"}})

@@ -549,7 +549,7 @@ def test_received_arm_with_zero_propensity(tmp_path):
     columns = {"A": "p_a", "B": "p_b", "control": "p_c"}
     with pytest.raises(InputError) as excinfo:
         _load(tmp_path, _config(propensity={"columns": columns}))
-    _error(excinfo, str(tmp_path / "log.csv"), "row 1")
+    _error(excinfo, str(tmp_path / "log.csv"), "column 'p_a'", "row 1")
 
 
 def test_duplicated_ids_in_the_users_file(tmp_path):
@@ -785,3 +785,12 @@ def test_chunks_label_float_categories_like_the_one_shot_load(tmp_path):
         iter_users_mapped(cfg, path, whole.features, chunk_rows=2), ignore_index=True
     )
     assert joined["tier"].tolist() == whole.frame["tier"].tolist()
+
+
+def test_large_integer_ids_stay_exact(tmp_path):
+    big = 2**62 + np.arange(3, dtype=np.int64)  # beyond float64's exact integers
+    frame = pd.DataFrame({"cid": big, "x": [1.0, 2.0, 3.0], "g": ["a", "b", "a"]})
+    frame.to_parquet(tmp_path / "c.parquet", index=False)
+    config = DataConfig.model_validate({"users": {"file": "c.parquet", "id": "cid"}})
+    users = load_users_mapped(config, base=tmp_path)
+    assert users.frame["user_id"].tolist() == big.tolist()
