@@ -728,8 +728,12 @@ def validate(
     menu: Annotated[Path | None, opt("--menu", "data", **File)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a file against the data contract; exit code 2 with one line if it breaks it."""
-    from optimizer.io import guess_kind, load_menu, load_table, menu_beside
+    """Check a file against the data contract; exit code 2 with one line if it breaks it.
+
+    A campaign file with a [data] section also has its customer table and log read and
+    checked as training would read them.
+    """
+    from optimizer.io import check_data, guess_kind, load_menu, load_table, menu_beside
     from simulator.scenario import Scenario, load_configuration
 
     if not path.is_file():
@@ -741,6 +745,10 @@ def validate(
         facts = {"name": config.name, "denominations": list(config.menu.names)}
         text = f"{which} '{config.name}', {len(config.menu)} denominations, budget "
         text += f"{config.budget.amount:,.2f} {config.currency}"
+        if config.data is not None:  # its files, read and checked as training would
+            facts["data"] = check_data(config.data, config.menu, path.parent)
+            text += f"; data: {facts['data']['customers']:,} customers"
+            text += f", {facts['data'].get('randomized_rows', 0):,} randomized log rows"
     elif kind == Kind.MENU:
         facts = {"denominations": list(load_menu(path).names)}
         text = f"{len(facts['denominations'])} denominations ({', '.join(facts['denominations'])})"

@@ -174,3 +174,6 @@ from .tomlfile import (
 from .tomlfile import (
     write_toml as write_toml,
 )
+from .mapping import (
+    check_data as check_data,
+)

@@ -68,6 +68,7 @@ __all__ = [
     "check_features",
     "data_path",
     "contract_data",
+    "check_data",
 ]
 
 
@@ -791,3 +792,36 @@ def contract_data(
             randomized=RandomizedRows(column="assignment", values=("randomized",)),
         ),
     )
+
+
+def check_data(config: DataConfig, menu: Menu, base: str | Path | None = None) -> dict[str, object]:
+    """Read and check a data configuration's files as training would, and say what they hold.
+
+    Returns
+    -------
+    dict
+        ``customers``, ``numeric`` and ``categorical`` feature counts, and with a log
+        ``log_rows``, ``randomized_rows`` and rows per arm.
+
+    Raises
+    ------
+    InputError
+        Anything training would refuse (see :func:`load_users_mapped`,
+        :func:`load_log_mapped` and :func:`check_features`).
+    """
+    users = load_users_mapped(config, base)
+    check_features(users.frame, users.features, users.source)
+    facts: dict[str, object] = {
+        "customers": len(users.frame),
+        "numeric": len(users.features.numeric),
+        "categorical": len(users.features.categorical),
+    }
+    if config.log is not None:
+        log = load_log_mapped(config, menu, users, base)
+        randomized = log[log["assignment"] == "randomized"]
+        facts |= {
+            "log_rows": len(log),
+            "randomized_rows": len(randomized),
+            "arms": randomized["denomination"].value_counts().sort_index().to_dict(),
+        }
+    return facts

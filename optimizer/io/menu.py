@@ -16,6 +16,7 @@ per conversion::
     kind = "message"
     send_cost = 0.15         # money per send (default: the campaign's costs.sms_cost)
     conversion_cost = 0.0    # money paid per conversion under this treatment (a fee, a gift)
+    conversion_value = 10.0  # GMV of a conversion (default: the user's basket)
 
 Any treatment may set ``send_cost`` and ``conversion_cost``, so costs per arm live in the menu.
 The expected cost of treatment k for a user is ``send_k + p_k * (r_k * face_k + conv_k)``.
@@ -67,6 +68,9 @@ class Denomination(BaseModel):
         Money per send of this treatment; None uses the campaign's ``costs.sms_cost``.
     conversion_cost : float
         Money paid for every conversion under this treatment (a fee, a gift), >= 0.
+    conversion_value : float, optional
+        GMV of a conversion under this treatment (money), when it differs from the user's usual
+        order (a promotion of one product at a fixed price); None: the user's basket.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,6 +91,12 @@ class Denomination(BaseModel):
     )
     conversion_cost: float = Field(
         0.0, ge=0, allow_inf_nan=False, description="money per conversion under this treatment"
+    )
+    conversion_value: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="GMV of a conversion under this treatment (default: the user's basket)",
     )
 
     @field_validator("name")
@@ -172,9 +182,21 @@ class Menu(BaseModel):
 
     @property
     def plain(self) -> bool:
-        """Coupons only, with no cost of their own: the menus the simulator can play."""
+        """Coupons only, with no cost or value of their own: the menus the simulator can play."""
         return self.all_coupons and all(
-            d.send_cost is None and d.conversion_cost == 0 for d in self.denomination
+            d.send_cost is None and d.conversion_cost == 0 and d.conversion_value is None
+            for d in self.denomination
+        )
+
+    @property
+    def conversion_values(self) -> np.ndarray:
+        """GMV of a conversion under each treatment, NaN where the basket applies, shape (k,)."""
+        return np.array(
+            [
+                np.nan if d.conversion_value is None else d.conversion_value
+                for d in self.denomination
+            ],
+            dtype=np.float64,
         )
 
     def send_costs(self, default: float) -> np.ndarray:

@@ -72,6 +72,7 @@ def campaign_section(
             Column("redemption share"),
             Column("send cost"),
             Column("cost per conversion"),
+            Column("value per conversion"),
         ],
     )
     sends = campaign.menu.send_costs(request.sms_cost)
@@ -84,6 +85,7 @@ def campaign_section(
             fmt_share(d.redemption_share),
             f"{send:g}",
             f"{d.conversion_cost:g}",
+            "basket" if d.conversion_value is None else f"{d.conversion_value:g}",
         )
     return Section(
         "Scenario",

@@ -15,7 +15,9 @@ For user i and denomination k (face value f_k, threshold t_k, planning redemptio
   threshold; ``l_ik = p_ik * r_ik`` (the redemption mass) with a redemption model, else
   ``max(p_ik - p0_i, 0)`` (only the extra buyers lift their order: planning as if every holder
   did rewards high thresholds sent to sure things, which the simulator shows do not pay);
-  incremental profit ``margin * incremental GMV - c_ik``.
+  incremental profit ``margin * incremental GMV - c_ik``. A treatment with its own
+  ``conversion_value`` ``w_k`` (a promotion of one product) has incremental GMV
+  ``p_ik * w_k - p0_i * b_i``.
 """
 
 from __future__ import annotations
@@ -117,7 +119,12 @@ class CampaignProblem:
             lifted = np.maximum(lift, 0.0)
         else:
             lifted = p * self.redeem[rows, options]
-        return lift * basket + lifted * stretch
+        gmv = lift * basket + lifted * stretch
+        worth = self.menu.conversion_values[options]
+        if np.isnan(worth).all():
+            return gmv
+        # A treatment whose conversions are worth their own value: p * v - p0 * basket.
+        return np.where(np.isnan(worth), gmv, p * worth - self.p0[rows] * basket)
 
 
 def build_problem(

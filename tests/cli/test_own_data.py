@@ -214,3 +214,14 @@ def test_whatif_on_own_data(chain):
     )
     assert [b for b, _ in optimal] == [20.0, 60.0]
     assert optimal[1][1] >= optimal[0][1] - 1e-9  # more budget never buys less
+
+
+def test_validate_reads_the_mapped_files(chain):
+    result = _run("validate", chain["config"], "--json")
+    assert result.exit_code == 0, result.output
+    facts = strict_json(result.stdout)["data"]
+    log = pd.read_csv(chain["root"] / "log.csv")
+    assert facts["customers"] == N_USERS and facts["randomized_rows"] == len(log)
+    counts = log["treatment"].map({"email_a": "email_a", "email_b": "email_b", "no_email": "none"})
+    assert facts["arms"] == counts.value_counts().sort_index().to_dict()
+    assert facts["numeric"] == N_NUMERIC

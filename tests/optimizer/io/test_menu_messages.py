@@ -371,3 +371,26 @@ def test_monotonicity_over_coupons_only_in_a_mixed_menu():
     np.testing.assert_array_equal(out, expected)
     assert out[0, 2] == 0.6  # 10off49 raised to 5off49's probability
     np.testing.assert_array_equal(out[:, [1, 3]], p[:, [1, 3]])  # messages untouched
+
+
+def test_a_treatment_with_its_own_conversion_value():
+    """GMV = p * w - p0 * basket for a treatment worth w per conversion (naive recount)."""
+    menu = Menu(
+        denomination=(
+            Denomination(name="promo", kind="message", send_cost=0.15, conversion_value=10.0),
+            Denomination(name="c", face_value=5.0, threshold=20.0),
+        )
+    )
+    p0 = np.array([0.01, 0.20])
+    p = np.array([[0.03, 0.05], [0.25, 0.30]])
+    basket = np.array([4.0, 30.0])
+    problem = build_problem(
+        np.arange(2), p0, p, menu, objective="gmv", basket=basket, sms_cost=0.05
+    )
+    expected_promo = p[:, 0] * 10.0 - p0 * basket
+    expected_coupon = (p[:, 1] - p0) * basket + np.maximum(p[:, 1] - p0, 0) * np.maximum(
+        20.0 - basket, 0
+    )
+    np.testing.assert_allclose(problem.value[:, 0], expected_promo)
+    np.testing.assert_allclose(problem.value[:, 1], expected_coupon)
+    assert not menu.plain
