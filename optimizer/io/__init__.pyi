@@ -82,6 +82,9 @@ from .mapping import (
     UsersMap as UsersMap,
 )
 from .mapping import (
+    check_data as check_data,
+)
+from .mapping import (
     check_features as check_features,
 )
 from .mapping import (
@@ -173,7 +176,4 @@ from .tomlfile import (
 )
 from .tomlfile import (
     write_toml as write_toml,
-)
-from .mapping import (
-    check_data as check_data,
 )
