@@ -96,6 +96,7 @@ def grid_figures(
             title=f"{policy} plan's coupons" + ("" if context == "campaign" else f": {context}"),
         )
         ax.tick_params(axis="x", rotation=45)
-        ax.legend(fontsize=8)
+        if bottom.any():  # no legend for a plan that sends nothing at every budget
+            ax.legend(fontsize=8)
     figures["mix"] = fig
     return figures

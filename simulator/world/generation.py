@@ -352,8 +352,8 @@ def write_world(
 def world_campaign(scenario: Scenario) -> CampaignConfig:
     """The scenario's campaign with its world's tables mapped as a team's own data.
 
-    Written as ``campaign.toml`` beside the tables, so that ``train --config``, ``score`` and
-    ``optimize --config --scores`` take the generated world through the same path as a team's
+    Written as ``campaign.toml`` beside the tables, so that training, scoring and planning
+    from that campaign file take the generated world through the same path as a team's
     files (its contract is one data configuration, :func:`optimizer.io.mapping.contract_data`).
     """
     k = len(scenario.menu)
