@@ -416,7 +416,14 @@ def _shape_users(
     for name in spec.numeric:
         out[name] = _numbers(frame[name], source, name, offset, "a numeric feature")
     for name in spec.categorical:
-        out[name] = _labels(frame[name]).to_numpy(dtype=object)
+        series = frame[name]
+        if isinstance(series.dtype, pd.StringDtype) and series.dtype.na_value is np.nan:
+            # Already pandas' text dtype (NaN when missing, Arrow-backed): keep it. Going
+            # through object would make a Python str per cell, only for pd.DataFrame to turn
+            # them back into the same dtype (~5 KB a row with 80 text features).
+            out[name] = series.array
+        else:
+            out[name] = _labels(series).to_numpy(dtype=object)
     if users.segment is not None and users.segment not in out:
         out[users.segment] = _labels(frame[users.segment]).fillna("missing").to_numpy(dtype=object)
     if users.basket is not None and users.basket not in out:

@@ -369,6 +369,30 @@ def count_rows(path: str | Path) -> int | None:
     return None
 
 
+def _parquet_frames(parquet: pq.ParquetFile, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Chunks of ``chunk_rows`` rows, read one row group at a time.
+
+    One ``iter_batches`` over the whole file keeps the column-chunk bytes of every row group
+    it has read until it is exhausted (about the file's compressed size by the end); a reader
+    per row group frees them. Batches are regrouped so chunks stay ``chunk_rows`` long.
+    """
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for group in range(parquet.num_row_groups):
+        for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[group]):
+            pending.append(batch)
+            held += batch.num_rows
+            del batch
+            while held >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                pending, held = table.slice(chunk_rows).to_batches(), held - chunk_rows
+                frame = table.slice(0, chunk_rows).to_pandas()
+                del table  # no Arrow copy of the chunk is held while the frame is used
+                yield frame
+    if held:
+        yield pa.Table.from_batches(pending).to_pandas()
+
+
 def iter_table(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[tuple[int, pd.DataFrame]]:
     """Read a Parquet or CSV file in chunks of about ``chunk_rows`` rows.
 
@@ -383,8 +407,7 @@ def iter_table(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[tuple[
     offset = 0
     with _read_errors(path, fmt):
         if fmt == "parquet":
-            parquet = pq.ParquetFile(path)
-            batches = (b.to_pandas() for b in parquet.iter_batches(batch_size=chunk_rows))
+            batches = _parquet_frames(pq.ParquetFile(path), chunk_rows)
         else:
             batches = pd.read_csv(path, chunksize=chunk_rows, low_memory=False)
         for frame in batches:

@@ -117,6 +117,7 @@ def score_file(
                 writer.write_table(table)
                 rows += len(users)
                 report(progress, "scoring users", rows, total)
+                del users, scores, table  # freed before the next chunk is read
         finally:
             if writer is not None:
                 writer.close()

@@ -237,3 +237,21 @@ def load_scores_from(df, world_dir, scenario):
     path = world_dir / "scores_ok.parquet"
     df.to_parquet(path, index=False)
     return load_scores(path, scenario.menu)
+
+
+@pytest.mark.parametrize("chunk", [7, 30, 45, 200])
+def test_parquet_chunks_span_row_groups_in_order(tmp_path, chunk):
+    """Read a row group at a time, chunks are still ``chunk`` rows and the file in order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from optimizer.io.tables import iter_table
+
+    frame = pd.DataFrame({"a": np.arange(100), "b": [f"x{i}" for i in range(100)]})
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=30)
+    parts = list(iter_table(path, chunk))
+    sizes = [len(p) for _, p in parts]
+    assert sizes == [chunk] * (100 // chunk) + ([100 % chunk] if 100 % chunk else [])
+    assert [offset for offset, _ in parts] == list(np.cumsum([0, *sizes[:-1]]))
+    pd.testing.assert_frame_equal(pd.concat([p for _, p in parts], ignore_index=True), frame)
