@@ -656,7 +656,7 @@ def score(
     models_dir: ModelsOpt,
     users: Annotated[Path, opt("--users", "User table to score (Parquet or CSV).", **File)],
     out_path: Annotated[Path, opt("--out", "Scores file to write (.parquet or .csv).", **File)],
-    chunk_rows: Annotated[int, opt("--chunk-rows", min=1000)] = 500_000,
+    chunk_rows: Annotated[int | None, opt("--chunk-rows", min=1000)] = None,
     psi_threshold: Annotated[float, opt("--psi-threshold", min=0.0)] = 0.2,
     as_json: JsonOpt = False,
 ) -> None:

@@ -52,6 +52,9 @@ from .scoring import (
     ScoreRun as ScoreRun,
 )
 from .scoring import (
+    auto_chunk_rows as auto_chunk_rows,
+)
+from .scoring import (
     score_file as score_file,
 )
 from .shared_trunk import (

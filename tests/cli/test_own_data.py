@@ -225,3 +225,11 @@ def test_validate_reads_the_mapped_files(chain):
     counts = log["treatment"].map({"email_a": "email_a", "email_b": "email_b", "no_email": "none"})
     assert facts["arms"] == counts.value_counts().sort_index().to_dict()
     assert facts["numeric"] == N_NUMERIC
+
+
+def test_wide_tables_score_in_smaller_chunks():
+    from optimizer.models import auto_chunk_rows
+
+    assert auto_chunk_rows(15) == 500_000  # the synthetic contract keeps its chunk
+    assert auto_chunk_rows(200) == 50_000
+    assert auto_chunk_rows(100_000) == 10_000
