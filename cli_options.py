@@ -15,7 +15,7 @@ import typer
 
 from optimizer.choices import BASELINES, POLICIES, MatchOn, Objective, Solver
 
-__all__ = ["HELP", "Kind", "opt", "names_opt"]
+__all__ = ["HELP", "Kind", "Rows", "OutcomeModel", "opt", "names_opt"]
 
 
 def _listed(choices: Sequence[str] | None, what: str) -> Callable[[Any], tuple[str, ...]]:
@@ -120,6 +120,20 @@ def parse_vary(items: Sequence[str]) -> Any:
 # ------------------------------------------------------------------------------ options
 
 
+class Rows(StrEnum):
+    """Which log rows value the plans."""
+
+    HELD_OUT = "held-out"
+    ALL = "all"
+
+
+class OutcomeModel(StrEnum):
+    """Outcome model family of the doubly robust estimator."""
+
+    BOOSTING = "boosting"
+    LINEAR = "linear"
+
+
 class Kind(StrEnum):
     """What a file holds."""
 
@@ -199,6 +213,20 @@ HELP: dict[str, str] = {
     "report --models": "Models directory: adds model quality on its held-out rows.",
     "evaluate --log": "Randomized log to evaluate on (default: the models' holdout.parquet).",
     "evaluate --users": "User table of the logged users (default: the one used in train).",
+    "--plan": "A plan file from `couponopt optimize --out`, repeatable (named by its stem).",
+    "--rows": "held-out: only customers the models never trained on; all: every randomized row.",
+    "--estimators": "Offline estimators: inverse propensity weighting, self-normalised, "
+    "doubly robust.",
+    "--bootstrap": "Customer-level bootstrap replicates (0: influence-function intervals only).",
+    "--clip": "Largest weight 1/propensity allowed (default: none; stated in the output).",
+    "--outcome-model": "Outcome models of the doubly robust estimator (cross-fitted).",
+    "--allow-unrandomized": "Value plans giving arms the log never randomized (a lower bound).",
+    "--value": "Also value every plan on the held-out randomized log, beside its expected figures.",
+    "value --policies": "Policies to plan and value (default: every policy without --plan).",
+    "value --log": "Randomized log with the configuration's columns (default: its data.log).",
+    "value --models": "Models behind the plans (own data): plan with them, value on their "
+    "held-out customers.",
+    "value --out": "Write the estimates, one row per plan, estimator and figure (.csv/.parquet).",
 }
 
 

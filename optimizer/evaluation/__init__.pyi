@@ -9,6 +9,15 @@ from .drift import (
 from .drift import (
     drifted as drifted,
 )
+from .logged import (
+    LoggedRows as LoggedRows,
+)
+from .logged import (
+    logged_rows as logged_rows,
+)
+from .logged import (
+    plan_actions as plan_actions,
+)
 from .metrics import (
     auc as auc,
 )
@@ -53,6 +62,33 @@ from .metrics import (
 )
 from .metrics import (
     uplift_curve as uplift_curve,
+)
+from .offline import (
+    ESTIMATORS as ESTIMATORS,
+)
+from .offline import (
+    METRICS as METRICS,
+)
+from .offline import (
+    OFFLINE_DEFINITION as OFFLINE_DEFINITION,
+)
+from .offline import (
+    OfflineValues as OfflineValues,
+)
+from .offline import (
+    policy_values as policy_values,
+)
+from .outcome_models import (
+    OUTCOME_MODELS as OUTCOME_MODELS,
+)
+from .outcome_models import (
+    OutcomePredictions as OutcomePredictions,
+)
+from .outcome_models import (
+    cross_fit_outcomes as cross_fit_outcomes,
+)
+from .outcome_models import (
+    fold_of as fold_of,
 )
 from .plots import (
     evaluation_figures as evaluation_figures,

@@ -94,6 +94,9 @@ from .mapping import (
     data_path as data_path,
 )
 from .mapping import (
+    design_propensities as design_propensities,
+)
+from .mapping import (
     iter_users_mapped as iter_users_mapped,
 )
 from .mapping import (

@@ -122,9 +122,9 @@ def user_split(user_ids: np.ndarray, test_share: float, seed: int = 0) -> np.nda
     """
     if not 0 <= test_share < 1:
         raise InputError("must be in [0, 1)", key="test_share")
-    x = np.asarray(user_ids).astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-    # splitmix64 finaliser: a well-mixed 64-bit hash of the id.
+    # splitmix64 finaliser: a well-mixed 64-bit hash of the id (wrapping arithmetic).
     with np.errstate(over="ignore"):
+        x = np.asarray(user_ids).astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         x = x ^ (x >> np.uint64(31))

@@ -22,7 +22,8 @@ says where the customer table and the campaign log are and what their columns me
     outcome = "bought"                               # 0/1
     redeemed = "used_coupon"                         # 0/1, optional
     order_value = "revenue"                          # money, optional
-    propensity = "uniform"       # or { column = "p" }, { arms = { A = 0.4, ... } },
+    propensity = "uniform"       # or "share" (each arm's share of the randomized rows),
+                                 # { column = "p" }, { arms = { A = 0.4, ... } },
                                  # or { columns = { A = "p_a", ... } } (each row sums to 1)
     campaign = "campaign_id"                         # optional campaign id or date column
     segment = "tier_then"                            # optional segment label at campaign time
@@ -68,6 +69,7 @@ __all__ = [
     "check_features",
     "data_path",
     "contract_data",
+    "design_propensities",
     "check_data",
 ]
 
@@ -150,7 +152,9 @@ class LogMap(_Strict):
     redeemed: str | None = Field(None, min_length=1, description="0/1 coupon redeemed column")
     order_value: str | None = Field(None, min_length=1, description="money of the order column")
     propensity: str | PropensityMap = Field(
-        "uniform", description="'uniform' over the arms, or {column|arms|columns}"
+        "uniform",
+        description="'uniform' over the arms, 'share' (each arm's share of the randomized "
+        "rows), or {column|arms|columns}",
     )
     campaign: str | None = Field(None, min_length=1, description="campaign id or date column")
     segment: str | None = Field(
@@ -161,8 +165,8 @@ class LogMap(_Strict):
     @field_validator("propensity")
     @classmethod
     def _uniform(cls, value: str | PropensityMap) -> str | PropensityMap:
-        if isinstance(value, str) and value != "uniform":
-            raise ValueError("expected 'uniform' or a table {column|arms|columns}")
+        if isinstance(value, str) and value not in ("uniform", "share"):
+            raise ValueError("expected 'uniform', 'share' or a table {column|arms|columns}")
         return value
 
     @field_validator("arms")
@@ -558,10 +562,15 @@ def _binary(series: pd.Series, source: Path, column: str) -> np.ndarray:
     return values.to_numpy(dtype=np.int8)
 
 
-def _propensity(frame: pd.DataFrame, log: LogMap, labels: np.ndarray, source: Path) -> np.ndarray:
+def _propensity(
+    frame: pd.DataFrame, log: LogMap, labels: np.ndarray, source: Path, randomized: np.ndarray
+) -> np.ndarray:
     spec = log.propensity
     if spec == "uniform":
         return np.full(len(frame), 1.0 / len(log.arms))
+    if spec == "share":  # estimated from the randomized rows (exact arm means for IPW)
+        shares = pd.Series(labels[randomized]).value_counts(normalize=True)
+        return pd.Series(labels).map(shares).fillna(1.0).to_numpy(dtype=np.float64)
     assert isinstance(spec, PropensityMap)
     if spec.arms is not None:
         unknown = sorted(set(spec.arms) - set(log.arms))
@@ -619,6 +628,28 @@ def _in_unit(p: np.ndarray, source: Path, column: str, allow_zero: bool = False)
             source=source,
             column=column,
         )
+
+
+def design_propensities(log: LogMap) -> dict[str, float] | None:
+    """P(each arm) of a log whose design gives every row the same chances, by menu name.
+
+    ``uniform`` gives each arm label ``1 / labels``; ``{arms = ...}`` its constants. Labels
+    mapped to the same menu name add up. None when the propensities are per row (``column`` or
+    ``columns``), which the log's rows carry themselves.
+    """
+    spec = log.propensity
+    if spec == "uniform":
+        per_label = {label: 1.0 / len(log.arms) for label in log.arms}
+    elif isinstance(spec, PropensityMap) and spec.arms is not None:
+        per_label = dict(spec.arms)
+    else:
+        return None
+    out: dict[str, float] = {}
+    for label, p in per_label.items():
+        name = log.arms.get(label)
+        if name is not None:
+            out[name] = out.get(name, 0.0) + p
+    return out
 
 
 def load_log_mapped(
@@ -707,7 +738,7 @@ def load_log_mapped(
             )
     else:
         randomized = np.ones(len(frame), dtype=bool)
-    propensity = _propensity(frame, log, labels, source)
+    propensity = _propensity(frame, log, labels, source, randomized)
     face = np.append(menu.face_values, 0.0)[
         pd.Index([*menu.names, NO_COUPON]).get_indexer(denomination)
     ]

@@ -117,6 +117,27 @@ from .sweep import (
 from .sweep import (
     sweep_frame as sweep_frame,
 )
+from .valuation import (
+    CampaignLog as CampaignLog,
+)
+from .valuation import (
+    campaign_log_of as campaign_log_of,
+)
+from .valuation import (
+    default_differences as default_differences,
+)
+from .valuation import (
+    expected_and_estimated as expected_and_estimated,
+)
+from .valuation import (
+    plan_with_models as plan_with_models,
+)
+from .valuation import (
+    read_plan as read_plan,
+)
+from .valuation import (
+    value_plans as value_plans,
+)
 from .whatif import (
     AXES as AXES,
 )

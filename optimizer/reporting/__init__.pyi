@@ -90,3 +90,15 @@ from .terminal import (
 from .terminal import (
     rich_table as rich_table,
 )
+from .valuation import (
+    differences_table as differences_table,
+)
+from .valuation import (
+    estimates_table as estimates_table,
+)
+from .valuation import (
+    expected_table as expected_table,
+)
+from .valuation import (
+    offline_tables as offline_tables,
+)

@@ -15,6 +15,12 @@ from .model_cache import (
 from .report import (
     build_report as build_report,
 )
+from .valuation import (
+    plans_and_log as plans_and_log,
+)
+from .valuation import (
+    world_log as world_log,
+)
 from .whatif import (
     grid_stages as grid_stages,
 )

@@ -1,0 +1,332 @@
+"""Plans valued on a randomized campaign log: what an A/B test would say, from data in hand.
+
+:func:`value_plans` takes plans (made here by :func:`plan_campaign` or read from plan files)
+and a :class:`CampaignLog` and returns the offline estimates of
+:func:`optimizer.evaluation.policy_values`: incremental conversions, incremental GMV, campaign
+cost, ROI and incremental profit per plan, with intervals, paired differences and diagnostics.
+
+Honesty: rows that trained the models behind a plan flatter it. A :class:`CampaignLog` built
+with the models' user split (``held_out``) keeps only the customers the models never trained
+on (the same hash split training used), and the result says which rows valued the plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optimizer.choices import Policy
+from optimizer.errors import InputError
+from optimizer.evaluation import (
+    ESTIMATORS,
+    OfflineValues,
+    cross_fit_outcomes,
+    logged_rows,
+    plan_actions,
+    policy_values,
+)
+from optimizer.io.campaign_log import user_split
+from optimizer.io.mapping import (
+    data_path,
+    design_propensities,
+    load_log_mapped,
+    load_users_mapped,
+)
+from optimizer.io.menu import NO_COUPON, Menu
+from optimizer.io.tables import read_table
+from optimizer.models.conversion import ConversionModels
+from optimizer.models.mapped import data_of, read_customers
+from optimizer.planning.campaign import plan_campaign
+from optimizer.planning.config import CampaignConfig
+from optimizer.planning.plan import Plan
+from optimizer.planning.request import PlanningRequest
+
+__all__ = [
+    "CampaignLog",
+    "campaign_log_of",
+    "value_plans",
+    "read_plan",
+    "plan_with_models",
+    "default_differences",
+    "expected_and_estimated",
+]
+
+
+@dataclass(frozen=True)
+class CampaignLog:
+    """A campaign log and what valuing plans on it needs.
+
+    Attributes
+    ----------
+    log : DataFrame, shape (m, c)
+        The log in the contract's form; a mapped log carries ``propensity`` per row.
+    users : DataFrame, shape (n, 1 + f)
+        ``user_id`` and the customers' features (and basket), for the outcome models.
+    features : tuple of str
+        The feature columns the outcome models read.
+    source : str
+        The log's file, for messages.
+    propensity : dict of str to float, optional
+        P(arm) by menu name when the design gives every row the same chances.
+    held_out : (float, int), optional
+        The models' user split ``(test_share, seed)``: only its test customers are valued.
+    """
+
+    log: pd.DataFrame
+    users: pd.DataFrame
+    features: tuple[str, ...]
+    source: str
+    propensity: dict[str, float] | None = None
+    held_out: tuple[float, int] | None = None
+
+    def with_split(self, models: ConversionModels | None) -> CampaignLog:
+        """The same log valued on the customers ``models`` held out (None: every customer)."""
+        if models is None:
+            return replace(self, held_out=None)
+        return replace(self, held_out=(float(models.test_share), int(models.random_state)))
+
+    def note(self, rows: int, customers: int) -> str:
+        """Which rows value the plans, in one sentence."""
+        if self.held_out is None:
+            return (
+                f"{rows:,} randomized rows of {customers:,} customers, all of the log: rows the "
+                "models trained on flatter their plans"
+            )
+        share, seed = self.held_out
+        return (
+            f"{rows:,} randomized rows of {customers:,} customers held out from the models "
+            f"(user split {share:.0%}, seed {seed}): none trained the models behind the plans"
+        )
+
+
+def campaign_log_of(
+    campaign: CampaignConfig,
+    base: str | Path | None = None,
+    *,
+    models: ConversionModels | None = None,
+    log_path: str | Path | None = None,
+    users_path: str | Path | None = None,
+) -> CampaignLog:
+    """The campaign log of a configuration's ``[data]``, with its customers' features.
+
+    Parameters
+    ----------
+    campaign : CampaignConfig
+        A configuration mapping a customer table and a log (``[data]``).
+    base : str or Path, optional
+        Folder the configuration's relative file names start from.
+    models : ConversionModels, optional
+        Models behind the plans: their features feed the outcome models and only the
+        customers they held out are valued.
+    log_path, users_path : str or Path, optional
+        Other files with the configuration's columns.
+    """
+    data = campaign.data
+    if models is not None and data_of(models) is not None:
+        data = data_of(models) if data is None else data
+    if data is None or data.log is None:
+        raise InputError("the campaign maps no campaign log", key="data.log")
+    users = load_users_mapped(data, base, path=users_path)
+    log = load_log_mapped(data, campaign.menu, users, base, path=log_path)
+    features = tuple(models.features) if models is not None else users.features.names
+    source = str(log_path) if log_path is not None else data.log.file
+    design = design_propensities(data.log) or _constant_design(log)
+    found = CampaignLog(log, users.frame, features, source, design, held_out=None)
+    return found.with_split(models)
+
+
+def _constant_design(log: pd.DataFrame) -> dict[str, float] | None:
+    """Every arm's propensity when each arm's randomized rows share one that adds up to 1."""
+    rows = log[(log["assignment"].astype(str) == "randomized").to_numpy()]
+    per_arm = rows.groupby(rows["denomination"].astype(str), observed=True)["propensity"]
+    if rows.empty or (per_arm.nunique() > 1).any():
+        return None
+    design = {str(k): float(v) for k, v in per_arm.first().items()}
+    return design if abs(sum(design.values()) - 1) < 1e-6 else None
+
+
+def read_plan(path: str | Path, menu: Menu) -> pd.DataFrame:
+    """A plan file (``user_id``, ``denomination``), checked as it is read.
+
+    Raises
+    ------
+    InputError
+        A missing column, a customer listed twice, or a treatment that is not on the menu.
+    """
+    frame = read_table(path)
+    for column in ("user_id", "denomination"):
+        if column not in frame.columns:
+            raise InputError(f"missing column {column!r}; not a plan file", source=path)
+    names = frame["denomination"].astype(str)
+    unknown = ~names.isin([*menu.names, NO_COUPON]).to_numpy()
+    if unknown.any():
+        raise InputError(
+            f"treatment {names[unknown].iloc[0]!r} is not on the menu",
+            source=path,
+            column="denomination",
+        )
+    if frame["user_id"].duplicated().any():
+        raise InputError("a customer is listed twice", source=path, column="user_id")
+    return frame[["user_id", "denomination"]]
+
+
+def plan_with_models(
+    request: PlanningRequest,
+    models: ConversionModels,
+    base: str | Path | None = None,
+    users_path: str | Path | None = None,
+) -> dict[str, Plan]:
+    """Score the configuration's customers with ``models`` and plan the request's policies."""
+    data = request.campaign.data or data_of(models)
+    if data is None:
+        raise InputError("the campaign maps no customer table", key="data")
+    customers = read_customers(models, users_path or data_path(data.users.file, base))
+    scores = models.predict(customers.frame, request.campaign.menu)
+    request = request.with_natural_threshold(models.natural_threshold)
+    users = request.read_users(base, users_path) if request.campaign.data else customers.frame
+    return plan_campaign(request.candidates(scores, users), request)
+
+
+def default_differences(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs to compare: ``optimal`` against every other plan, else the first against the rest."""
+    names = list(names)
+    first = str(Policy.OPTIMAL) if str(Policy.OPTIMAL) in names else (names[0] if names else "")
+    return [(first, other) for other in names if other != first]
+
+
+def value_plans(
+    request: PlanningRequest,
+    plans: Mapping[str, pd.DataFrame],
+    log: CampaignLog,
+    *,
+    estimators: Sequence[str] = ESTIMATORS,
+    bootstrap: int = 200,
+    clip: float | None = None,
+    outcome_model: str = "boosting",
+    folds: int = 3,
+    unrandomized: str = "refuse",
+    differences: Sequence[tuple[str, str]] | None = None,
+    seed: int = 0,
+) -> OfflineValues:
+    """Estimate each plan's figures on the randomized rows of ``log``.
+
+    Parameters
+    ----------
+    request : PlanningRequest
+        The campaign: menu, costs (send cost, margin, order value).
+    plans : mapping of str to DataFrame
+        Per plan, ``user_id`` and ``denomination`` per customer (``Plan.to_frame()`` or a plan
+        file). Rows are valued when their customer is in every plan.
+    log : CampaignLog
+    estimators, bootstrap, clip, unrandomized, seed
+        See :func:`optimizer.evaluation.policy_values`.
+    outcome_model, folds
+        See :func:`optimizer.evaluation.cross_fit_outcomes` (doubly robust estimator).
+    differences : sequence of (str, str), optional
+        Pairs of plans to compare; default :func:`default_differences`.
+
+    Raises
+    ------
+    InputError
+        No plan, or no randomized row of a customer every plan covers.
+    """
+    if not plans:
+        raise InputError("no plan to value", key="plans")
+    frame = log.log
+    keep = np.ones(len(frame), dtype=bool)
+    if "assignment" in frame.columns:
+        keep &= (frame["assignment"].astype(str) == "randomized").to_numpy()
+    ids = frame["user_id"].to_numpy()
+    for plan in plans.values():
+        keep &= np.isin(ids, plan["user_id"].to_numpy())
+    if log.held_out is not None:
+        keep &= user_split(ids, *log.held_out)
+    if not keep.any():
+        what = "held-out " if log.held_out is not None else ""
+        raise InputError(
+            f"no {what}randomized row of a customer every plan covers", source=log.source
+        )
+    rows_frame = frame[keep].reset_index(drop=True)
+    where = pd.Index(log.users["user_id"]).get_indexer(rows_frame["user_id"])
+    if (where < 0).any():
+        raise InputError("a logged customer is not in the customer table", source=log.source)
+    basket_column = request.basket_column
+    basket = None
+    if basket_column is not None and basket_column in log.users.columns:
+        basket = log.users[basket_column].to_numpy(dtype=np.float64, na_value=np.nan)[where]
+    rows = logged_rows(
+        rows_frame,
+        request.campaign.menu,
+        sms_cost=request.sms_cost,
+        order_value=request.campaign.costs.order_value,
+        basket=basket,
+        propensity=log.propensity,
+        source=log.source,
+    )
+    actions = {name: plan_actions(p, rows, name=name) for name, p in plans.items()}
+    outcomes = None
+    if "dr" in estimators:
+        features = log.users.iloc[where][list(log.features)].reset_index(drop=True)
+        outcomes = cross_fit_outcomes(features, rows, model=outcome_model, folds=folds, seed=seed)
+    pairs = default_differences(list(plans)) if differences is None else list(differences)
+    values = policy_values(
+        rows,
+        actions,
+        margin_rate=request.margin_rate,
+        estimators=estimators,
+        outcomes=outcomes,
+        customers={name: len(p) for name, p in plans.items()},
+        differences=pairs,
+        bootstrap=bootstrap,
+        clip=clip,
+        unrandomized=unrandomized,
+        seed=seed,
+    )
+    values.rows_note = log.note(rows.n_rows, values.customers)
+    return values
+
+
+_EXPECTED = {
+    "incremental_conversions": "incremental_conversions",
+    "incremental_gmv": "incremental_gmv",
+    "campaign_cost": "expected_cost",
+    "roi": "roi",
+    "incremental_profit": "incremental_profit",
+}
+
+
+def expected_and_estimated(
+    plans: Mapping[str, Plan], values: OfflineValues, estimator: str = "dr"
+) -> pd.DataFrame:
+    """The models' expected figures beside the log's estimates, per plan and figure.
+
+    Returns
+    -------
+    DataFrame
+        ``plan``, ``metric``, ``expected`` (the plan's summary, totals over its customers),
+        ``estimated``, ``low``, ``high`` (totals; ROI as a ratio) and ``ratio`` (expected /
+        estimated: above 1 the models over-promise).
+    """
+    table = values.estimates[values.estimates["estimator"] == estimator]
+    records = []
+    for name, plan in plans.items():
+        summary = plan.summary()
+        for metric, key in _EXPECTED.items():
+            hit = table[(table["plan"] == name) & (table["metric"] == metric)]
+            if hit.empty:
+                continue
+            row = hit.iloc[0]
+            expected = float(summary[key])
+            estimated = float(row["total"])
+            records.append({
+                "plan": name, "metric": metric, "expected": expected, "estimated": estimated,
+                "low": float(row["total_low"]), "high": float(row["total_high"]),
+                "ratio": expected / estimated if estimated not in (0.0,) else float("nan"),
+            })  # fmt: skip
+    return pd.DataFrame.from_records(
+        records, columns=["plan", "metric", "expected", "estimated", "low", "high", "ratio"]
+    )

@@ -1,0 +1,87 @@
+"""The synthetic world's campaign log, ready to value plans on (as a team's own log would be).
+
+The world's randomized campaign gave each sampled customer no coupon with probability
+``history.holdout_share`` and otherwise a denomination drawn uniformly, so every row's
+propensities are known by design; its manual campaign is left out (its assignment is a rule).
+The models behind the plans held out a hash split of customers: only those are valued.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from optimizer.errors import InputError
+from optimizer.models.conversion import ConversionModels
+from optimizer.planning.campaign import plan_campaign
+from optimizer.planning.plan import Plan
+from optimizer.planning.request import PlanningRequest
+from optimizer.planning.valuation import CampaignLog, campaign_log_of, plan_with_models
+from optimizer.progress import Progress
+from simulator.scenario import Scenario
+from simulator.workflows.model_cache import ScoredScenario, score_scenario
+from simulator.world.generation import world_campaign
+
+__all__ = ["world_log", "plans_and_log"]
+
+
+def world_log(scenario: Scenario, scored: ScoredScenario) -> CampaignLog:
+    """The world's campaign log, its customers' features and its design, split like the models."""
+    if scored.history is None:
+        raise ValueError("the scored scenario carries no campaign log")
+    data = world_campaign(scenario).data
+    assert data is not None and data.log is not None
+    design = data.log.propensity
+    propensity = dict(design.arms) if not isinstance(design, str) and design.arms else None
+    log = CampaignLog(
+        scored.history,
+        scored.users,
+        tuple(scored.models.features),
+        "the world's campaign log (history.parquet)",
+        propensity,
+    )
+    return log.with_split(scored.models)
+
+
+def plans_and_log(
+    request: PlanningRequest,
+    *,
+    base: str | Path | None = None,
+    models_dir: str | Path | None = None,
+    plan: bool = True,
+    log: str | Path | None = None,
+    users: str | Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Plan], CampaignLog]:
+    """The request's plans (when ``plan``) and the campaign log to value them on.
+
+    A campaign without ``[data]`` plays on its scenario's world: the world's log and its cached
+    models. A team's own data needs the models behind the plans (``models_dir``) to plan the
+    request's policies here; their held-out customers are the ones valued.
+
+    Raises
+    ------
+    InputError
+        Files given for the synthetic world, or policies to plan on own data without models.
+    """
+    campaign: Any = request.campaign
+    if campaign.data is None:
+        if models_dir or log or users:
+            raise InputError(
+                "the synthetic world has its own log and models; models, log and users files "
+                "go with your own data",
+                key="data",
+            )
+        scored = score_scenario(campaign, progress=progress)
+        known = request.with_natural_threshold(scored.natural_threshold)
+        plans = plan_campaign(known.candidates(scored.scores, scored.users), known) if plan else {}
+        return plans, world_log(campaign, scored)
+    models = ConversionModels.load(models_dir) if models_dir else None
+    if plan and models is None:
+        raise InputError(
+            "planning policies on your own data needs their models (or give plan files)",
+            key="models",
+        )
+    plans = plan_with_models(request, models, base, users) if plan and models else {}
+    found = campaign_log_of(campaign, base, models=models, log_path=log, users_path=users)
+    return plans, found
