@@ -290,6 +290,7 @@ def optimize(
     segments: SegmentsOpt = None,
     exclude: Annotated[Path | None, opt("--exclude", **File)] = None,
     overrun_risk: Annotated[float | None, opt("--overrun-risk", min=0.0, max=1.0)] = None,
+    value_log: Annotated[bool, opt("--value")] = False,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
     out_path: Annotated[Path | None, opt("--out", "optimize", **File)] = None,
@@ -305,6 +306,7 @@ def optimize(
     from optimizer.io.menu import load_menu
     from optimizer.io.tables import write_table
     from optimizer.planning import ROI_DEFINITION, Overrides, plan_campaign, resolve_request
+    from optimizer.reporting import expected_table
     from optimizer.reporting.tables import plan_tables
 
     config = _config(scenario, population, seed, world=scores is None)
@@ -334,16 +336,36 @@ def optimize(
     first = next(iter(plans.values()))
     if out_path is not None:
         write_table(first.to_frame(), out_path)
+    valued = _log_values(request, plans, scored if scores is None else None,
+                         scenario.parent if scenario else None) if value_log else None  # fmt: skip
     if as_json:
         return emit({
             **request.to_dict(), "definitions": ROI_DEFINITION,
             "plans": {name: plan.summary() for name, plan in plans.items()},
             "by_denomination": first.by_denomination().to_dict(orient="records"),
             "by_segment": first.by_segment().to_dict(orient="records"),
+            **({} if valued is None else {"on_the_log": valued[0].to_dict(),
+               "expected_vs_estimated": valued[1].to_dict(orient="records")}),
         })  # fmt: skip
     show(plan_tables(plans, request))
+    if valued is not None:
+        show([expected_table(valued[1], request.campaign.currency, "dr", valued[0].rows_note)])
     if out_path is not None:
         say(f"wrote {out_path}")
+
+
+def _log_values(request: Any, plans: Any, scored: Any, base: Path | None) -> tuple[Any, Any]:
+    """The plans valued on the randomized log (the world's, or the configuration's own)."""
+    from optimizer.planning import campaign_log_of, expected_and_estimated, value_plans
+
+    if scored is not None:
+        from simulator.workflows import world_log
+
+        found = world_log(request.campaign, scored)
+    else:
+        found = campaign_log_of(request.campaign, base)
+    values = value_plans(request, {n: p.to_frame() for n, p in plans.items()}, found, bootstrap=0)
+    return values, expected_and_estimated(plans, values)
 
 
 def _matched(match: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -409,6 +431,15 @@ def simulate(
         say(f"wrote {out_path}")
 
 
+def _grid_valuer(request: Any, base: Path | None) -> Any:
+    """Values each what-if point's plans on the campaign's own randomized log (every row)."""
+    from optimizer.planning import LogValuer, campaign_log_of, grid_values
+
+    found = campaign_log_of(request.campaign, base)
+    valuer = LogValuer.prepare(request, found, bootstrap=0, unrandomized="flag")
+    return functools.partial(grid_values, valuer)
+
+
 @app.command()
 @friendly
 def whatif(
@@ -425,6 +456,7 @@ def whatif(
     users: UsersOpt = None,
     menu: MenuOpt = None,
     solver: SolverOpt = Solver.AUTO,
+    value_log: Annotated[bool, opt("--value")] = False,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
     out_path: Annotated[Path | None, opt("--out", "whatif", **File)] = None,
@@ -446,6 +478,7 @@ def whatif(
         resolve_request,
     )
     from optimizer.planning import select_candidates as select
+    from optimizer.reporting import grid_log_table
     from optimizer.reporting.tables import grid_tables
     from simulator.workflows import run_whatif
 
@@ -462,7 +495,7 @@ def whatif(
         if scores is None:
             result = run_whatif(
                 config, request, grid, simulate=simulate_points,
-                replications=replications, workers=workers, progress=progress,
+                replications=replications, workers=workers, progress=progress, value=value_log,
             )  # fmt: skip
         elif simulate_points:
             raise InputError(
@@ -472,9 +505,10 @@ def whatif(
             base = scenario.parent if scenario else None
             table, people = _load_scores(request, scores, users, base)
             column, exclude = config.targeting.column, request.exclude
+            valued = _grid_valuer(request, base) if value_log else None
             result = plan_grid(request, grid, lambda c: select(
                 table, people, c.menu, column=column, segments=c.segments, exclude=exclude
-            ), progress=progress)  # fmt: skip
+            ), progress=progress, value=valued)  # fmt: skip
     figures = grid_figures(result.frame, config.currency, result.simulated) if plots else {}
     written = write_figures(figures, plots) if plots else []
     if out_path is not None:
@@ -483,7 +517,8 @@ def whatif(
         return emit({"scenario": config.name, "currency": config.currency,
                      "objective": request.objective, "definitions": ROI_DEFINITION,
                      **result.to_dict(), "plots": written})  # fmt: skip
-    show(grid_tables(result, config.currency, out.width))
+    show([*grid_tables(result, config.currency, out.width),
+          grid_log_table(result.frame, config.currency)])  # fmt: skip
     for path in [*written, *([out_path] if out_path else [])]:
         say(f"wrote {path}")
 
@@ -735,7 +770,7 @@ def value(
     users: UsersOpt = None,
     rows: Annotated[Rows, opt("--rows")] = Rows.HELD_OUT,
     estimators: Annotated[
-        str | None, names_opt("--estimators", ("ipw", "snipw", "dr"), what="estimator")
+        str | None, names_opt("--estimators", ("ipw", "snipw", "dr"), what="known estimator")
     ] = None,
     bootstrap: Annotated[int, opt("--bootstrap", min=0)] = 200,
     clip: Annotated[float | None, opt("--clip", min=1.0)] = None,

@@ -131,11 +131,15 @@ def test_no_library_module_names_a_command_line_flag():
 
 
 def test_the_command_line_is_thin():
-    """Commands below about 900 lines (1,150 with their options), no body over about 60 lines."""
+    """Commands below about 900 lines (1,200 with their options), no body over about 60 lines.
+
+    Twelve commands in 900 lines: the work lives in the library. The options' glossary grows
+    with each command (1,150 before `value` and its eleven options).
+    """
     source = (ROOT / "cli.py").read_text()
     assert len(source.splitlines()) <= 900
     assert (
-        len(source.splitlines()) + len((ROOT / "cli_options.py").read_text().splitlines()) <= 1150
+        len(source.splitlines()) + len((ROOT / "cli_options.py").read_text().splitlines()) <= 1200
     )
     tree = ast.parse(source)
     commands = [

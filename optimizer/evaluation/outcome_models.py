@@ -107,8 +107,9 @@ def _regressor(model: str, categorical: np.ndarray, seed: int):  # noqa: ANN202
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         return HistGradientBoostingRegressor(
-            max_iter=100,
-            learning_rate=0.1,
+            max_iter=60,  # small trees, few rounds: 4-6x faster than the defaults, and an
+            max_leaf_nodes=15,  # outcome model only needs to be decent (the weights correct it)
+            learning_rate=0.15,
             min_samples_leaf=100,
             categorical_features=categorical if categorical.any() else None,
             early_stopping=False,

@@ -118,7 +118,13 @@ from .sweep import (
     sweep_frame as sweep_frame,
 )
 from .valuation import (
+    LOG_FIGURES as LOG_FIGURES,
+)
+from .valuation import (
     CampaignLog as CampaignLog,
+)
+from .valuation import (
+    LogValuer as LogValuer,
 )
 from .valuation import (
     campaign_log_of as campaign_log_of,
@@ -128,6 +134,9 @@ from .valuation import (
 )
 from .valuation import (
     expected_and_estimated as expected_and_estimated,
+)
+from .valuation import (
+    grid_values as grid_values,
 )
 from .valuation import (
     plan_with_models as plan_with_models,

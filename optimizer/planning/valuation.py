@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,9 @@ from optimizer.choices import Policy
 from optimizer.errors import InputError
 from optimizer.evaluation import (
     ESTIMATORS,
+    LoggedRows,
     OfflineValues,
+    OutcomePredictions,
     cross_fit_outcomes,
     logged_rows,
     plan_actions,
@@ -47,13 +50,19 @@ from optimizer.planning.request import PlanningRequest
 
 __all__ = [
     "CampaignLog",
+    "LogValuer",
     "campaign_log_of",
     "value_plans",
     "read_plan",
     "plan_with_models",
     "default_differences",
     "expected_and_estimated",
+    "grid_values",
+    "LOG_FIGURES",
 ]
+
+#: The figures a what-if grid gets from the log, as ``log_<figure>`` with ``_low``/``_high``.
+LOG_FIGURES: tuple[str, ...] = ("incremental_conversions", "campaign_cost", "incremental_profit")
 
 
 @dataclass(frozen=True)
@@ -198,6 +207,105 @@ def default_differences(names: Sequence[str]) -> list[tuple[str, str]]:
     return [(first, other) for other in names if other != first]
 
 
+@dataclass
+class LogValuer:
+    """A log prepared once (rows, propensities, cross-fitted outcome models), to value plans.
+
+    Built by :meth:`prepare`; :meth:`value` values any set of plans on the rows of customers
+    every plan covers, so a what-if grid fits the outcome models once.
+    """
+
+    request: PlanningRequest
+    log: CampaignLog
+    rows: LoggedRows
+    outcomes: OutcomePredictions | None
+    estimators: tuple[str, ...]
+    settings: dict[str, Any]
+
+    @classmethod
+    def prepare(
+        cls,
+        request: PlanningRequest,
+        log: CampaignLog,
+        *,
+        estimators: Sequence[str] = ESTIMATORS,
+        outcome_model: str = "boosting",
+        folds: int = 3,
+        seed: int = 0,
+        **settings: Any,
+    ) -> LogValuer:
+        """Read the randomized (held-out) rows and fit the outcome models of ``dr``.
+
+        ``settings`` are :func:`optimizer.evaluation.policy_values` keywords (``bootstrap``,
+        ``clip``, ``unrandomized``).
+        """
+        frame = log.log
+        keep = np.ones(len(frame), dtype=bool)
+        if "assignment" in frame.columns:
+            keep &= (frame["assignment"].astype(str) == "randomized").to_numpy()
+        if log.held_out is not None:
+            keep &= user_split(frame["user_id"].to_numpy(), *log.held_out)
+        if not keep.any():
+            what = "held-out " if log.held_out is not None else ""
+            raise InputError(f"no {what}randomized row to value plans on", source=log.source)
+        rows_frame = frame[keep].reset_index(drop=True)
+        where = pd.Index(log.users["user_id"]).get_indexer(rows_frame["user_id"])
+        if (where < 0).any():
+            raise InputError("a logged customer is not in the customer table", source=log.source)
+        basket = None
+        if request.basket_column is not None and request.basket_column in log.users.columns:
+            column = log.users[request.basket_column]
+            basket = column.to_numpy(dtype=np.float64, na_value=np.nan)[where]
+        rows = logged_rows(
+            rows_frame,
+            request.campaign.menu,
+            sms_cost=request.sms_cost,
+            order_value=request.campaign.costs.order_value,
+            basket=basket,
+            propensity=log.propensity,
+            source=log.source,
+        )
+        outcomes = None
+        if "dr" in estimators:
+            features = log.users.iloc[where][list(log.features)].reset_index(drop=True)
+            outcomes = cross_fit_outcomes(
+                features, rows, model=outcome_model, folds=folds, seed=seed
+            )
+        return cls(request, log, rows, outcomes, tuple(estimators), {"seed": seed, **settings})
+
+    def value(
+        self,
+        plans: Mapping[str, pd.DataFrame],
+        differences: Sequence[tuple[str, str]] | None = None,
+    ) -> OfflineValues:
+        """Each plan's estimates on the rows of customers every plan covers."""
+        if not plans:
+            raise InputError("no plan to value", key="plans")
+        keep = np.ones(self.rows.n_rows, dtype=bool)
+        for plan in plans.values():
+            keep &= np.isin(self.rows.user_id, plan["user_id"].to_numpy())
+        if not keep.any():
+            raise InputError(
+                "no valued log row of a customer every plan covers", source=self.log.source
+            )
+        index = np.flatnonzero(keep)
+        rows = self.rows.subset(index)
+        actions = {name: plan_actions(p, rows, name=name) for name, p in plans.items()}
+        pairs = default_differences(list(plans)) if differences is None else list(differences)
+        values = policy_values(
+            rows,
+            actions,
+            margin_rate=self.request.margin_rate,
+            estimators=self.estimators,
+            outcomes=None if self.outcomes is None else self.outcomes.subset(index),
+            customers={name: len(p) for name, p in plans.items()},
+            differences=pairs,
+            **self.settings,
+        )
+        values.rows_note = self.log.note(rows.n_rows, values.customers)
+        return values
+
+
 def value_plans(
     request: PlanningRequest,
     plans: Mapping[str, pd.DataFrame],
@@ -236,58 +344,11 @@ def value_plans(
     """
     if not plans:
         raise InputError("no plan to value", key="plans")
-    frame = log.log
-    keep = np.ones(len(frame), dtype=bool)
-    if "assignment" in frame.columns:
-        keep &= (frame["assignment"].astype(str) == "randomized").to_numpy()
-    ids = frame["user_id"].to_numpy()
-    for plan in plans.values():
-        keep &= np.isin(ids, plan["user_id"].to_numpy())
-    if log.held_out is not None:
-        keep &= user_split(ids, *log.held_out)
-    if not keep.any():
-        what = "held-out " if log.held_out is not None else ""
-        raise InputError(
-            f"no {what}randomized row of a customer every plan covers", source=log.source
-        )
-    rows_frame = frame[keep].reset_index(drop=True)
-    where = pd.Index(log.users["user_id"]).get_indexer(rows_frame["user_id"])
-    if (where < 0).any():
-        raise InputError("a logged customer is not in the customer table", source=log.source)
-    basket_column = request.basket_column
-    basket = None
-    if basket_column is not None and basket_column in log.users.columns:
-        basket = log.users[basket_column].to_numpy(dtype=np.float64, na_value=np.nan)[where]
-    rows = logged_rows(
-        rows_frame,
-        request.campaign.menu,
-        sms_cost=request.sms_cost,
-        order_value=request.campaign.costs.order_value,
-        basket=basket,
-        propensity=log.propensity,
-        source=log.source,
-    )
-    actions = {name: plan_actions(p, rows, name=name) for name, p in plans.items()}
-    outcomes = None
-    if "dr" in estimators:
-        features = log.users.iloc[where][list(log.features)].reset_index(drop=True)
-        outcomes = cross_fit_outcomes(features, rows, model=outcome_model, folds=folds, seed=seed)
-    pairs = default_differences(list(plans)) if differences is None else list(differences)
-    values = policy_values(
-        rows,
-        actions,
-        margin_rate=request.margin_rate,
-        estimators=estimators,
-        outcomes=outcomes,
-        customers={name: len(p) for name, p in plans.items()},
-        differences=pairs,
-        bootstrap=bootstrap,
-        clip=clip,
-        unrandomized=unrandomized,
-        seed=seed,
-    )
-    values.rows_note = log.note(rows.n_rows, values.customers)
-    return values
+    valuer = LogValuer.prepare(
+        request, log, estimators=estimators, outcome_model=outcome_model, folds=folds,
+        seed=seed, bootstrap=bootstrap, clip=clip, unrandomized=unrandomized,
+    )  # fmt: skip
+    return valuer.value(plans, differences)
 
 
 _EXPECTED = {
@@ -330,3 +391,34 @@ def expected_and_estimated(
     return pd.DataFrame.from_records(
         records, columns=["plan", "metric", "expected", "estimated", "low", "high", "ratio"]
     )
+
+
+def grid_values(
+    valuer: LogValuer, plans: Mapping[str, Sequence[Plan]], estimator: str = "dr"
+) -> pd.DataFrame:
+    """The log's estimates of a what-if point's plans, one row per plan in the grid's order.
+
+    Returns
+    -------
+    DataFrame
+        ``log_<figure>``, ``log_<figure>_low`` and ``log_<figure>_high`` (totals, 95%
+        influence-function interval) for each of :data:`LOG_FIGURES`; NaN for a plan giving
+        arms the log never randomized (another menu's coupons).
+    """
+    flat = [plan for series in plans.values() for plan in series]
+    values = valuer.value({str(i): p.to_frame() for i, p in enumerate(flat)}, differences=[])
+    found = values.estimates["estimator"].unique().tolist()
+    estimator = estimator if estimator in found else found[-1]
+    table = values.estimates[values.estimates["estimator"] == estimator]
+    unrandomized = values.plans.set_index("plan")["unrandomized_share"]
+    records = []
+    for i in range(len(flat)):
+        rows = table[table["plan"] == str(i)].set_index("metric")
+        record = {}
+        for figure in LOG_FIGURES:
+            r = rows.loc[figure]
+            valid = unrandomized[str(i)] == 0
+            for suffix, column in (("", "total"), ("_low", "total_low"), ("_high", "total_high")):
+                record[f"log_{figure}{suffix}"] = float(r[column]) if valid else float("nan")
+        records.append(record)
+    return pd.DataFrame.from_records(records)

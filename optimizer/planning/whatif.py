@@ -22,6 +22,7 @@ from optimizer.errors import InputError
 from optimizer.io.menu import Menu, load_menu
 from optimizer.planning.candidates import Candidates, campaign_problem
 from optimizer.planning.config import CampaignConfig, Vary
+from optimizer.planning.plan import Plan
 from optimizer.planning.request import PlanningRequest
 from optimizer.planning.sweep import sweep_budgets, sweep_frame
 from optimizer.progress import Progress, Step
@@ -225,6 +226,7 @@ def plan_grid(
     *,
     policies: Sequence[str] | None = None,
     progress: Progress | None = None,
+    value: Callable[[dict[str, list[Plan]]], pd.DataFrame] | None = None,
 ) -> GridResult:
     """Plan every policy at every point of ``grid``.
 
@@ -240,6 +242,9 @@ def plan_grid(
         Default: the request's.
     progress : callable, optional
         Receives a ``"planning the grid"`` :class:`~optimizer.progress.Step` after every plan.
+    value : callable, optional
+        Values a point's plans on a log (:func:`optimizer.planning.valuation.grid_values`):
+        its columns are added to the frame, one row per plan in the frame's order.
     """
     policies = tuple(str(p) for p in (request.policies if policies is None else policies))
     settings = request.settings()
@@ -267,6 +272,8 @@ def plan_grid(
             problem, grid.budget, policies, settings, users=candidates.users, progress=forward
         )
         frame = sweep_frame(plans)
+        if value is not None:
+            frame = pd.concat([frame, value(plans).set_index(frame.index)], axis=1)
         frame["menu"] = context.menu_label
         frame["sms_cost"] = context.sms_cost
         frame["margin_rate"] = context.margin_rate

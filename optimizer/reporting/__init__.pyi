@@ -100,5 +100,8 @@ from .valuation import (
     expected_table as expected_table,
 )
 from .valuation import (
+    grid_log_table as grid_log_table,
+)
+from .valuation import (
     offline_tables as offline_tables,
 )

@@ -21,7 +21,13 @@ from optimizer.reporting.table import (
     fmt_share,
 )
 
-__all__ = ["offline_tables", "estimates_table", "differences_table", "expected_table"]
+__all__ = [
+    "offline_tables",
+    "estimates_table",
+    "differences_table",
+    "expected_table",
+    "grid_log_table",
+]
 
 _LABELS = {
     "incremental_conversions": "incremental conversions",
@@ -184,8 +190,11 @@ def offline_tables(values: OfflineValues, currency: str) -> list[TableData]:
     return [t for t in tables if t is not None]
 
 
-def expected_table(frame: pd.DataFrame, currency: str, estimator: str) -> TableData:
-    """The models' expected figures beside the log's estimates, per plan."""
+def expected_table(frame: pd.DataFrame, currency: str, estimator: str, note: str) -> TableData:
+    """The models' expected figures beside the log's estimates, per plan.
+
+    ``note`` says which rows valued the plans (:attr:`OfflineValues.rows_note`).
+    """
     table = TableData(
         f"Expected by the models vs estimated on the log ({currency})",
         [
@@ -207,7 +216,52 @@ def expected_table(frame: pd.DataFrame, currency: str, estimator: str) -> TableD
         )
     table.caption = (
         "expected: the plan's figures under the models' probabilities; estimated: on the "
-        "held-out randomized log with a 95% interval. A ratio above 1: the models over-promise. "
+        f"randomized log with a 95% interval, valued on {note}. A ratio above 1: the models "
+        "over-promise. " + OFFLINE_DEFINITION + "."
+    )
+    return table
+
+
+def grid_log_table(frame: pd.DataFrame, currency: str) -> TableData | None:
+    """A what-if grid's expected figures beside the log's estimates; None when not valued."""
+    if "log_incremental_profit" not in frame.columns:
+        return None
+    table = TableData(
+        f"What-if points valued on the log ({currency})",
+        [
+            Column("point", "left"),
+            Column("budget"),
+            Column("policy", "left", one_line=True),
+            Column("conversions expected"),
+            Column("on the log"),
+            Column("profit expected"),
+            Column("on the log"),
+        ],
+    )
+    for _, r in frame.iterrows():
+        table.add_row(
+            r["context"],
+            fmt_interval(r["budget"], None, None, "money"),
+            r["policy"],
+            fmt_interval(r["incremental_conversions"], None, None, "count"),
+            fmt_interval(
+                r["log_incremental_conversions"],
+                r["log_incremental_conversions_low"],
+                r["log_incremental_conversions_high"],
+                "count",
+            ),
+            fmt_interval(r["incremental_profit"], None, None, "money"),
+            fmt_interval(
+                r["log_incremental_profit"],
+                r["log_incremental_profit_low"],
+                r["log_incremental_profit_high"],
+                "money",
+            ),
+        )
+    table.caption = (
+        "expected: under the models' probabilities; on the log: estimated on the randomized "
+        "rows (held out from the models when they are known) with a 95% influence-function "
+        "interval; n/a: the point's menu has coupons the log never randomized. "
         + OFFLINE_DEFINITION
         + "."
     )

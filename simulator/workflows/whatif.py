@@ -10,6 +10,7 @@ processes (joblib), each handed its whole job as an argument.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 
@@ -21,12 +22,14 @@ from optimizer.errors import InputError
 from optimizer.io.menu import Menu
 from optimizer.planning.candidates import Candidates, select_candidates
 from optimizer.planning.request import PlanningRequest
+from optimizer.planning.valuation import LogValuer, grid_values
 from optimizer.planning.whatif import Context, Grid, GridResult, plan_grid
 from optimizer.progress import Progress, report
 from optimizer.segments import STAGES
 from simulator.experiment.ab import PointJob, simulate_point
 from simulator.scenario import Scenario
 from simulator.workflows.model_cache import ScoredScenario, score_scenario
+from simulator.workflows.valuation import world_log
 
 __all__ = ["grid_stages", "run_whatif"]
 
@@ -47,6 +50,7 @@ def run_whatif(
     replications: int = 3,
     workers: int | None = None,
     progress: Progress | None = None,
+    value: bool = False,
 ) -> GridResult:
     """Plan (and optionally simulate) every policy of ``request`` at every point of ``grid``.
 
@@ -69,6 +73,9 @@ def run_whatif(
         1 runs them in this process).
     progress : callable, optional
         Receives :class:`~optimizer.progress.Step` reports of planning and simulating.
+    value : bool
+        Also estimate every plan on the world's randomized log, on the customers the models
+        held out (``log_<figure>`` columns; influence-function intervals).
     """
     unknown = {s for segments in grid.segments for s in segments} - set(STAGES)
     if unknown:
@@ -99,7 +106,12 @@ def run_whatif(
             exclude=request.exclude,
         )
 
-    result = plan_grid(request, grid, candidates_for, progress=progress)
+    valued = None
+    if value:
+        valuer = LogValuer.prepare(request, world_log(world, scored), bootstrap=0,
+                                   unrandomized="flag")  # fmt: skip
+        valued = functools.partial(grid_values, valuer)
+    result = plan_grid(request, grid, candidates_for, progress=progress, value=valued)
     if not simulate:
         return result
     if scored.truth is None:
