@@ -548,7 +548,7 @@ def report(
     from optimizer.evaluation import evaluate_scores
     from optimizer.io import atomic_path
     from optimizer.models import ConversionModels, evaluation_rows
-    from optimizer.planning import Overrides, resolve_request
+    from optimizer.planning import Overrides, campaign_log_of, resolve_request
     from optimizer.reporting import campaign_report
     from simulator.workflows import build_report
 
@@ -566,13 +566,15 @@ def report(
             if simulate_arms:
                 raise InputError("simulating needs the scenario's world", key="scores")
             models = ConversionModels.load(models_dir) if models_dir else None
-            evaluation = None
+            evaluation = log = None
             if models is not None:
                 rows = evaluation_rows(models, models_dir / "holdout.parquet", users)
                 evaluation = evaluate_scores(rows, models.predict(rows), models.menu_)
                 request = request.with_natural_threshold(models.natural_threshold)
+                if config.data is not None and config.data.log is not None:
+                    log = campaign_log_of(config, base, models=models, users_path=users)
             candidates = request.candidates(*_load_scores(request, scores, users, base))
-            page = campaign_report(request, candidates, evaluation=evaluation,
+            page = campaign_report(request, candidates, evaluation=evaluation, log=log,
                                    facts=[("scores", str(scores))], progress=progress)  # fmt: skip
     with atomic_path(out_path) as tmp:
         tmp.write_text(page, encoding="utf-8")

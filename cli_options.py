@@ -210,7 +210,8 @@ HELP: dict[str, str] = {
     "init --log": "Your campaign log (default: the customer table, when it holds the arms).",
     "init --out": "The campaign configuration (TOML) to write.",
     "report --scores": "Scores file from `couponopt score`: report on your own customers.",
-    "report --models": "Models directory: adds model quality on its held-out rows.",
+    "report --models": "Models directory: adds model quality and the plans valued on the "
+    "randomized log, on the customers the models held out.",
     "evaluate --log": "Randomized log to evaluate on (default: the models' holdout.parquet).",
     "evaluate --users": "User table of the logged users (default: the one used in train).",
     "--plan": "A plan file from `couponopt optimize --out`, repeatable (named by its stem).",

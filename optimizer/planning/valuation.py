@@ -370,7 +370,7 @@ def expected_and_estimated(
     DataFrame
         ``plan``, ``metric``, ``expected`` (the plan's summary, totals over its customers),
         ``estimated``, ``low``, ``high`` (totals; ROI as a ratio) and ``ratio`` (expected /
-        estimated: above 1 the models over-promise).
+        estimated: above 1 the models over-promise; NaN when the estimate is not positive).
     """
     table = values.estimates[values.estimates["estimator"] == estimator]
     records = []
@@ -386,7 +386,7 @@ def expected_and_estimated(
             records.append({
                 "plan": name, "metric": metric, "expected": expected, "estimated": estimated,
                 "low": float(row["total_low"]), "high": float(row["total_high"]),
-                "ratio": expected / estimated if estimated not in (0.0,) else float("nan"),
+                "ratio": expected / estimated if estimated > 0 else float("nan"),
             })  # fmt: skip
     return pd.DataFrame.from_records(
         records, columns=["plan", "metric", "expected", "estimated", "low", "high", "ratio"]

@@ -261,6 +261,8 @@ def plan_grid(
             sms_cost=context.sms_cost,
             margin_rate=context.margin_rate,
             segment_column=request.segment_column,
+            basket_column=request.basket_column,
+            order_value=request.campaign.costs.order_value,
         )
         before = index * len(grid.budget) * len(policies)
 

@@ -22,6 +22,9 @@ from .report import (
     campaign_report as campaign_report,
 )
 from .report import (
+    log_section as log_section,
+)
+from .report import (
     plan_sections as plan_sections,
 )
 from .sections import (

@@ -22,6 +22,7 @@ from simulator.experiment.ab import run_experiment
 from simulator.scenario import Scenario
 from simulator.tables import experiment_table
 from simulator.workflows.model_cache import ScoredScenario
+from simulator.workflows.valuation import world_log
 
 __all__ = ["build_report", "REPORT_METRICS"]
 
@@ -94,8 +95,9 @@ def build_report(
             f"{scenario.campaign.validity_days:g} days",
         ),
     ]
+    log = world_log(scenario, scored) if scored.history is not None else None
     sections = plan_sections(
-        request, candidates, facts=facts, sweep_points=sweep_points, progress=progress
+        request, candidates, facts=facts, sweep_points=sweep_points, log=log, progress=progress
     )
     if simulate:
         if scored.truth is None:
