@@ -94,3 +94,45 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     result = _run("value", *args, code=2)
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_world_policies_valued_and_beside_the_expected_figures():
+    world = ["--population", "30000", "--budget", "5000"]
+    result = _run("value", *world, "--policies", "optimal,manual", "--bootstrap", "20", "--json")
+    payload = json.loads(result.stdout)
+    assert "held out" in payload["rows_note"] and payload["rows"] > 0
+    assert {d["plan"] for d in payload["differences"]} == {"optimal - manual"}
+    result = _run("optimize", *world, "--compare", "--value", "--json")
+    payload = json.loads(result.stdout)
+    side = pd.DataFrame(payload["expected_vs_estimated"])
+    assert set(side["plan"]) == set(payload["plans"])
+    for _, row in side.iterrows():  # the expected column is the plan's own summary figure
+        key = "expected_cost" if row["metric"] == "campaign_cost" else row["metric"]
+        assert row["expected"] == pytest.approx(payload["plans"][row["plan"]][key])
+        assert row["low"] <= row["estimated"] <= row["high"] or row["metric"] == "roi"
+    table = _run("optimize", *world, "--value").output
+    assert "Expected by the models vs estimated on the log" in table
+
+
+def test_own_data_whatif_and_report_carry_the_log_estimates(models, tmp_path):
+    data = data_dir() / "hillstrom" / "hillstrom.csv.gz"
+    scores = tmp_path / "scores.parquet"
+    _run("score", "--models", models, "--users", data, "--out", scores)
+    result = _run(
+        "whatif", "--config", CONFIG, "--scores", scores, "--vary", "budget=1000,3000",
+        "--policies", "optimal,manual", "--value", "--json",
+    )  # fmt: skip
+    payload = json.loads(result.stdout)
+    points = pd.DataFrame(payload["points"])
+    assert {"log_incremental_profit", "log_incremental_profit_low"} <= set(points.columns)
+    # E-mails cost 0.10 each, whatever happens: the doubly robust cost is exact.
+    assert points["log_campaign_cost"].to_numpy() == pytest.approx(
+        points["expected_cost"].to_numpy(), rel=1e-9, abs=1e-9
+    )
+    assert (points.loc[points["policy"] == "manual", "log_campaign_cost"] > 0).all()
+    _run(
+        "report", "--config", CONFIG, "--scores", scores, "--models", models,
+        "--out", tmp_path / "r.html",
+    )  # fmt: skip
+    page = (tmp_path / "r.html").read_text()
+    assert "What the log says" in page and "held out from the models" in page
