@@ -118,6 +118,49 @@ def _money_per_conversion(
     return np.where(converted, value, 0.0)
 
 
+#: How many standard errors an arm's share of the rows may stray from its stated propensity.
+DESIGN_TOLERANCE_Z = 5.0
+
+
+def _check_design(
+    arm: np.ndarray,
+    p: np.ndarray,
+    arms: tuple[str, ...],
+    source: str | Path,
+    design: np.ndarray | None = None,
+) -> None:
+    """Refuse propensities the log contradicts: a constant design's shares must match the rows.
+
+    A stated design (one P per arm) must add up to 1.
+
+    Where every row of an arm states the same propensity, the arm's share of the rows estimates
+    it; a share more than :data:`DESIGN_TOLERANCE_Z` standard errors away means the stated
+    design is not the one that drew this log (a misstated hold-out share, another campaign's
+    rows), and every weight built on it would be wrong.
+    """
+    if design is not None and abs(design.sum() - 1) > 1e-6:
+        raise InputError(
+            f"the arms' propensities add up to {design.sum():g}; expected 1", key="propensity"
+        )
+    n = arm.size
+    for a, name in enumerate(arms):
+        got = p[arm == a]
+        if got.size == 0 or np.ptp(got) > 1e-12:
+            continue
+        stated = float(got[0])
+        share = got.size / n
+        se = np.sqrt(max(stated * (1 - stated), 1e-12) / n)
+        z = abs(share - stated) / se
+        if z > DESIGN_TOLERANCE_Z:
+            raise InputError(
+                f"arm {name!r} has {share:.1%} of the randomized rows but a stated propensity "
+                f"of {stated:.1%} ({z:.0f} standard errors apart): the propensities do not "
+                "describe this log",
+                source=source,
+                column="propensity",
+            )
+
+
 def logged_rows(
     log: pd.DataFrame,
     menu: Menu,
@@ -203,6 +246,7 @@ def logged_rows(
             source=source,
             column="propensity",
         )
+    _check_design(arm, p, arms, source, design=None if propensity is None else design)
     converted = rows["converted"].to_numpy(dtype=np.float64)
     coupon = arm < len(menu)
     send = np.append(menu.send_costs(sms_cost), 0.0)[arm]

@@ -189,6 +189,7 @@ def test_an_arm_the_log_never_randomized_is_refused_or_flagged():
     never = log.__class__(**{**log.__dict__, "propensity": design})
     frame = log.log.copy()
     frame.loc[frame["denomination"] == "promotion", "assignment"] = "manual"
+    frame.loc[frame["denomination"] == "none", "propensity"] = 1.0  # the design it claims
     never = never.__class__(**{**never.__dict__, "log": frame})
     plans = {"all": _everyone(log, "promotion"), "none": _everyone(log, "none")}
     with pytest.raises(InputError, match="never randomized"):
