@@ -347,17 +347,23 @@ def _bootstrap(
     rng = np.random.default_rng(seed)
     step = max(1, _BOOT_CHUNK_CELLS // max(replicates, 1))
     bounds = np.r_[rows.starts, rows.arm.size]
+    keys = list(acc)
+    edges = np.cumsum([0, *(acc[k].shape[1] for k in keys)])
     for first in range(0, n_customers, step):
         last = min(first + step, n_customers)
         lo, hi = int(bounds[first]), int(bounds[last])
         part = rows.take(lo, hi)
         draws = rng.poisson(1.0, size=(replicates, last - first)).astype(np.float64)
-        count += draws @ part.per_customer
-        for plan, act in actions.items():
-            for estimator in estimators:
-                comps = _components(part, act[lo:hi], estimator)
-                sums = np.add.reduceat(comps, part.starts, axis=0)
-                acc[plan, estimator] += draws @ sums
+        # Every plan's per-customer sums side by side, rows last: one product per chunk.
+        sums = np.empty((last - first, edges[-1] + 1))
+        sums[:, -1] = part.per_customer
+        for i, (plan, estimator) in enumerate(keys):
+            comps = _components(part, actions[plan][lo:hi], estimator)
+            sums[:, edges[i] : edges[i + 1]] = np.add.reduceat(comps, part.starts, axis=0)
+        weighted = draws @ sums
+        count += weighted[:, -1]
+        for i, key in enumerate(keys):
+            acc[key] += weighted[:, edges[i] : edges[i + 1]]
     out = {}
     for key, total in acc.items():
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -476,17 +482,32 @@ def policy_values(
                 "ess": float(w.sum() ** 2 / (w**2).sum()) if hit.any() else 0.0,
             })  # fmt: skip
         customers.setdefault(name, prepared.starts.size)
-    labels, values, ses, influence = [], [], [], {}
-    for name, act in actions.items():
+    labels, values, ses, influence, pair_se = [], [], [], {}, {}
+    # A plan's per-row influence is kept only until the last pair that needs it is done.
+    position = {name: i for i, name in enumerate(actions)}
+    needed_until: dict[str, int] = {}
+    for pair in differences:
+        done = max(position[pair[0]], position[pair[1]])
+        for name in pair:
+            needed_until[name] = max(needed_until.get(name, -1), done)
+    for pos, (name, act) in enumerate(actions.items()):
         for estimator in estimators:
             comps = _components(prepared, act, estimator)
             means = comps.mean(axis=0)
             base = _base(means, estimator)
             psi = _metric_influence(base, _influence(comps, means, base, estimator), margin_rate)
-            influence[name, estimator] = psi
+            if name in needed_until:
+                influence[name, estimator] = psi
             labels.append((name, estimator))
             values.append(_metrics(base, margin_rate))
             ses.append(_cluster_se(psi, prepared))
+        for a, b in differences:
+            if max(position[a], position[b]) == pos:
+                for estimator in estimators:
+                    paired = influence[a, estimator] - influence[b, estimator]
+                    pair_se[a, b, estimator] = _cluster_se(paired, prepared)
+        for key in [k for k in influence if needed_until[k[0]] <= pos]:
+            del influence[key]
     boot = None
     if bootstrap:
         boot = _bootstrap(prepared, actions, estimators, margin_rate, bootstrap, seed)
@@ -499,7 +520,7 @@ def policy_values(
             diff_labels.append((label, estimator))
             i, j = labels.index((a, estimator)), labels.index((b, estimator))
             diff_values.append(values[i] - values[j])
-            diff_se.append(_cluster_se(influence[a, estimator] - influence[b, estimator], prepared))
+            diff_se.append(pair_se[a, b, estimator])
             if boot is not None:
                 diff_boot.append(boot[a, estimator] - boot[b, estimator])
     scale = {f"{a} - {b}": customers[a] for a, b in differences}
