@@ -7,8 +7,6 @@ report render the same objects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pandas as pd
 
 from optimizer.evaluation.offline import METRICS, OFFLINE_DEFINITION, OfflineValues
@@ -64,14 +62,19 @@ def _caption(values: OfflineValues, extra: str = "") -> str:
     )
 
 
-def _figure_rows(table: TableData, frame: pd.DataFrame, labels: Sequence[str]) -> None:
-    for label in labels:
+def _figures_table(frame: pd.DataFrame, title: str, first: str) -> TableData:
+    """One row per plan (or pair) of ``frame``: each figure's total with its 95% interval."""
+    table = TableData(
+        title, [Column(first, "left", one_line=True), *(Column(_LABELS[m]) for m in METRICS)]
+    )
+    for label in dict.fromkeys(frame["plan"]):
         rows = frame[frame["plan"] == label].set_index("metric")
         cells = []
         for metric in METRICS:
             r = rows.loc[metric]
             cells.append(fmt_interval(r["total"], r["total_low"], r["total_high"], _UNITS[metric]))
         table.add_row(label, *cells)
+    return table
 
 
 def estimates_table(
@@ -80,11 +83,8 @@ def estimates_table(
     """Each plan's estimated totals with their 95% influence-function intervals."""
     estimator = estimator or _main(values)
     frame = values.estimates[values.estimates["estimator"] == estimator]
-    table = TableData(
-        f"Plans valued on the log: {_ESTIMATOR_NAMES[estimator]} ({currency})",
-        [Column("plan", "left", one_line=True), *(Column(_LABELS[m]) for m in METRICS)],
-    )
-    _figure_rows(table, frame, list(dict.fromkeys(frame["plan"])))
+    title = f"Plans valued on the log: {_ESTIMATOR_NAMES[estimator]} ({currency})"
+    table = _figures_table(frame, title, "plan")
     table.caption = _caption(values)
     return table
 
@@ -97,11 +97,8 @@ def differences_table(
         return None
     estimator = estimator or _main(values)
     frame = values.differences[values.differences["estimator"] == estimator]
-    table = TableData(
-        f"Paired differences: {_ESTIMATOR_NAMES[estimator]} ({currency})",
-        [Column("plans", "left", one_line=True), *(Column(_LABELS[m]) for m in METRICS)],
-    )
-    _figure_rows(table, frame, list(dict.fromkeys(frame["plan"])))
+    title = f"Paired differences: {_ESTIMATOR_NAMES[estimator]} ({currency})"
+    table = _figures_table(frame, title, "plans")
     table.caption = (
         "a - b on the same rows: an interval that excludes 0 says the log tells the plans "
         "apart. " + _caption(values)
