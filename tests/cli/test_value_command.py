@@ -7,7 +7,6 @@ of treat-all plan files recounted from the raw CSV. Bad input: one line, exit 2.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 from cli import app
 from optimizer.io.campaign_log import user_split
 from optimizer.io.datasets import data_dir
+from tests.cli import strict_json
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "scenarios" / "own_data" / "hillstrom_email.toml"
@@ -44,7 +44,7 @@ def test_policies_valued_on_held_out_customers(models):
         "value", "--config", CONFIG, "--models", models, "--policies", "optimal,v2,manual",
         "--objective", "profit", "--bootstrap", "20", "--json",
     )  # fmt: skip
-    payload = json.loads(result.stdout)
+    payload = strict_json(result.stdout)
     raw = pd.read_csv(data_dir() / "hillstrom" / "hillstrom.csv.gz")
     held_out = int(user_split(pd.RangeIndex(1, len(raw) + 1).to_numpy(), 0.2, 0).sum())
     assert payload["rows"] == held_out and "held out" in payload["rows_note"]
@@ -70,7 +70,7 @@ def test_plan_files_treat_all_and_none(tmp_path):
         tmp_path / "none.csv", "--estimators", "snipw", "--bootstrap", "0", "--json",
         "--out", tmp_path / "estimates.csv",
     )  # fmt: skip
-    payload = json.loads(result.stdout)
+    payload = strict_json(result.stdout)
     womens = raw[raw["segment"] == "Womens E-Mail"]["conversion"].mean()
     control = raw[raw["segment"] == "No E-Mail"]["conversion"].mean()
     got = {(e["plan"], e["metric"]): e["estimate"] for e in payload["estimates"]}
@@ -99,11 +99,11 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 def test_the_world_policies_valued_and_beside_the_expected_figures():
     world = ["--population", "30000", "--budget", "5000"]
     result = _run("value", *world, "--policies", "optimal,manual", "--bootstrap", "20", "--json")
-    payload = json.loads(result.stdout)
+    payload = strict_json(result.stdout)
     assert "held out" in payload["rows_note"] and payload["rows"] > 0
     assert {d["plan"] for d in payload["differences"]} == {"optimal - manual"}
     result = _run("optimize", *world, "--compare", "--value", "--json")
-    payload = json.loads(result.stdout)
+    payload = strict_json(result.stdout)
     side = pd.DataFrame(payload["expected_vs_estimated"])
     assert set(side["plan"]) == set(payload["plans"])
     for _, row in side.iterrows():  # the expected column is the plan's own summary figure
@@ -122,7 +122,7 @@ def test_own_data_whatif_and_report_carry_the_log_estimates(models, tmp_path):
         "whatif", "--config", CONFIG, "--scores", scores, "--vary", "budget=1000,3000",
         "--policies", "optimal,manual", "--value", "--json",
     )  # fmt: skip
-    payload = json.loads(result.stdout)
+    payload = strict_json(result.stdout)
     points = pd.DataFrame(payload["points"])
     assert {"log_incremental_profit", "log_incremental_profit_low"} <= set(points.columns)
     # E-mails cost 0.10 each, whatever happens: the doubly robust cost is exact.
