@@ -308,6 +308,7 @@ def optimize(
     from optimizer.planning import ROI_DEFINITION, Overrides, plan_campaign, resolve_request
     from optimizer.reporting import expected_table
     from optimizer.reporting.tables import plan_tables
+    from simulator.workflows import log_values
 
     config = _config(scenario, population, seed, world=scores is None)
     if menu is not None and scores is None:
@@ -336,8 +337,8 @@ def optimize(
     first = next(iter(plans.values()))
     if out_path is not None:
         write_table(first.to_frame(), out_path)
-    valued = _log_values(request, plans, scored if scores is None else None,
-                         scenario.parent if scenario else None) if value_log else None  # fmt: skip
+    valued = log_values(request, plans, scored if scores is None else None,
+                        scenario.parent if scenario else None) if value_log else None  # fmt: skip
     if as_json:
         return emit({
             **request.to_dict(), "definitions": ROI_DEFINITION,
@@ -352,20 +353,6 @@ def optimize(
         show([expected_table(valued[1], request.campaign.currency, "dr", valued[0].rows_note)])
     if out_path is not None:
         say(f"wrote {out_path}")
-
-
-def _log_values(request: Any, plans: Any, scored: Any, base: Path | None) -> tuple[Any, Any]:
-    """The plans valued on the randomized log (the world's, or the configuration's own)."""
-    from optimizer.planning import campaign_log_of, expected_and_estimated, value_plans
-
-    if scored is not None:
-        from simulator.workflows import world_log
-
-        found = world_log(request.campaign, scored)
-    else:
-        found = campaign_log_of(request.campaign, base)
-    values = value_plans(request, {n: p.to_frame() for n, p in plans.items()}, found, bootstrap=0)
-    return values, expected_and_estimated(plans, values)
 
 
 def _matched(match: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -808,14 +795,15 @@ def value(
     with progress_bars(err) as progress:
         plans, found = plans_and_log(request, base=base, models_dir=models_dir, plan=plan,
                                      log=log, users=users, progress=progress)  # fmt: skip
-    frames = {name: p.to_frame() for name, p in plans.items()}
-    for path in plan_files or ():
-        frames[path.stem] = read_plan(path, request.campaign.menu)
-    values = value_plans(
-        request, frames, found if rows == Rows.HELD_OUT else found.with_split(None),
-        estimators=estimators or ("ipw", "snipw", "dr"), bootstrap=bootstrap, clip=clip,
-        outcome_model=str(outcome_model), unrandomized="flag" if allow_unrandomized else "refuse",
-    )  # fmt: skip
+        frames = {name: p.to_frame() for name, p in plans.items()}
+        for path in plan_files or ():
+            frames[path.stem] = read_plan(path, request.campaign.menu)
+        values = value_plans(
+            request, frames, found if rows == Rows.HELD_OUT else found.with_split(None),
+            estimators=estimators or ("ipw", "snipw", "dr"), bootstrap=bootstrap, clip=clip,
+            outcome_model=str(outcome_model), progress=progress,
+            unrandomized="flag" if allow_unrandomized else "refuse",
+        )  # fmt: skip
     if out_path is not None:
         write_table(values.table(), out_path)
     if as_json:

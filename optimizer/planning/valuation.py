@@ -47,6 +47,7 @@ from optimizer.planning.campaign import plan_campaign
 from optimizer.planning.config import CampaignConfig
 from optimizer.planning.plan import Plan
 from optimizer.planning.request import PlanningRequest
+from optimizer.progress import Progress
 
 __all__ = [
     "CampaignLog",
@@ -232,6 +233,7 @@ class LogValuer:
         outcome_model: str = "boosting",
         folds: int = 3,
         seed: int = 0,
+        progress: Progress | None = None,
         **settings: Any,
     ) -> LogValuer:
         """Read the randomized (held-out) rows and fit the outcome models of ``dr``.
@@ -269,7 +271,7 @@ class LogValuer:
         if "dr" in estimators:
             features = log.users.iloc[where][list(log.features)].reset_index(drop=True)
             outcomes = cross_fit_outcomes(
-                features, rows, model=outcome_model, folds=folds, seed=seed
+                features, rows, model=outcome_model, folds=folds, seed=seed, progress=progress
             )
         return cls(request, log, rows, outcomes, tuple(estimators), {"seed": seed, **settings})
 
@@ -319,6 +321,7 @@ def value_plans(
     unrandomized: str = "refuse",
     differences: Sequence[tuple[str, str]] | None = None,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> OfflineValues:
     """Estimate each plan's figures on the randomized rows of ``log``.
 
@@ -336,6 +339,8 @@ def value_plans(
         See :func:`optimizer.evaluation.cross_fit_outcomes` (doubly robust estimator).
     differences : sequence of (str, str), optional
         Pairs of plans to compare; default :func:`default_differences`.
+    progress : callable, optional
+        Receives the outcome models' :class:`~optimizer.progress.Step` reports.
 
     Raises
     ------
@@ -346,7 +351,7 @@ def value_plans(
         raise InputError("no plan to value", key="plans")
     valuer = LogValuer.prepare(
         request, log, estimators=estimators, outcome_model=outcome_model, folds=folds,
-        seed=seed, bootstrap=bootstrap, clip=clip, unrandomized=unrandomized,
+        seed=seed, bootstrap=bootstrap, clip=clip, unrandomized=unrandomized, progress=progress,
     )  # fmt: skip
     return valuer.value(plans, differences)
 

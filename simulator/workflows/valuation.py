@@ -11,18 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from optimizer.errors import InputError
+from optimizer.evaluation import OfflineValues
 from optimizer.models.conversion import ConversionModels
 from optimizer.planning.campaign import plan_campaign
 from optimizer.planning.plan import Plan
 from optimizer.planning.request import PlanningRequest
-from optimizer.planning.valuation import CampaignLog, campaign_log_of, plan_with_models
+from optimizer.planning.valuation import (
+    CampaignLog,
+    campaign_log_of,
+    expected_and_estimated,
+    plan_with_models,
+    value_plans,
+)
 from optimizer.progress import Progress
 from simulator.scenario import Scenario
 from simulator.workflows.model_cache import ScoredScenario, score_scenario
 from simulator.world.generation import world_campaign
 
-__all__ = ["world_log", "plans_and_log"]
+__all__ = ["world_log", "plans_and_log", "log_values"]
 
 
 def world_log(scenario: Scenario, scored: ScoredScenario) -> CampaignLog:
@@ -85,3 +94,30 @@ def plans_and_log(
     plans = plan_with_models(request, models, base, users) if plan and models else {}
     found = campaign_log_of(campaign, base, models=models, log_path=log, users_path=users)
     return plans, found
+
+
+def log_values(
+    request: PlanningRequest,
+    plans: dict[str, Plan],
+    scored: ScoredScenario | None = None,
+    base: str | Path | None = None,
+) -> tuple[OfflineValues, pd.DataFrame]:
+    """Plans valued on the randomized log beside their expected figures.
+
+    The world's log (held-out customers of its models) when ``scored`` is given, else the
+    campaign's own ``[data]`` log (every randomized row: no models are known here, and the
+    result says so). Influence-function intervals only.
+
+    Returns
+    -------
+    values : OfflineValues
+    side_by_side : DataFrame
+        :func:`optimizer.planning.valuation.expected_and_estimated` of the plans.
+    """
+    if scored is not None:
+        found = world_log(request.campaign, scored)
+    else:
+        found = campaign_log_of(request.campaign, base)
+    frames = {name: plan.to_frame() for name, plan in plans.items()}
+    values = value_plans(request, frames, found, bootstrap=0)
+    return values, expected_and_estimated(plans, values)
