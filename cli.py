@@ -758,6 +758,7 @@ def value(
     log: Annotated[Path | None, opt("--log", "value", **File)] = None,
     users: UsersOpt = None,
     rows: Annotated[Rows, opt("--rows")] = Rows.HELD_OUT,
+    crossfit: Annotated[int | None, opt("--crossfit", min=2)] = None,
     estimators: Annotated[
         str | None, names_opt("--estimators", ("ipw", "snipw", "dr"), what="known estimator")
     ] = None,
@@ -793,8 +794,8 @@ def value(
     ), base=base)  # fmt: skip
     _writable(out_path)
     with progress_bars(err) as progress:
-        plans, found = plans_and_log(request, base=base, models_dir=models_dir, plan=plan,
-                                     log=log, users=users, progress=progress)  # fmt: skip
+        plans, found = plans_and_log(request, base=base, models_dir=models_dir, plan=plan, log=log,
+                                     users=users, crossfit=crossfit, progress=progress)  # fmt: skip
         frames = {name: p.to_frame() for name, p in plans.items()}
         for path in plan_files or ():
             frames[path.stem] = read_plan(path, request.campaign.menu)

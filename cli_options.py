@@ -216,6 +216,8 @@ HELP: dict[str, str] = {
     "evaluate --users": "User table of the logged users (default: the one used in train).",
     "--plan": "A plan file from `couponopt optimize --out`, repeatable (named by its stem).",
     "--rows": "held-out: only customers the models never trained on; all: every randomized row.",
+    "--crossfit": "Train the models' parameters once per fold of customers and plan on "
+    "out-of-fold scores: every randomized row values the plans honestly.",
     "--estimators": "Offline estimators: inverse propensity weighting, self-normalised, "
     "doubly robust.",
     "--bootstrap": "Customer-level bootstrap replicates (0: influence-function intervals only).",

@@ -130,6 +130,9 @@ from .valuation import (
     campaign_log_of as campaign_log_of,
 )
 from .valuation import (
+    crossfit_plans as crossfit_plans,
+)
+from .valuation import (
     default_differences as default_differences,
 )
 from .valuation import (

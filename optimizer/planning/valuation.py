@@ -28,6 +28,7 @@ from optimizer.evaluation import (
     OfflineValues,
     OutcomePredictions,
     cross_fit_outcomes,
+    fold_of,
     logged_rows,
     plan_actions,
     policy_values,
@@ -47,7 +48,7 @@ from optimizer.planning.campaign import plan_campaign
 from optimizer.planning.config import CampaignConfig
 from optimizer.planning.plan import Plan
 from optimizer.planning.request import PlanningRequest
-from optimizer.progress import Progress
+from optimizer.progress import Progress, report
 
 __all__ = [
     "CampaignLog",
@@ -56,6 +57,7 @@ __all__ = [
     "value_plans",
     "read_plan",
     "plan_with_models",
+    "crossfit_plans",
     "default_differences",
     "expected_and_estimated",
     "grid_values",
@@ -84,6 +86,9 @@ class CampaignLog:
         P(arm) by menu name when the design gives every row the same chances.
     held_out : (float, int), optional
         The models' user split ``(test_share, seed)``: only its test customers are valued.
+    crossfit : int, optional
+        The plans were cross-fitted in this many folds (:func:`crossfit_plans`): every row is
+        honest.
     """
 
     log: pd.DataFrame
@@ -92,6 +97,7 @@ class CampaignLog:
     source: str
     propensity: dict[str, float] | None = None
     held_out: tuple[float, int] | None = None
+    crossfit: int | None = None
 
     def with_split(self, models: ConversionModels | None) -> CampaignLog:
         """The same log valued on the customers ``models`` held out (None: every customer)."""
@@ -101,6 +107,11 @@ class CampaignLog:
 
     def note(self, rows: int, customers: int) -> str:
         """Which rows value the plans, in one sentence."""
+        if self.crossfit is not None:
+            return (
+                f"{rows:,} randomized rows of {customers:,} customers, cross-fitted: each "
+                f"customer's plan comes from models trained without them ({self.crossfit} folds)"
+            )
         if self.held_out is None:
             return (
                 f"{rows:,} randomized rows of {customers:,} customers, all of the log: rows the "
@@ -199,6 +210,72 @@ def plan_with_models(
     request = request.with_natural_threshold(models.natural_threshold)
     users = request.read_users(base, users_path) if request.campaign.data else customers.frame
     return plan_campaign(request.candidates(scores, users), request)
+
+
+def crossfit_plans(
+    request: PlanningRequest,
+    models: ConversionModels,
+    base: str | Path | None = None,
+    *,
+    folds: int = 5,
+    users_path: str | Path | None = None,
+    log_path: str | Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Plan], CampaignLog]:
+    """Plans whose every customer was scored by models that never saw them, and their log.
+
+    Customers are split into ``folds`` by a hash of their id; for each fold, models with the
+    parameters of ``models`` are trained on the log rows of the other folds' customers and score
+    the fold's customers. The request's policies are then planned once on these out-of-fold
+    scores (v2's cut: the folds' median coverage knee), so every randomized row of the log can
+    value the plans, not only a held-out share of them.
+
+    Parameters
+    ----------
+    request : PlanningRequest
+    models : ConversionModels
+        Fitted on a data configuration: its parameters (architecture, epochs, features) are
+        reused, its own networks are not.
+    base : str or Path, optional
+        Folder the configuration's relative file names start from.
+    folds : int
+        At least 2; training runs this many times.
+    users_path, log_path : str or Path, optional
+        Other files with the configuration's columns.
+    progress : callable, optional
+        Receives a ``"cross-fitting the models"`` :class:`~optimizer.progress.Step` per fold.
+    """
+    from sklearn.base import clone
+
+    if folds < 2:
+        raise InputError("must be at least 2", key="crossfit")
+    data = request.campaign.data or data_of(models)
+    if data is None or data.log is None:
+        raise InputError("cross-fitting needs the campaign's own log ([data])", key="data.log")
+    menu = request.campaign.menu
+    users = load_users_mapped(data, base, path=users_path)
+    log = load_log_mapped(data, menu, users, base, path=log_path)
+    ids = users.frame["user_id"].to_numpy()
+    fold = fold_of(ids, folds, models.random_state)
+    log_fold = fold_of(log["user_id"].to_numpy(), folds, models.random_state)
+    parts, knees = [], []
+    for k in range(folds):
+        report(progress, "cross-fitting the models", k, folds, f"fold {k + 1} of {folds}")
+        fitted = clone(models).fit(log[log_fold != k], users.frame, menu, source=users.source)
+        parts.append(fitted.predict(users.frame[fold == k], menu))
+        if fitted.natural_threshold is not None:
+            knees.append(fitted.natural_threshold)
+    report(progress, "cross-fitting the models", folds, folds)
+    scores = pd.concat(parts, ignore_index=True)
+    known = request.with_natural_threshold(float(np.median(knees)) if knees else None)
+    people = request.read_users(base, users_path) if request.campaign.data else users.frame
+    plans = plan_campaign(known.candidates(scores, people), known)
+    design = design_propensities(data.log) or _constant_design(log)
+    source = str(log_path) if log_path is not None else data.log.file
+    found = CampaignLog(
+        log, users.frame, tuple(models.features), source, design, held_out=None, crossfit=folds
+    )
+    return plans, found
 
 
 def default_differences(names: Sequence[str]) -> list[tuple[str, str]]:

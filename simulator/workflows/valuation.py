@@ -22,6 +22,7 @@ from optimizer.planning.request import PlanningRequest
 from optimizer.planning.valuation import (
     CampaignLog,
     campaign_log_of,
+    crossfit_plans,
     expected_and_estimated,
     plan_with_models,
     value_plans,
@@ -60,13 +61,16 @@ def plans_and_log(
     plan: bool = True,
     log: str | Path | None = None,
     users: str | Path | None = None,
+    crossfit: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, Plan], CampaignLog]:
     """The request's plans (when ``plan``) and the campaign log to value them on.
 
     A campaign without ``[data]`` plays on its scenario's world: the world's log and its cached
     models. A team's own data needs the models behind the plans (``models_dir``) to plan the
-    request's policies here; their held-out customers are the ones valued.
+    request's policies here; their held-out customers are the ones valued, or with ``crossfit``
+    folds every customer (:func:`optimizer.planning.valuation.crossfit_plans`: models with the
+    same parameters trained once per fold).
 
     Raises
     ------
@@ -74,6 +78,12 @@ def plans_and_log(
         Files given for the synthetic world, or policies to plan on own data without models.
     """
     campaign: Any = request.campaign
+    if crossfit is not None and (campaign.data is None or not models_dir or not plan):
+        raise InputError(
+            "cross-fitting trains the models of your own data once per fold: it needs the "
+            "campaign's [data], the models whose parameters to reuse, and policies to plan",
+            key="crossfit",
+        )
     if campaign.data is None:
         if models_dir or log or users:
             raise InputError(
@@ -91,6 +101,11 @@ def plans_and_log(
             "planning policies on your own data needs their models (or give plan files)",
             key="models",
         )
+    if crossfit is not None and models is not None:
+        return crossfit_plans(
+            request, models, base, folds=crossfit, users_path=users, log_path=log,
+            progress=progress,
+        )  # fmt: skip
     plans = plan_with_models(request, models, base, users) if plan and models else {}
     found = campaign_log_of(campaign, base, models=models, log_path=log, users_path=users)
     return plans, found

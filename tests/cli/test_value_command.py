@@ -136,3 +136,33 @@ def test_own_data_whatif_and_report_carry_the_log_estimates(models, tmp_path):
     )  # fmt: skip
     page = (tmp_path / "r.html").read_text()
     assert "What the log says" in page and "held out from the models" in page
+
+
+def test_cross_fitted_plans_are_valued_on_every_row(models, monkeypatch):
+    from optimizer.models import ConversionModels
+
+    trained, scored = [], []
+    fit, predict = ConversionModels.fit, ConversionModels.predict
+
+    def recording_fit(self, log, *args, **kwargs):
+        trained.append(set(log["user_id"].tolist()))
+        return fit(self, log, *args, **kwargs)
+
+    def recording_predict(self, users, *args, **kwargs):
+        scored.append(set(users["user_id"].tolist()))
+        return predict(self, users, *args, **kwargs)
+
+    monkeypatch.setattr(ConversionModels, "fit", recording_fit)
+    monkeypatch.setattr(ConversionModels, "predict", recording_predict)
+    result = _run(
+        "value", "--config", CONFIG, "--models", models, "--crossfit", "3", "--policies",
+        "optimal,manual", "--estimators", "snipw", "--bootstrap", "0", "--json",
+    )  # fmt: skip
+    payload = strict_json(result.stdout)
+    assert payload["rows"] == 64_000 and "cross-fitted" in payload["rows_note"]
+    assert len(trained) == len(scored) == 3
+    for fold_trained, fold_scored in zip(trained, scored, strict=True):
+        assert not fold_trained & fold_scored  # no customer scored by models that saw them
+    assert set().union(*scored) == set(range(1, 64_001))
+    result = _run("value", "--crossfit", "2", code=2)
+    assert "cross-fitting" in result.output
