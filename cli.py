@@ -114,6 +114,8 @@ FLAGS: dict[str, str] = {
     "v2_threshold": "--v2-threshold", "users": "--users", "scores": "--scores",
     "population.users": "--population", "population.seed": "--seed", "segment": "--segments",
     "test_share": "--test-share", "reference": "--reference", "menu": "--menu", "kind": "--kind",
+    "crossfit": "--crossfit", "plans": "--plan", "models": "--models", "clip": "--clip",
+    "estimators": "--estimators", "bootstrap": "--bootstrap", "outcome_model": "--outcome-model",
 }  # fmt: skip
 
 
@@ -775,9 +777,10 @@ def value(
 
     The plans are the policies planned here (on the scenario's world, or on your own data with
     --models) and plan files (--plan). Each is estimated on the randomized rows of customers
-    the models never trained on: incremental conversions, GMV, campaign cost, ROI and profit
-    by IPW, self-normalised IPW and doubly robust, with influence-function and bootstrap
-    intervals, and paired differences against the optimal plan.
+    the models never trained on (every row with --rows all, or cross-fitted with --crossfit):
+    incremental conversions, GMV, campaign cost, ROI and profit by IPW, self-normalised IPW and
+    doubly robust, with influence-function and bootstrap intervals, and paired differences
+    against the optimal plan.
     """
     from optimizer.io import write_table
     from optimizer.planning import Overrides, read_plan, resolve_request, value_plans
@@ -785,6 +788,8 @@ def value(
     from simulator.scenario import load_configuration
     from simulator.workflows import plans_and_log
 
+    if crossfit and plan_files:
+        raise InputError("plan files were not cross-fitted; value them apart", key="crossfit")
     own = scenario is not None and load_configuration(scenario).data is not None
     config = _config(scenario, population, seed, world=not own)
     plan = bool(policies) or not plan_files

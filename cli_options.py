@@ -224,7 +224,8 @@ HELP: dict[str, str] = {
     "--clip": "Largest weight 1/propensity allowed (default: none; stated in the output).",
     "--outcome-model": "Outcome models of the doubly robust estimator (cross-fitted).",
     "--allow-unrandomized": "Value plans giving arms the log never randomized (a lower bound).",
-    "--value": "Also value every plan on the held-out randomized log, beside its expected figures.",
+    "--value": "Also value every plan on the randomized log, beside its expected figures (the "
+    "world's: customers its models held out; your own data: every randomized row).",
     "value --policies": "Policies to plan and value (default: every policy without --plan).",
     "value --log": "Randomized log with the configuration's columns (default: its data.log).",
     "value --models": "Models behind the plans (own data): plan with them, value on their "

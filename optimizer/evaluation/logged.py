@@ -215,6 +215,7 @@ def logged_rows(
         basket = np.asarray(basket, dtype=np.float64)[keep]
     if arm_propensity is not None:
         arm_propensity = np.asarray(arm_propensity, dtype=np.float64)[keep]
+    per_row = arm_propensity is not None
     arm = pd.Index(arms).get_indexer(rows["denomination"].astype(str))
     if (arm < 0).any():
         bad = rows["denomination"].astype(str).to_numpy()[arm < 0][0]
@@ -246,7 +247,8 @@ def logged_rows(
             source=source,
             column="propensity",
         )
-    _check_design(arm, p, arms, source, design=None if propensity is None else design)
+    if not per_row:  # a per-row design's arm shares need not match any single propensity
+        _check_design(arm, p, arms, source, design=None if propensity is None else design)
     converted = rows["converted"].to_numpy(dtype=np.float64)
     coupon = arm < len(menu)
     send = np.append(menu.send_costs(sms_cost), 0.0)[arm]

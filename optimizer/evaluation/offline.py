@@ -471,7 +471,9 @@ def policy_values(
             "plan": name, "customers": customers.get(name, prepared.starts.size),
             "valued_rows": rows.n_rows, "unrandomized_share": float(never.mean()),
             "clipped_rows": int((matched & (1.0 / rows.propensity > clip)).sum()) if clip else 0,
-            "max_weight": float((1.0 / rows.propensity[matched]).max()) if matched.any() else 0.0,
+            "max_weight": float(np.minimum(1.0 / rows.propensity[matched], clip or np.inf).max())
+            if matched.any()
+            else 0.0,
         })  # fmt: skip
         for a, arm in enumerate(rows.arms):
             hit = matched & (act == a)
@@ -523,7 +525,11 @@ def policy_values(
             diff_se.append(pair_se[a, b, estimator])
             if boot is not None:
                 diff_boot.append(boot[a, estimator] - boot[b, estimator])
-    scale = {f"{a} - {b}": customers[a] for a, b in differences}
+    # A difference's total needs one customer count: plans of different sizes get none.
+    scale = {
+        f"{a} - {b}": customers[a] if customers[a] == customers[b] else np.nan
+        for a, b in differences
+    }
     if diff_labels:
         diffs = _frame(diff_labels, np.array(diff_values), np.array(diff_se),
                        diff_boot if boot is not None else None, scale)  # fmt: skip

@@ -22,7 +22,8 @@ says where the customer table and the campaign log are and what their columns me
     outcome = "bought"                               # 0/1
     redeemed = "used_coupon"                         # 0/1, optional
     order_value = "revenue"                          # money, optional
-    propensity = "uniform"       # or "share" (each arm's share of the randomized rows),
+    propensity = "uniform"       # or "share" (each arm's share of the randomized rows; IPW
+                                 # then gives the arm means on all of them),
                                  # { column = "p" }, { arms = { A = 0.4, ... } },
                                  # or { columns = { A = "p_a", ... } } (each row sums to 1)
     campaign = "campaign_id"                         # optional campaign id or date column
@@ -59,6 +60,7 @@ __all__ = [
     "UsersMap",
     "LogMap",
     "PropensityMap",
+    "PROPENSITY_PREFIX",
     "RandomizedRows",
     "DataConfig",
     "FeatureSpec",
@@ -564,13 +566,30 @@ def _binary(series: pd.Series, source: Path, column: str) -> np.ndarray:
 
 def _propensity(
     frame: pd.DataFrame, log: LogMap, labels: np.ndarray, source: Path, randomized: np.ndarray
-) -> np.ndarray:
+) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    """P(the row's treatment) per row, by menu name, and per-row P of every name when known.
+
+    Several arm labels may map to one menu name (two e-mail variants counted as one
+    treatment): the row's weight is then the chance of that *name*, the labels' sum.
+
+    Returns
+    -------
+    p : ndarray, shape (m,)
+        P(the menu name the row received).
+    by_name : dict of str to ndarray, optional
+        P(name) per row for every menu name, for a per-row design (``columns``).
+    """
     spec = log.propensity
+    names = pd.Series(labels).map(log.arms).to_numpy(dtype=object)
+    groups: dict[str, list[str]] = {}
+    for label, name in log.arms.items():
+        groups.setdefault(name, []).append(label)
     if spec == "uniform":
-        return np.full(len(frame), 1.0 / len(log.arms))
-    if spec == "share":  # estimated from the randomized rows (exact arm means for IPW)
-        shares = pd.Series(labels[randomized]).value_counts(normalize=True)
-        return pd.Series(labels).map(shares).fillna(1.0).to_numpy(dtype=np.float64)
+        per_name = {name: len(group) / len(log.arms) for name, group in groups.items()}
+        return pd.Series(names).map(per_name).to_numpy(dtype=np.float64), None
+    if spec == "share":  # estimated from the randomized rows: IPW gives their arm means
+        shares = pd.Series(names[randomized]).value_counts(normalize=True)
+        return pd.Series(names).map(shares).fillna(1.0).to_numpy(dtype=np.float64), None
     assert isinstance(spec, PropensityMap)
     if spec.arms is not None:
         unknown = sorted(set(spec.arms) - set(log.arms))
@@ -581,12 +600,57 @@ def _propensity(
         missing = sorted(set(log.arms) - set(spec.arms))
         if missing:
             raise InputError(f"no propensity for arm {missing[0]!r}", key="data.log.propensity")
-        return pd.Series(labels).map(spec.arms).to_numpy(dtype=np.float64)
+        per_name = {name: sum(spec.arms[g] for g in group) for name, group in groups.items()}
+        return pd.Series(names).map(per_name).to_numpy(dtype=np.float64), None
     if spec.column is not None:
+        shared = [name for name, group in groups.items() if len(group) > 1]
+        if shared:
+            raise InputError(
+                f"several arm labels map to {shared[0]!r}: a column of P(the row's label) cannot "
+                "weigh them; give {columns = ...} or {arms = ...}",
+                key="data.log.propensity",
+            )
         _need(list(frame.columns), spec.column, source, "data.log.propensity.column")
         p = _numbers(frame[spec.column], source, spec.column, 0, "probabilities")
         _in_unit(p, source, spec.column)
-        return p
+        return p, None
+    columns = spec.columns or {}
+    missing = sorted(set(log.arms) - set(columns))
+    if missing:
+        raise InputError(f"no propensity column for arm {missing[0]!r}", key="data.log.propensity")
+    matrix = np.empty((len(frame), len(columns)))
+    order = list(columns)
+    for j, label in enumerate(order):
+        _need(list(frame.columns), columns[label], source, "data.log.propensity.columns")
+        matrix[:, j] = _numbers(frame[columns[label]], source, columns[label], 0, "probabilities")
+        _in_unit(matrix[:, j], source, columns[label], allow_zero=True)
+    total = matrix.sum(axis=1)
+    bad = np.abs(total - 1) > 1e-6
+    if bad.any():
+        raise InputError(
+            f"the arms' propensities add up to {total[bad][0]:g} at {_rows(bad)}; "
+            "expected 1 per row",
+            source=source,
+            column=",".join(columns.values()),
+        )
+    by_name = {
+        name: matrix[:, [order.index(g) for g in group]].sum(axis=1)
+        for name, group in groups.items()
+    }
+    received = pd.Index(order).get_indexer(labels)
+    zero = matrix[np.arange(len(frame)), received] <= 0
+    if zero.any():  # a row got an arm its design gave no chance: name that arm's column
+        column = columns[order[received[np.flatnonzero(zero)[0]]]]
+        raise InputError(
+            f"propensity 0 for the arm the row received at {_rows(zero)}; expected > 0",
+            source=source,
+            column=column,
+        )
+    p = np.empty(len(frame))
+    for name, values in by_name.items():
+        hit = names == name
+        p[hit] = values[hit]
+    return p, by_name
     columns = spec.columns or {}
     missing = sorted(set(log.arms) - set(columns))
     if missing:
@@ -630,6 +694,10 @@ def _in_unit(p: np.ndarray, source: Path, column: str, allow_zero: bool = False)
         )
 
 
+#: Prefix of a mapped log's per-row P(treatment) columns (per-row designs only).
+PROPENSITY_PREFIX = "propensity__"
+
+
 def design_propensities(log: LogMap) -> dict[str, float] | None:
     """P(each arm) of a log whose design gives every row the same chances, by menu name.
 
@@ -664,10 +732,12 @@ def load_log_mapped(
 
     Returns
     -------
-    DataFrame, shape (m, 9)
+    DataFrame, shape (m, 9) or more
         ``campaign_id`` (int32), ``user_id`` (int64), ``assignment`` (randomized / manual),
         ``denomination`` (menu name or ``none``), ``converted``, ``redeemed`` (int8),
-        ``order_value``, ``discount`` (money) and ``propensity`` (P(the row's arm)).
+        ``order_value``, ``discount`` (money) and ``propensity`` (P(the row's treatment, by
+        menu name: labels mapped to one name add up)); with per-row propensity columns, also
+        ``propensity__<name>`` per treatment and ``none``.
 
     Raises
     ------
@@ -713,7 +783,9 @@ def load_log_mapped(
         )
     if log.order_value is not None:
         value = _numbers(frame[log.order_value], source, log.order_value, 0, "money")
-        value = np.where(np.isfinite(value), value, 0.0)
+        # A missing value stays missing for a converted row (valuation falls back on the
+        # basket or the configured order value); a row without an order has none.
+        value = np.where(np.isfinite(value), value, np.where(converted == 1, np.nan, 0.0))
         bad = value < 0
         if bad.any():
             raise InputError(
@@ -738,7 +810,7 @@ def load_log_mapped(
             )
     else:
         randomized = np.ones(len(frame), dtype=bool)
-    propensity = _propensity(frame, log, labels, source, randomized)
+    propensity, by_name = _propensity(frame, log, labels, source, randomized)
     face = np.append(menu.face_values, 0.0)[
         pd.Index([*menu.names, NO_COUPON]).get_indexer(denomination)
     ]
@@ -755,6 +827,9 @@ def load_log_mapped(
             "propensity": propensity,
         }
     )
+    if by_name is not None:  # a per-row design: every treatment's chance, for positivity
+        for name, values in by_name.items():
+            out[f"{PROPENSITY_PREFIX}{name}"] = values
     if log.segment is not None:
         # The label at campaign time, under the name the customer table's labels have.
         name = config.users.segment or log.segment

@@ -35,6 +35,7 @@ from optimizer.evaluation import (
 )
 from optimizer.io.campaign_log import user_split
 from optimizer.io.mapping import (
+    PROPENSITY_PREFIX,
     data_path,
     design_propensities,
     load_log_mapped,
@@ -48,6 +49,7 @@ from optimizer.planning.campaign import plan_campaign
 from optimizer.planning.config import CampaignConfig
 from optimizer.planning.plan import Plan
 from optimizer.planning.request import PlanningRequest
+from optimizer.planning.whatif import Context
 from optimizer.progress import Progress, report
 
 __all__ = [
@@ -89,6 +91,9 @@ class CampaignLog:
     crossfit : int, optional
         The plans were cross-fitted in this many folds (:func:`crossfit_plans`): every row is
         honest.
+    redemption_logged : bool
+        False when the log does not say who redeemed: coupon rows are then charged the face
+        value at the menu's redemption share of their conversions.
     """
 
     log: pd.DataFrame
@@ -98,6 +103,7 @@ class CampaignLog:
     propensity: dict[str, float] | None = None
     held_out: tuple[float, int] | None = None
     crossfit: int | None = None
+    redemption_logged: bool = True
 
     def with_split(self, models: ConversionModels | None) -> CampaignLog:
         """The same log valued on the customers ``models`` held out (None: every customer)."""
@@ -120,7 +126,8 @@ class CampaignLog:
         share, seed = self.held_out
         return (
             f"{rows:,} randomized rows of {customers:,} customers held out from the models "
-            f"(user split {share:.0%}, seed {seed}): none trained the models behind the plans"
+            f"(user split {share:.0%}, seed {seed}): none trained the models behind the plans "
+            "(the models' coverage knee, v2's default cut, was read on them)"
         )
 
 
@@ -156,12 +163,16 @@ def campaign_log_of(
     features = tuple(models.features) if models is not None else users.features.names
     source = str(log_path) if log_path is not None else data.log.file
     design = design_propensities(data.log) or _constant_design(log)
-    found = CampaignLog(log, users.frame, features, source, design, held_out=None)
+    found = CampaignLog(
+        log, users.frame, features, source, design, redemption_logged=data.log.redeemed is not None
+    )
     return found.with_split(models)
 
 
 def _constant_design(log: pd.DataFrame) -> dict[str, float] | None:
     """Every arm's propensity when each arm's randomized rows share one that adds up to 1."""
+    if any(str(c).startswith(PROPENSITY_PREFIX) for c in log.columns):
+        return None  # a per-row design
     rows = log[(log["assignment"].astype(str) == "randomized").to_numpy()]
     per_arm = rows.groupby(rows["denomination"].astype(str), observed=True)["propensity"]
     if rows.empty or (per_arm.nunique() > 1).any():
@@ -273,8 +284,9 @@ def crossfit_plans(
     design = design_propensities(data.log) or _constant_design(log)
     source = str(log_path) if log_path is not None else data.log.file
     found = CampaignLog(
-        log, users.frame, tuple(models.features), source, design, held_out=None, crossfit=folds
-    )
+        log, users.frame, tuple(models.features), source, design, crossfit=folds,
+        redemption_logged=data.log.redeemed is not None,
+    )  # fmt: skip
     return plans, found
 
 
@@ -328,6 +340,13 @@ class LogValuer:
             what = "held-out " if log.held_out is not None else ""
             raise InputError(f"no {what}randomized row to value plans on", source=log.source)
         rows_frame = frame[keep].reset_index(drop=True)
+        menu = request.campaign.menu
+        if not log.redemption_logged and (menu.face_values > 0).any():
+            # No redemption column: each coupon conversion pays the face value at the menu's
+            # redemption share, as planning assumes.
+            index = pd.Index(menu.names).get_indexer(rows_frame["denomination"].astype(str))
+            face = np.append(menu.face_values * menu.redemption_shares, 0.0)[index]
+            rows_frame["discount"] = np.where(index >= 0, face, 0.0) * rows_frame["converted"]
         where = pd.Index(log.users["user_id"]).get_indexer(rows_frame["user_id"])
         if (where < 0).any():
             raise InputError("a logged customer is not in the customer table", source=log.source)
@@ -335,6 +354,11 @@ class LogValuer:
         if request.basket_column is not None and request.basket_column in log.users.columns:
             column = log.users[request.basket_column]
             basket = column.to_numpy(dtype=np.float64, na_value=np.nan)[where]
+        arms = (*request.campaign.menu.names, NO_COUPON)
+        per_row = [f"{PROPENSITY_PREFIX}{a}" for a in arms]
+        matrix = None
+        if all(c in rows_frame.columns for c in per_row):  # a per-row design: all chances
+            matrix = rows_frame[per_row].to_numpy(dtype=np.float64)
         rows = logged_rows(
             rows_frame,
             request.campaign.menu,
@@ -342,6 +366,7 @@ class LogValuer:
             order_value=request.campaign.costs.order_value,
             basket=basket,
             propensity=log.propensity,
+            arm_propensity=matrix,
             source=log.source,
         )
         outcomes = None
@@ -356,8 +381,16 @@ class LogValuer:
         self,
         plans: Mapping[str, pd.DataFrame],
         differences: Sequence[tuple[str, str]] | None = None,
+        *,
+        sms_cost: float | None = None,
+        margin_rate: float | None = None,
     ) -> OfflineValues:
-        """Each plan's estimates on the rows of customers every plan covers."""
+        """Each plan's estimates on the rows of customers every plan covers.
+
+        ``sms_cost`` and ``margin_rate`` re-price the log for a what-if point: each sent row
+        costs the point's send cost instead of the campaign's (the outcome models' costs move
+        by the same amount), and profit uses the point's margin.
+        """
         if not plans:
             raise InputError("no plan to value", key="plans")
         keep = np.ones(self.rows.n_rows, dtype=bool)
@@ -369,14 +402,21 @@ class LogValuer:
             )
         index = np.flatnonzero(keep)
         rows = self.rows.subset(index)
+        outcomes = None if self.outcomes is None else self.outcomes.subset(index)
+        menu = self.request.campaign.menu
+        if sms_cost is not None and sms_cost != self.request.sms_cost:
+            shift = np.append(menu.send_costs(sms_cost) - menu.send_costs(self.request.sms_cost), 0)
+            rows = replace(rows, cost=rows.cost + shift[rows.arm])
+            if outcomes is not None:
+                outcomes = replace(outcomes, cost=outcomes.cost + shift[None, :])
         actions = {name: plan_actions(p, rows, name=name) for name, p in plans.items()}
         pairs = default_differences(list(plans)) if differences is None else list(differences)
         values = policy_values(
             rows,
             actions,
-            margin_rate=self.request.margin_rate,
+            margin_rate=self.request.margin_rate if margin_rate is None else margin_rate,
             estimators=self.estimators,
-            outcomes=None if self.outcomes is None else self.outcomes.subset(index),
+            outcomes=outcomes,
             customers={name: len(p) for name, p in plans.items()},
             differences=pairs,
             **self.settings,
@@ -476,9 +516,16 @@ def expected_and_estimated(
 
 
 def grid_values(
-    valuer: LogValuer, plans: Mapping[str, Sequence[Plan]], estimator: str = "dr"
+    valuer: LogValuer,
+    plans: Mapping[str, Sequence[Plan]],
+    context: Context | None = None,
+    estimator: str = "dr",
 ) -> pd.DataFrame:
     """The log's estimates of a what-if point's plans, one row per plan in the grid's order.
+
+    ``context`` (the point's menu, send cost and margin) re-prices the log; a point whose menu
+    is not the log's gets NaN: its coupons were never randomized as such, even under the
+    same names.
 
     Returns
     -------
@@ -488,7 +535,15 @@ def grid_values(
         arms the log never randomized (another menu's coupons).
     """
     flat = [plan for series in plans.values() for plan in series]
-    values = valuer.value({str(i): p.to_frame() for i, p in enumerate(flat)}, differences=[])
+    columns = [f"log_{f}{x}" for f in LOG_FIGURES for x in ("", "_low", "_high")]
+    if context is not None and context.menu != valuer.request.campaign.menu:
+        return pd.DataFrame(np.nan, index=range(len(flat)), columns=columns)
+    values = valuer.value(
+        {str(i): p.to_frame() for i, p in enumerate(flat)},
+        differences=[],
+        sms_cost=None if context is None else context.sms_cost,
+        margin_rate=None if context is None else context.margin_rate,
+    )
     found = values.estimates["estimator"].unique().tolist()
     estimator = estimator if estimator in found else found[-1]
     table = values.estimates[values.estimates["estimator"] == estimator]

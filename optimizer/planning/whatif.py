@@ -226,7 +226,7 @@ def plan_grid(
     *,
     policies: Sequence[str] | None = None,
     progress: Progress | None = None,
-    value: Callable[[dict[str, list[Plan]]], pd.DataFrame] | None = None,
+    value: Callable[[dict[str, list[Plan]], Context], pd.DataFrame] | None = None,
 ) -> GridResult:
     """Plan every policy at every point of ``grid``.
 
@@ -243,8 +243,9 @@ def plan_grid(
     progress : callable, optional
         Receives a ``"planning the grid"`` :class:`~optimizer.progress.Step` after every plan.
     value : callable, optional
-        Values a point's plans on a log (:func:`optimizer.planning.valuation.grid_values`):
-        its columns are added to the frame, one row per plan in the frame's order.
+        Values a point's plans (and its context) on a log
+        (:func:`optimizer.planning.valuation.grid_values`): its columns are added to the
+        frame, one row per plan in the frame's order.
     """
     policies = tuple(str(p) for p in (request.policies if policies is None else policies))
     settings = request.settings()
@@ -275,7 +276,7 @@ def plan_grid(
         )
         frame = sweep_frame(plans)
         if value is not None:
-            frame = pd.concat([frame, value(plans).set_index(frame.index)], axis=1)
+            frame = pd.concat([frame, value(plans, context).set_index(frame.index)], axis=1)
         frame["menu"] = context.menu_label
         frame["sms_cost"] = context.sms_cost
         frame["margin_rate"] = context.margin_rate

@@ -168,7 +168,9 @@ def _diagnostics_table(values: OfflineValues) -> TableData:
         if r["unrandomized_share"] > 0:
             notes.append(
                 f"{r['plan']}: {r['unrandomized_share']:.1%} of its rows get an arm the log "
-                "never randomized for them (valued as returning nothing: a lower bound)"
+                "never randomized for them, valued as returning nothing and costing nothing "
+                "(IPW and doubly robust conversions and GMV understate the plan; cost, ROI, "
+                "profit and the self-normalised figures are not bounds)"
             )
         if r["clipped_rows"]:
             notes.append(f"{r['plan']}: {int(r['clipped_rows']):,} weights clipped")
@@ -214,7 +216,9 @@ def expected_table(frame: pd.DataFrame, currency: str, estimator: str, note: str
     table.caption = (
         "expected: the plan's figures under the models' probabilities; estimated: on the "
         f"randomized log with a 95% interval, valued on {note}. A ratio above 1: the models "
-        "over-promise. " + OFFLINE_DEFINITION + "."
+        "expect more than the log confirms (for the cost: they expect to spend more). "
+        + OFFLINE_DEFINITION
+        + "."
     )
     return table
 

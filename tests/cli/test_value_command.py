@@ -166,3 +166,17 @@ def test_cross_fitted_plans_are_valued_on_every_row(models, monkeypatch):
     assert set().union(*scored) == set(range(1, 64_001))
     result = _run("value", "--crossfit", "2", code=2)
     assert "cross-fitting" in result.output
+
+
+def test_whatif_points_are_priced_at_their_own_send_cost():
+    result = _run(
+        "whatif", "--population", "30000", "--vary", "budget=5000", "--vary",
+        "sms_cost=0.05,0.5", "--policies", "manual", "--value", "--json",
+    )  # fmt: skip
+    points = pd.DataFrame(strict_json(result.stdout)["points"]).set_index("sms_cost")
+    per_message = points["log_campaign_cost"] / points["users_targeted"]
+    expected = points["expected_cost"] / points["users_targeted"]
+    # the send cost moves the log's cost per message as it moves the expected one
+    assert per_message[0.5] - per_message[0.05] == pytest.approx(
+        expected[0.5] - expected[0.05], rel=0.25
+    )

@@ -194,3 +194,15 @@ def test_bad_logs_are_refused():
         big = pd.concat([_log()] * 50, ignore_index=True).assign(user_id=range(300))
         logged_rows(big.drop(columns="propensity"), DEFAULT_MENU, sms_cost=0.1,
                     propensity={"5off49": 0.1, "none": 0.9})  # fmt: skip
+
+
+def test_a_difference_of_plans_of_different_sizes_has_no_total():
+    rows = _rows()
+    values = policy_values(
+        rows, _plans(rows), margin_rate=MARGIN, estimators=("ipw",), bootstrap=0,
+        customers={"all": 100, "none": 50}, differences=[("all", "none")],
+    )  # fmt: skip
+    diff = values.differences.set_index("metric").loc["incremental_conversions"]
+    assert diff["estimate"] == pytest.approx(4 / 6) and np.isnan(diff["total"])
+    plan = values.estimates.query("plan == 'all' and metric == 'incremental_conversions'")
+    assert plan["total"].iloc[0] == pytest.approx(100 * 4 / 6)
