@@ -2,8 +2,9 @@
 
 A plan gives each customer one arm (a treatment or none). On a randomized log the rows whose
 received arm is the plan's arm for that customer are a random sample of what the plan would
-have produced, each standing for ``1 / propensity`` customers. Per plan, per customer of the
-valued rows:
+have produced, each standing for ``1 / propensity`` customers. Per plan, per valued row (per
+customer when each customer has one randomized row, as in a one-campaign test; a customer
+logged in several campaigns weighs as many rows, and the intervals count them as one cluster):
 
 * incremental conversions ``E[Y(plan)] - E[Y(none)]``, incremental GMV likewise, campaign cost
   ``E[C(plan)]`` (nothing is spent on customers left alone), ROI = incremental GMV / campaign
