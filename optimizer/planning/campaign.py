@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from optimizer.choices import MatchOn, Policy
 from optimizer.errors import InputError
 from optimizer.planning.candidates import Candidates
 from optimizer.planning.plan import Plan, check_plan
 from optimizer.planning.policies import make_plan
 from optimizer.planning.request import PlanningRequest
+from optimizer.solvers.hull import frontier
 
 __all__ = ["plan_campaign"]
 
@@ -78,5 +81,9 @@ def plan_campaign(
                 "on": str(request.match_on),
             }
         check_plan(plan, settings.constraints)
+        if policy == Policy.OPTIMAL:  # the budget's dual price in the budget-only LP
+            plan.details["marginal_return"] = float(
+                frontier(problem, np.array([plan.budget]))["marginal_return"][0]
+            )
         plans[str(policy)] = plan
     return {str(policy): plans[str(policy)] for policy in policies}

@@ -156,6 +156,7 @@ class Plan:
             "upper_bound": self.upper_bound,
             "gap": self.gap,
             "seconds": self.seconds,
+            "marginal_return": self.details.get("marginal_return"),
         }
 
     def by_denomination(self) -> pd.DataFrame:

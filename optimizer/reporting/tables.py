@@ -62,6 +62,7 @@ _PLAN_FIGURES: tuple[tuple[str, str, Any, bool], ...] = (
     ("incremental profit", "incremental_profit", fmt_money, True),
     ("solver", "solver", str, False),
     ("certified gap", "gap", lambda x: "" if x is None else f"{100 * x:.4f}%", False),
+    ("marginal return", "marginal_return", lambda x: "" if x is None else f"{x:.4g}", False),
     ("time (s)", "seconds", lambda x: f"{x:.2f}", False),
 )
 
@@ -90,7 +91,9 @@ def plans_table(plans: Mapping[str, Plan], request: PlanningRequest) -> TableDat
         "Expected figures under the models' probabilities; spend interval and overrun "
         "probability by the normal approximation of independent redemptions. "
         + ROI_DEFINITION
-        + ". Best value per row highlighted."
+        + ". Marginal return (optimal plan): the budget's price, what one more unit of money "
+        "would add to the objective (conversions, or money of GMV or profit) at this budget, "
+        "in the budget-only LP. Best value per row highlighted."
         + (f" Constraints: {described}." if described else "")
     )
     return table

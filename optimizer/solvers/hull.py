@@ -364,7 +364,9 @@ def frontier(
     -------
     dict of ndarray, each shape (b,)
         ``budget``; ``upper_bound`` (LP value: the best any plan can do); ``value`` and
-        ``cost`` of the greedy prefix plan (the LP solution rounded down).
+        ``cost`` of the greedy prefix plan (the LP solution rounded down); ``marginal_return``
+        (the budget's dual price: objective value per extra unit of money, the slope of the
+        segment the budget splits; 0 where more money buys nothing).
     """
     parts = _hull_parts(problem.value, problem.cost, problem.eligible)
     budgets = np.asarray(budgets, dtype=np.float64)
@@ -373,7 +375,7 @@ def frontier(
     if d_cost.size == 0:
         zeros = np.zeros_like(budgets)
         return {"budget": budgets, "upper_bound": zeros + free, "value": zeros + free,
-                "cost": zeros}  # fmt: skip
+                "cost": zeros, "marginal_return": zeros}  # fmt: skip
     key = np.log(d_cost) - np.log(d_value)  # ascending key = descending slope
     lo, hi = float(key.min()), float(key.max())
     width = (hi - lo) / bins if hi > lo else 1.0
@@ -402,6 +404,7 @@ def frontier(
     prefix_cost = np.full(budgets.size, total_cost)
     prefix_value = np.full(budgets.size, total_value)
     partial = np.zeros(budgets.size)
+    slope = np.zeros(budgets.size)
     if inside.any():
         b = budgets[inside]
         sb = split[inside]
@@ -413,9 +416,11 @@ def frontier(
         prefix_cost[inside] = pc
         prefix_value[inside] = pv
         partial[inside] = d_value[nxt] * (b - pc) / d_cost[nxt]
+        slope[inside] = np.where(b < total_cost, d_value[nxt] / d_cost[nxt], 0.0)
     return {
         "budget": budgets,
         "upper_bound": prefix_value + partial + free,
         "value": prefix_value + free,
         "cost": prefix_cost,
+        "marginal_return": slope,
     }

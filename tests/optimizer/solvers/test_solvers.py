@@ -413,3 +413,17 @@ def test_conversion_floor_keeps_the_floor_and_a_valid_bound(seed):
         best = max(best, problem.value[rows, choice[rows]].sum())
     assert plan.value <= best + 1e-9
     assert plan.upper_bound >= best - 1e-9
+
+
+def test_the_budgets_marginal_return_is_the_slope_it_splits():
+    """Two users, one message at 1.0 each: uplifts 0.3 and 0.1, so the LP's price of money is
+    0.3 up to a budget of 1, then 0.1 up to 2, then 0 (nothing left to buy)."""
+    menu = Menu.model_validate(
+        {"denomination": [{"name": "mail", "kind": "message", "send_cost": 1.0}]}
+    )
+    problem = build_problem(np.array([1, 2]), np.array([0.1, 0.1]), np.array([[0.4], [0.2]]), menu)
+    front = frontier(problem, np.array([0.5, 1.5, 3.0]))
+    assert front["marginal_return"] == pytest.approx([0.3, 0.1, 0.0])
+    # a finite difference of the bound agrees
+    ub = frontier(problem, np.array([1.4, 1.6]))["upper_bound"]
+    assert (ub[1] - ub[0]) / 0.2 == pytest.approx(0.1)
