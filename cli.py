@@ -116,6 +116,7 @@ FLAGS: dict[str, str] = {
     "test_share": "--test-share", "reference": "--reference", "menu": "--menu", "kind": "--kind",
     "crossfit": "--crossfit", "plans": "--plan", "models": "--models", "clip": "--clip",
     "estimators": "--estimators", "bootstrap": "--bootstrap", "outcome_model": "--outcome-model",
+    "marginal_return": "--marginal-return",
 }  # fmt: skip
 
 
@@ -292,6 +293,7 @@ def optimize(
     segments: SegmentsOpt = None,
     exclude: Annotated[Path | None, opt("--exclude", **File)] = None,
     overrun_risk: Annotated[float | None, opt("--overrun-risk", min=0.0, max=1.0)] = None,
+    marginal_return: Annotated[float | None, opt("--marginal-return", min=0.0)] = None,
     value_log: Annotated[bool, opt("--value")] = False,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
@@ -324,6 +326,7 @@ def optimize(
         match_on=match_on, max_per_denomination=max_per_denomination, max_messages=max_messages,
         min_roi=min_roi, segment_shares=segment_share, segment_column=segment_column,
         target_segments=segments, exclude=exclude, overrun_risk=overrun_risk,
+        marginal_return=marginal_return,
     ), base=scenario.parent if scenario else None)  # fmt: skip
     _writable(out_path)
     if scores is None:

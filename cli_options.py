@@ -177,6 +177,8 @@ HELP: dict[str, str] = {
     "--segment-column": "User-table column of the --segment-share labels (lifecycle_stage).",
     "--exclude": "Users who get nothing: a table with user_id, or a .txt list of ids.",
     "--overrun-risk": "At most this P(realised spend > budget) (normal approximation).",
+    "--marginal-return": "A flexible budget instead of --budget: spend while one more unit of "
+    "money adds at least this much to the objective (per unit of money).",
     "--reference": "Arm the others are compared with (default: manual, else the first arm).",
     "--design": "split: users randomised into arms; paired: every policy on everyone, same draws.",
     "--vary": "AXIS=VALUES, repeatable: budget=10000:200000:10 (start:stop:points) or "

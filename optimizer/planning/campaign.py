@@ -13,7 +13,7 @@ from optimizer.planning.candidates import Candidates
 from optimizer.planning.plan import Plan, check_plan
 from optimizer.planning.policies import make_plan
 from optimizer.planning.request import PlanningRequest
-from optimizer.solvers.hull import frontier
+from optimizer.solvers.hull import budget_for_return, frontier
 
 __all__ = ["plan_campaign"]
 
@@ -45,7 +45,8 @@ def plan_campaign(
         The users to plan for (:meth:`PlanningRequest.candidates`).
     request : PlanningRequest
     budget : float, optional
-        Money; default the request's.
+        Money; default the request's (or, with ``request.marginal_return``, the budget at which
+        money stops returning that much: :func:`optimizer.solvers.hull.budget_for_return`).
     policies : sequence of str, optional
         Default the request's.
 
@@ -56,10 +57,12 @@ def plan_campaign(
     """
     if len(candidates) == 0:
         raise InputError("no candidate users to plan for", key="candidates")
-    budget = request.budget if budget is None else float(budget)
     policies = tuple(request.policies if policies is None else policies)
     settings = request.settings()
     problem = request.problem(candidates)
+    if budget is None and request.marginal_return is not None:
+        budget = budget_for_return(problem, request.marginal_return)  # a flexible budget
+    budget = request.budget if budget is None else float(budget)
     settings.constraints.validate(problem)
     match = request.match if Policy.OPTIMAL in policies else ()
     plans: dict[str, Plan] = {}

@@ -94,6 +94,9 @@ class Overrides:
         ``value`` (default), ``spend`` or ``spend_conversions``.
     seed : int, optional
         Order of the random policy and the dual solver's subsample.
+    marginal_return : float, optional
+        A flexible budget instead of ``budget``: spend while one more unit of money still adds
+        at least this much to the objective (conversions, or money, per unit of money).
     """
 
     menu: Menu | None = None
@@ -117,6 +120,7 @@ class Overrides:
     match: Sequence[str] | None = None
     match_on: str | None = None
     seed: int | None = None
+    marginal_return: float | None = None
 
     def given(self) -> dict[str, Any]:
         """The overrides that are set, by name."""
@@ -150,6 +154,9 @@ class PlanningRequest:
     exclude : ndarray of int64, optional
         Ids of users who must get nothing.
     seed : int
+    marginal_return : float, optional
+        The flexible budget's target return (objective per unit of money); when set, plans
+        spend what the optimal LP spends at that marginal return, not ``budget``.
     """
 
     campaign: CampaignConfig
@@ -163,6 +170,7 @@ class PlanningRequest:
     match_on: MatchOn = MatchOn.VALUE
     exclude: np.ndarray | None = field(default=None, compare=False)
     seed: int = 0
+    marginal_return: float | None = None
 
     @property
     def budget(self) -> float:
@@ -311,6 +319,7 @@ class PlanningRequest:
             if self.match
             else None,
             "excluded_ids": None if self.exclude is None else int(self.exclude.size),
+            "marginal_return": self.marginal_return,
         }
 
 
@@ -381,6 +390,9 @@ def resolve_request(
     match = _policies(given.get("match", ()), "match", BASELINES)
     if match and Policy.OPTIMAL not in policies:
         raise InputError("matching makes the optimal plan like-for-like: plan it", key="match")
+    target = given.get("marginal_return")
+    if target is not None and not target >= 0:
+        raise InputError("must be 0 or more (objective per unit of money)", key="marginal_return")
     threshold = given.get("v2_threshold")
     if threshold is not None and not 0 <= threshold <= 1:
         raise InputError("must be a probability in [0, 1]", key="v2_threshold")
@@ -404,4 +416,5 @@ def resolve_request(
         match_on=_choice(given.get("match_on", MatchOn.VALUE), MatchOn, "match_on"),
         exclude=exclude,
         seed=int(given.get("seed", 0)),
+        marginal_return=None if target is None else float(target),
     )

@@ -40,6 +40,9 @@ from .hull import (
     HullSolution as HullSolution,
 )
 from .hull import (
+    budget_for_return as budget_for_return,
+)
+from .hull import (
     frontier as frontier,
 )
 from .hull import (

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimizer.errors import InputError
 from optimizer.solvers.problem import CampaignProblem
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "greedy_choice",
     "HullSolution",
     "frontier",
+    "budget_for_return",
 ]
 
 
@@ -424,3 +426,26 @@ def frontier(
         "cost": prefix_cost,
         "marginal_return": slope,
     }
+
+
+def budget_for_return(problem: CampaignProblem, marginal_return: float) -> float:
+    """The budget at which one more unit of money stops adding ``marginal_return`` (money).
+
+    The LP spends along the hull segments steepest first; this is the cost of every segment
+    whose value per unit of money is at least ``marginal_return``: the flexible budget of a
+    campaign that buys value while it is worth its price.
+
+    Parameters
+    ----------
+    problem : CampaignProblem
+    marginal_return : float
+        Objective value per unit of money (conversions per money, or money per money), >= 0.
+    """
+    if marginal_return < 0:
+        raise InputError("must be 0 or more", key="marginal_return")
+    segments = hull_segments(problem)
+    if segments.d_cost.size == 0:
+        return 0.0
+    slope = segments.d_value / segments.d_cost  # steepest first
+    taken = int(np.searchsorted(-slope, -marginal_return, side="right"))
+    return float(segments.cum_cost[taken - 1]) if taken else 0.0

@@ -17,7 +17,7 @@ from optimizer.io import load_log, load_menu, load_truth, load_users
 from simulator.scenario import load_scenario
 from simulator.world import generation as generate_module
 from tests import ROOT  # noqa: E402
-from tests.cli import flat
+from tests.cli import flat, strict_json
 
 COMMANDS = sorted(typer.main.get_command(app).commands)
 
@@ -275,3 +275,17 @@ def test_optimize_segments_plans_and_trains_on_those_stages(runner):
     assert ["lapsed"] in trained
     bad = runner.invoke(app, [*args[:-1], "sleepy"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --segments: ")
+
+
+def test_a_flexible_budget_plans_every_policy_at_the_money_worth_its_return(runner):
+    args = ["optimize", "--population", "30000", "--marginal-return", "0.01", "--json"]
+    payload = strict_json(runner.invoke(app, [*args, "--compare"]).stdout)
+    budgets = {round(p["budget"], 6) for p in payload["plans"].values()}
+    assert len(budgets) == 1 and payload["marginal_return"] == 0.01
+    optimal = payload["plans"]["optimal"]
+    assert optimal["expected_cost"] <= optimal["budget"] + 1e-6
+    assert optimal["marginal_return"] == pytest.approx(0.01, rel=0.05)
+    # one more unit of money at a given budget returns that budget's marginal return
+    more = ["optimize", "--population", "30000", "--budget", str(optimal["budget"] * 1.5)]
+    fixed = strict_json(runner.invoke(app, [*more, "--json"]).stdout)
+    assert fixed["plans"]["optimal"]["marginal_return"] < optimal["marginal_return"]

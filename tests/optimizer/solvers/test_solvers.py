@@ -15,7 +15,7 @@ from optimizer.planning.plan import Plan, PlanError, check_plan
 from optimizer.solvers.budget import solve_budget
 from optimizer.solvers.constraints import Constraints, SegmentShare, linear_rows, violations
 from optimizer.solvers.dual import solve_dual
-from optimizer.solvers.hull import frontier, hull_segments, solve_hull
+from optimizer.solvers.hull import budget_for_return, frontier, hull_segments, solve_hull
 from optimizer.solvers.instances import KINDS, random_constraints, random_instance, random_problem
 from optimizer.solvers.milp import solve_milp
 from optimizer.solvers.problem import build_problem
@@ -427,3 +427,16 @@ def test_the_budgets_marginal_return_is_the_slope_it_splits():
     # a finite difference of the bound agrees
     ub = frontier(problem, np.array([1.4, 1.6]))["upper_bound"]
     assert (ub[1] - ub[0]) / 0.2 == pytest.approx(0.1)
+
+
+def test_a_flexible_budget_buys_value_while_it_returns_the_target():
+    menu = Menu.model_validate(
+        {"denomination": [{"name": "mail", "kind": "message", "send_cost": 1.0}]}
+    )
+    problem = build_problem(np.array([1, 2]), np.array([0.1, 0.1]), np.array([[0.4], [0.2]]), menu)
+    assert budget_for_return(problem, 0.5) == 0.0  # nothing returns that much
+    assert budget_for_return(problem, 0.2) == pytest.approx(1.0)  # the 0.3 segment only
+    assert budget_for_return(problem, 0.1) == pytest.approx(2.0)  # both (ties are taken)
+    assert budget_for_return(problem, 0.0) == pytest.approx(2.0)
+    with pytest.raises(InputError, match="0 or more"):
+        budget_for_return(problem, -1.0)
