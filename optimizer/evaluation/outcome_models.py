@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from optimizer.errors import InputError
 from optimizer.evaluation.logged import LoggedRows
+from optimizer.io.campaign_log import id_hash
 from optimizer.progress import Progress, report
 
 __all__ = ["OutcomePredictions", "OUTCOME_MODELS", "cross_fit_outcomes", "fold_of"]
@@ -70,13 +71,7 @@ def fold_of(user_id: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
     ndarray of int, shape (m,)
         Values in ``[0, folds)``.
     """
-    with np.errstate(over="ignore"):  # wrapping arithmetic of a 64-bit hash
-        x = np.asarray(user_id).astype(np.uint64) + np.uint64(seed + 1) * np.uint64(
-            0x9E3779B97F4A7C15
-        )
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        x = x ^ (x >> np.uint64(31))
+    x = id_hash(user_id, seed + 1)
     return (x % np.uint64(folds)).astype(np.int64)
 
 

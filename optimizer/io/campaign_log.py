@@ -17,7 +17,7 @@ from optimizer.errors import InputError
 from optimizer.io.menu import NO_COUPON
 from optimizer.segments import STAGES
 
-__all__ = ["training_rows", "user_split", "select_log_rows", "is_coupon", "LOG_COLUMNS"]
+__all__ = ["training_rows", "user_split", "id_hash", "select_log_rows", "is_coupon", "LOG_COLUMNS"]
 
 #: Log columns carried into training rows besides the user features.
 LOG_COLUMNS: tuple[str, ...] = ("campaign_id", "denomination", "converted", "redeemed")
@@ -104,6 +104,19 @@ def training_rows(
     return joined.reset_index(drop=True)
 
 
+def id_hash(user_ids: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A well-mixed 64-bit hash of each id (splitmix64's finaliser), shape (n,), uint64.
+
+    The same id and seed always give the same hash: user splits and cross-fitting folds
+    keep a customer's rows together and stay put from one run to the next.
+    """
+    with np.errstate(over="ignore"):  # wrapping arithmetic
+        x = np.asarray(user_ids).astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
 def user_split(user_ids: np.ndarray, test_share: float, seed: int = 0) -> np.ndarray:
     """Deterministic train/test assignment by user id (the same user always lands the same way).
 
@@ -122,12 +135,7 @@ def user_split(user_ids: np.ndarray, test_share: float, seed: int = 0) -> np.nda
     """
     if not 0 <= test_share < 1:
         raise InputError("must be in [0, 1)", key="test_share")
-    # splitmix64 finaliser: a well-mixed 64-bit hash of the id (wrapping arithmetic).
-    with np.errstate(over="ignore"):
-        x = np.asarray(user_ids).astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        x = x ^ (x >> np.uint64(31))
+    x = id_hash(user_ids, seed)
     return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53) < test_share
 
 

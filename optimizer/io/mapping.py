@@ -651,36 +651,6 @@ def _propensity(
         hit = names == name
         p[hit] = values[hit]
     return p, by_name
-    columns = spec.columns or {}
-    missing = sorted(set(log.arms) - set(columns))
-    if missing:
-        raise InputError(f"no propensity column for arm {missing[0]!r}", key="data.log.propensity")
-    matrix = np.empty((len(frame), len(columns)))
-    order = list(columns)
-    for j, label in enumerate(order):
-        _need(list(frame.columns), columns[label], source, "data.log.propensity.columns")
-        matrix[:, j] = _numbers(frame[columns[label]], source, columns[label], 0, "probabilities")
-        _in_unit(matrix[:, j], source, columns[label], allow_zero=True)
-    total = matrix.sum(axis=1)
-    bad = np.abs(total - 1) > 1e-6
-    if bad.any():
-        raise InputError(
-            f"the arms' propensities add up to {total[bad][0]:g} at {_rows(bad)}; "
-            "expected 1 per row",
-            source=source,
-            column=",".join(columns.values()),
-        )
-    received = pd.Index(order).get_indexer(labels)
-    p = matrix[np.arange(len(frame)), received]
-    zero = p <= 0
-    if zero.any():  # a row got an arm its design gave no chance: name that arm's column
-        column = columns[order[received[np.flatnonzero(zero)[0]]]]
-        raise InputError(
-            f"propensity 0 for the arm the row received at {_rows(zero)}; expected > 0",
-            source=source,
-            column=column,
-        )
-    return p
 
 
 def _in_unit(p: np.ndarray, source: Path, column: str, allow_zero: bool = False) -> None:
