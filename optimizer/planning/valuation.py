@@ -260,34 +260,25 @@ def crossfit_plans(
 
     if folds < 2:
         raise InputError("must be at least 2", key="crossfit")
-    data = request.campaign.data or data_of(models)
-    if data is None or data.log is None:
-        raise InputError("cross-fitting needs the campaign's own log ([data])", key="data.log")
-    menu = request.campaign.menu
-    users = load_users_mapped(data, base, path=users_path)
-    log = load_log_mapped(data, menu, users, base, path=log_path)
-    ids = users.frame["user_id"].to_numpy()
-    fold = fold_of(ids, folds, models.random_state)
+    found = campaign_log_of(
+        request.campaign, base, models=models, log_path=log_path, users_path=users_path
+    )
+    found = replace(found, held_out=None, crossfit=folds)
+    menu, users, log = request.campaign.menu, found.users, found.log
+    fold = fold_of(users["user_id"].to_numpy(), folds, models.random_state)
     log_fold = fold_of(log["user_id"].to_numpy(), folds, models.random_state)
     parts, knees = [], []
     for k in range(folds):
         report(progress, "cross-fitting the models", k, folds, f"fold {k + 1} of {folds}")
-        fitted = clone(models).fit(log[log_fold != k], users.frame, menu, source=users.source)
-        parts.append(fitted.predict(users.frame[fold == k], menu))
+        fitted = clone(models).fit(log[log_fold != k], users, menu, source=found.source)
+        parts.append(fitted.predict(users[fold == k], menu))
         if fitted.natural_threshold is not None:
             knees.append(fitted.natural_threshold)
     report(progress, "cross-fitting the models", folds, folds)
     scores = pd.concat(parts, ignore_index=True)
     known = request.with_natural_threshold(float(np.median(knees)) if knees else None)
-    people = request.read_users(base, users_path) if request.campaign.data else users.frame
-    plans = plan_campaign(known.candidates(scores, people), known)
-    design = design_propensities(data.log) or _constant_design(log)
-    source = str(log_path) if log_path is not None else data.log.file
-    found = CampaignLog(
-        log, users.frame, tuple(models.features), source, design, crossfit=folds,
-        redemption_logged=data.log.redeemed is not None,
-    )  # fmt: skip
-    return plans, found
+    people = request.read_users(base, users_path) if request.campaign.data else users
+    return plan_campaign(known.candidates(scores, people), known), found
 
 
 def default_differences(names: Sequence[str]) -> list[tuple[str, str]]:
