@@ -31,7 +31,7 @@ by the chunk, not by the log.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -114,7 +114,6 @@ class OfflineValues:
     clip: float | None
     outcome_model: str | None
     rows_note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def value(self, plan: str, metric: str, estimator: str = "dr") -> float:
         """The per-customer estimate of one figure."""
@@ -149,7 +148,6 @@ class OfflineValues:
             "estimates": self.estimates.to_dict(orient="records"),
             "differences": self.differences.to_dict(orient="records"),
             "diagnostics": self.diagnostics.to_dict(orient="records"),
-            **self.extra,
         }
 
 
