@@ -192,7 +192,8 @@ HELP: dict[str, str] = {
     "--max-epochs": "Upper bound on training epochs per model.",
     "--head": "Coupon model head: shared (monotone, scores new coupons) or per_denomination.",
     "--calibration": "Probability calibration on the validation rows.",
-    "--architecture": "shared_trunk (one network, measured better) or two_models (the article's).",
+    "--architecture": "shared_trunk (one network), two_models (the article's), or a boosted "
+    "meta-learner: t_learner, s_learner, x_learner, dr_learner (LightGBM).",
     "--chunk-rows": "Users per chunk (bounds memory; default: 10 million feature cells, "
     "500,000 users at 15 features, 50,000 at 200).",
     "--psi-threshold": "Warn about features whose population stability index exceeds this.",

@@ -50,7 +50,7 @@ from _common import ROOT, write_json
 from rich.console import Console
 from rich.table import Table
 from sklearn.model_selection import StratifiedKFold
-from uplift import HAVE_CAUSALML, fit_predict
+from uplift import BOOSTED_METHODS, HAVE_CAUSALML, fit_predict
 
 from optimizer.evaluation import logged_rows, policy_values  # noqa: E402
 from optimizer.io.datasets import UpliftDataset, load_hillstrom, load_starbucks  # noqa: E402
@@ -229,7 +229,7 @@ def main() -> None:
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "policy_value_real.json"
     )
     args = parser.parse_args()
-    methods = [DEFAULT_LEARNER, "ours", "t-learner", "s-learner"]
+    methods = [DEFAULT_LEARNER, "ours", *BOOSTED_METHODS, "t-learner", "s-learner"]
     if HAVE_CAUSALML:
         methods.append("causalml-X")
     else:

@@ -101,6 +101,10 @@ def synthetic_dataset(users: int = 200_000) -> tuple[UpliftDataset, np.ndarray, 
     return ds, true_lift, menu
 
 
+#: Our gradient-boosted meta-learners (optimizer.models.boosted), by method name.
+BOOSTED_METHODS = {"ours-t": "t", "ours-s": "s", "ours-x": "x", "ours-dr": "dr"}
+
+
 def fit_predict(
     method: str, ds: UpliftDataset, train: np.ndarray, test: np.ndarray, menu: Menu, synthetic: bool
 ) -> tuple[np.ndarray, float, float]:
@@ -130,6 +134,18 @@ def fit_predict(
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
         uplift = coupon.predict_proba(X.iloc[test], menu)[:, 0] - natural.predict_proba(
+            X.iloc[test]
+        )
+    elif method in BOOSTED_METHODS:
+        from optimizer.models.boosted import BoostedConversionModel
+
+        boosted = BoostedConversionModel(
+            learner=BOOSTED_METHODS[method], numeric=ds.numeric, categorical=ds.categorical
+        )
+        boosted.fit(X.iloc[train], np.where(t[train] == 1, ds.arm, "none"), y[train], menu=menu)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        uplift = boosted.predict_proba(X.iloc[test], menu)[:, 0] - boosted.predict_natural(
             X.iloc[test]
         )
     elif method in ("t-learner", "s-learner"):

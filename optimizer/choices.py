@@ -81,11 +81,17 @@ class Architecture(StrEnum):
     """How the two probabilities are modelled.
 
     ``shared_trunk``: one network with a treatment input (measured better); ``two_models``:
-    the article's, one network per question.
+    the article's, one network per question; ``t_learner``, ``s_learner``, ``x_learner``,
+    ``dr_learner``: gradient-boosted meta-learners (LightGBM,
+    :class:`~optimizer.models.boosted.BoostedConversionModel`).
     """
 
     SHARED_TRUNK = "shared_trunk"
     TWO_MODELS = "two_models"
+    T_LEARNER = "t_learner"
+    S_LEARNER = "s_learner"
+    X_LEARNER = "x_learner"
+    DR_LEARNER = "dr_learner"
 
 
 class Head(StrEnum):

@@ -1,5 +1,11 @@
 """Public API of :mod:`optimizer.models` (loaded lazily; see ``__init__.py``)."""
 
+from .boosted import (
+    LEARNERS as LEARNERS,
+)
+from .boosted import (
+    BoostedConversionModel as BoostedConversionModel,
+)
 from .calibration import (
     CALIBRATIONS as CALIBRATIONS,
 )
@@ -8,6 +14,9 @@ from .calibration import (
 )
 from .conversion import (
     ARCHITECTURES as ARCHITECTURES,
+)
+from .conversion import (
+    BOOSTED as BOOSTED,
 )
 from .conversion import (
     FEATURES as FEATURES,

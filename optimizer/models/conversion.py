@@ -5,13 +5,15 @@ Two architectures answer the same two questions (P(buy | no coupon) and P(buy | 
 * ``two_models`` (the article's): a :class:`NaturalConversionModel` on the no-coupon arm and a
   :class:`CouponConversionModel` on the coupon arms;
 * ``shared_trunk``: one :class:`~optimizer.models.shared_trunk.SharedTrunkModel` on all arms,
-  with a treatment input.
+  with a treatment input;
+* ``t_learner``, ``s_learner``, ``x_learner``, ``dr_learner``: gradient-boosted meta-learners
+  (:class:`~optimizer.models.boosted.BoostedConversionModel`, LightGBM) on all arms.
 
 A third model, P(redeem | converted holding coupon d), prices each coupon per user.
 
-A models directory holds ``natural/`` and ``coupon/`` (two models) or ``shared_trunk/``,
-each a saved model, ``redemption/`` (when fitted) and ``models.json`` (architecture, segment,
-split, rows per arm, menu).
+A models directory holds ``natural/`` and ``coupon/`` (two models), ``shared_trunk/`` or
+``boosted/``, each a saved model, ``redemption/`` (when fitted) and ``models.json``
+(architecture, segment, split, rows per arm, menu).
 """
 
 from __future__ import annotations
@@ -33,17 +35,25 @@ from optimizer.io.campaign_log import is_coupon, training_rows, user_split
 from optimizer.io.contract import USERS, coupon_column, redeem_column
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.models.base import BaseConversionModel, read_meta
+from optimizer.models.boosted import BoostedConversionModel
 from optimizer.models.coupon import CouponConversionModel
 from optimizer.models.features import FeatureEncoder
 from optimizer.models.natural import NaturalConversionModel
 from optimizer.models.shared_trunk import SharedTrunkModel
 from optimizer.progress import Progress, Step
 
-__all__ = ["ConversionModels", "FEATURES", "ARCHITECTURES", "load_model"]
+__all__ = ["ConversionModels", "FEATURES", "ARCHITECTURES", "BOOSTED", "load_model"]
 
 
 #: Feature columns of the user table that the models learn from (all but the id).
 FEATURES: tuple[str, ...] = tuple(c for c in USERS.names if c != "user_id")
+#: The meta-learner architectures and their learner.
+BOOSTED: dict[str, str] = {
+    "t_learner": "t",
+    "s_learner": "s",
+    "x_learner": "x",
+    "dr_learner": "dr",
+}
 #: Fewest converters in the coupon arms for fitting the redemption model.
 MIN_REDEMPTION_ROWS = 200
 
@@ -53,8 +63,10 @@ class ConversionModels(BaseEstimator):
 
     Parameters
     ----------
-    architecture : {"two_models", "shared_trunk"}
-        Two separate networks, or one network with a treatment input.
+    architecture : {"shared_trunk", "two_models", "t_learner", "s_learner", "x_learner", \
+"dr_learner"}
+        One network with a treatment input, two separate networks, or a gradient-boosted
+        meta-learner (:mod:`optimizer.models.boosted`).
     segment : sequence of str, optional
         Lifecycle stages (at campaign time) to train on; the article trains on the population it
         will target. None uses every stage.
@@ -65,6 +77,9 @@ class ConversionModels(BaseEstimator):
     natural_params, coupon_params : dict, optional
         Keyword arguments of :class:`NaturalConversionModel` and :class:`CouponConversionModel`
         (``coupon_params`` also configures the shared-trunk model and the redemption model).
+    boosted_params : dict, optional
+        Keyword arguments of :class:`~optimizer.models.boosted.BoostedConversionModel` (the
+        meta-learner architectures; ``learner`` comes from ``architecture``).
     redemption : bool
         Also fit P(redeem | converted holding coupon d, x) on the converters of the coupon arms
         (a :class:`CouponConversionModel` with ``redeemed`` as the outcome). A natural buyer
@@ -91,8 +106,8 @@ class ConversionModels(BaseEstimator):
     Attributes
     ----------
     natural_ : NaturalConversionModel or None
-        None with the shared-trunk architecture.
-    coupon_ : CouponConversionModel or SharedTrunkModel
+        None unless the architecture is ``two_models``.
+    coupon_ : CouponConversionModel, SharedTrunkModel or BoostedConversionModel
     redemption_ : CouponConversionModel or None
         P(redeem | converted, coupon, x); None when not requested or the log has too few
         converters with both outcomes.
@@ -113,6 +128,7 @@ class ConversionModels(BaseEstimator):
         random_state: int = 0,
         natural_params: dict[str, Any] | None = None,
         coupon_params: dict[str, Any] | None = None,
+        boosted_params: dict[str, Any] | None = None,
         redemption: bool = True,
         numeric: Sequence[str] | None = None,
         categorical: Sequence[str] | None = None,
@@ -126,6 +142,7 @@ class ConversionModels(BaseEstimator):
         self.random_state = random_state
         self.natural_params = natural_params
         self.coupon_params = coupon_params
+        self.boosted_params = boosted_params
         self.redemption = redemption
         self.numeric = numeric
         self.categorical = categorical
@@ -199,7 +216,18 @@ class ConversionModels(BaseEstimator):
                 return None
             return lambda step: progress(Step(name, step.done, step.total, step.detail))
 
-        if self.architecture == "shared_trunk":
+        if self.architecture in BOOSTED:
+            self.natural_ = None
+            params = self._net_params(None, coupon=False) | dict(self.boosted_params or {})
+            params["learner"] = BOOSTED[self.architecture]
+            self.coupon_ = BoostedConversionModel(**params).fit(
+                train[features],
+                train["denomination"].to_numpy(),
+                train["converted"].to_numpy(),
+                menu=menu,
+                progress=report("boosted model"),
+            )
+        elif self.architecture == "shared_trunk":
             params = self._net_params(self.coupon_params, coupon=True) | {"head": head}
             self.natural_ = None
             self.coupon_ = SharedTrunkModel(**params).fit(
@@ -271,10 +299,18 @@ class ConversionModels(BaseEstimator):
         return self
 
     @property
+    def _family(self) -> str:
+        if self.architecture in BOOSTED:
+            return "boosted"
+        return str(self.architecture)
+
+    @property
     def model_names(self) -> tuple[str, ...]:
         """Names of the fitted networks, as reported in training progress."""
-        if self.architecture == "shared_trunk":
-            names: tuple[str, ...] = ("shared-trunk model",)
+        if self.architecture in BOOSTED:
+            names: tuple[str, ...] = ("boosted model",)
+        elif self.architecture == "shared_trunk":
+            names = ("shared-trunk model",)
         else:
             names = ("natural model", "coupon model")
         return (*names, "redemption model") if self.redemption else names
@@ -352,14 +388,18 @@ class ConversionModels(BaseEstimator):
 
     def saved_entries(self) -> tuple[str, ...]:
         """The entries :meth:`save` writes into a models directory."""
-        nets = ("shared_trunk/",) if self.natural_ is None else ("natural/", "coupon/")
+        nets = {"boosted": ("boosted/",), "shared_trunk": ("shared_trunk/",)}.get(
+            self._family, ("natural/", "coupon/")
+        )
         redemption = ("redemption/",) if self.redemption_ is not None else ()
         return (*nets, *redemption, "models.json")
 
     def save(self, path: str | Path) -> None:
         """Write the networks and ``models.json`` into directory ``path``."""
         path = Path(path)
-        if self.natural_ is None:
+        if self.architecture in BOOSTED:
+            self.coupon_.save(path / "boosted")
+        elif self.natural_ is None:
             self.coupon_.save(path / "shared_trunk")
         else:
             self.natural_.save(path / "natural")
@@ -374,6 +414,7 @@ class ConversionModels(BaseEstimator):
                 "random_state": self.random_state,
                 "natural_params": self.natural_params,
                 "coupon_params": self.coupon_params,
+                "boosted_params": self.boosted_params,
                 "redemption": self.redemption,
                 "numeric": None if self.numeric is None else list(self.numeric),
                 "categorical": None if self.categorical is None else list(self.categorical),
@@ -396,7 +437,10 @@ class ConversionModels(BaseEstimator):
             raise InputError("not a models directory (models.json missing)", source=path)
         meta = json.loads(meta_path.read_text())
         models = cls(**meta["params"])
-        if models.architecture == "shared_trunk":
+        if models.architecture in BOOSTED:
+            models.natural_ = None
+            models.coupon_ = BoostedConversionModel.load(path / "boosted")
+        elif models.architecture == "shared_trunk":
             models.natural_ = None
             trunk = path / "shared_trunk"
             models.coupon_ = SharedTrunkModel.load(trunk if trunk.is_dir() else path / "joint")
@@ -428,8 +472,10 @@ _MODEL_CLASSES: dict[str, type[BaseConversionModel]] = {
 }
 
 
-def load_model(path: str | Path) -> BaseConversionModel:
+def load_model(path: str | Path) -> BaseConversionModel | BoostedConversionModel:
     """Load whichever conversion model is saved in directory ``path``."""
+    if (Path(path) / "boosters").is_dir():
+        return BoostedConversionModel.load(path)
     meta = read_meta(path)
     cls = _MODEL_CLASSES.get(meta["class"])
     if cls is None:
