@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from cli_options import (
+    ArchitecturesOpt,
     BudgetOpt,
     Dir,
     File,
@@ -214,18 +215,10 @@ def _load_scores(request: Any, scores: Path, users: Path | None, base: Path | No
 
 def _writable(path: Path | None, suffixes: Sequence[str] | None = None) -> None:
     """Refuse an output path that cannot be written (default: a table file) before any work."""
+    from optimizer.io.atomic import check_writable
     from optimizer.io.tables import TABLE_SUFFIXES
 
-    if path is None:
-        return
-    suffixes = TABLE_SUFFIXES if suffixes is None else suffixes
-    if not path.name.lower().endswith(tuple(suffixes)):
-        raise InputError(f"expected a {' or '.join(suffixes)} file name", source=path)
-    if path.is_dir():
-        raise InputError("is a directory; expected a file name", source=path)
-    parent = next(p for p in path.parents if p.exists())
-    if not parent.is_dir():
-        raise InputError(f"{parent} is a file, not a directory", source=path)
+    check_writable(path, TABLE_SUFFIXES if suffixes is None else suffixes)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -764,6 +757,7 @@ def value(
     users: Annotated[Path | None, opt("--users", "train", **File)] = None,
     rows: Annotated[Rows, opt("--rows")] = Rows.HELD_OUT,
     crossfit: Annotated[int | None, opt("--crossfit", min=2)] = None,
+    architectures: ArchitecturesOpt = None,
     estimators: Annotated[
         str | None, names_opt("--estimators", ("ipw", "snipw", "dr"), what="known estimator")
     ] = None,
@@ -783,15 +777,16 @@ def value(
     the models never trained on (every row with --rows all, or cross-fitted with --crossfit):
     incremental conversions, GMV, campaign cost, ROI and profit by IPW, self-normalised IPW and
     doubly robust, with influence-function and bootstrap intervals, and paired differences
-    against the optimal plan.
+    against the optimal plan. With --architectures, the optimal plan of each architecture
+    (cross-fitted, --crossfit folds, default 5) instead: the model to train for this campaign.
     """
     from optimizer.io import write_table
     from optimizer.planning import Overrides, read_plan, resolve_request, value_plans
     from optimizer.reporting import offline_tables
     from simulator.scenario import load_configuration
-    from simulator.workflows import plans_and_log
+    from simulator.workflows import architecture_values, plans_and_log
 
-    if crossfit and plan_files:
+    if (crossfit or architectures) and plan_files:
         raise InputError("plan files were not cross-fitted; value them apart", key="crossfit")
     own = scenario is not None and load_configuration(scenario).data is not None
     config = _config(scenario, population, seed, world=not own)
@@ -802,12 +797,17 @@ def value(
     ), base=base)  # fmt: skip
     _writable(out_path)
     with progress_bars(err) as progress:
-        plans, found = plans_and_log(request, base=base, models_dir=models_dir, plan=plan, log=log,
-                                     users=users, crossfit=crossfit, progress=progress)  # fmt: skip
+        if architectures:
+            choice = architecture_values(request, architectures, models_dir=models_dir, base=base,
+                                         folds=crossfit or 5, log=log, users=users,
+                                         progress=progress)  # fmt: skip
+        plans, found = ({}, None) if architectures else plans_and_log(
+            request, base=base, models_dir=models_dir, plan=plan, log=log, users=users,
+            crossfit=crossfit, progress=progress)  # fmt: skip
         frames = {name: p.to_frame() for name, p in plans.items()}
         for path in plan_files or ():
             frames[path.stem] = read_plan(path, request.campaign.menu)
-        values = value_plans(
+        values = choice.values if architectures else value_plans(
             request, frames, found if rows == Rows.HELD_OUT else found.with_split(None),
             estimators=estimators or ("ipw", "snipw", "dr"), bootstrap=bootstrap, clip=clip,
             outcome_model=str(outcome_model), progress=progress,
@@ -815,9 +815,12 @@ def value(
         )  # fmt: skip
     if out_path is not None:
         write_table(values.table(), out_path)
+    best = {"architectures": choice.to_dict()} if architectures else {}
     if as_json:
-        return emit({**request.to_dict(), **values.to_dict()})
+        return emit({**request.to_dict(), **values.to_dict(), **best})
     show(offline_tables(values, request.campaign.currency))
+    if architectures:
+        say(f"{choice.summary()}: train it with --architecture {choice.best}")
     if out_path is not None:
         say(f"wrote {out_path}")
 

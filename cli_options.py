@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from optimizer.choices import BASELINES, POLICIES, MatchOn, Objective, Solver
+from optimizer.choices import ARCHITECTURES, BASELINES, POLICIES, MatchOn, Objective, Solver
 
 __all__ = ["HELP", "Kind", "Rows", "OutcomeModel", "opt", "names_opt"]
 
@@ -221,6 +221,8 @@ HELP: dict[str, str] = {
     "--rows": "held-out: only customers the models never trained on; all: every randomized row.",
     "--crossfit": "Train the models' parameters once per fold of customers and plan on "
     "out-of-fold scores: every randomized row values the plans honestly.",
+    "--architectures": "Compare these model architectures on your data: each one's optimal "
+    "plan, cross-fitted, valued on the log (paired differences against the first).",
     "--estimators": "Offline estimators: inverse propensity weighting, self-normalised, "
     "doubly robust.",
     "--bootstrap": "Customer-level bootstrap replicates (0: influence-function intervals only).",
@@ -277,6 +279,7 @@ SolverOpt = Annotated[Solver, opt("--solver")]
 PoliciesOpt = Annotated[str | None, names_opt("--policies", POLICIES)]
 MatchOpt = Annotated[str | None, names_opt("--match", (*BASELINES, "none"))]
 MatchOnOpt = Annotated[MatchOn | None, opt("--match-on")]
+ArchitecturesOpt = Annotated[str | None, names_opt("--architectures", ARCHITECTURES, what="model")]
 SegmentsOpt = Annotated[str | None, opt("--segments", parser=_listed(None, ""), metavar="L,...")]
 PlotsOpt = Annotated[Path | None, opt("--plots", **Dir)]
 ModelsOpt = Annotated[Path, opt("--models", **Dir)]

@@ -102,6 +102,15 @@ from .request import (
 from .request import (
     resolve_request as resolve_request,
 )
+from .selection import (
+    OBJECTIVE_METRIC as OBJECTIVE_METRIC,
+)
+from .selection import (
+    ArchitectureChoice as ArchitectureChoice,
+)
+from .selection import (
+    compare_architectures as compare_architectures,
+)
 from .starter import (
     Inference as Inference,
 )

@@ -231,6 +231,7 @@ def crossfit_plans(
     folds: int = 5,
     users_path: str | Path | None = None,
     log_path: str | Path | None = None,
+    params: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, Plan], CampaignLog]:
     """Plans whose every customer was scored by models that never saw them, and their log.
@@ -253,6 +254,9 @@ def crossfit_plans(
         At least 2; training runs this many times.
     users_path, log_path : str or Path, optional
         Other files with the configuration's columns.
+    params : mapping, optional
+        :class:`ConversionModels` parameters changed in every fold's models (e.g. another
+        ``architecture``).
     progress : callable, optional
         Receives a ``"cross-fitting the models"`` :class:`~optimizer.progress.Step` per fold.
     """
@@ -270,7 +274,8 @@ def crossfit_plans(
     parts, knees = [], []
     for k in range(folds):
         report(progress, "cross-fitting the models", k, folds, f"fold {k + 1} of {folds}")
-        fitted = clone(models).fit(log[log_fold != k], users, menu, source=found.source)
+        template = clone(models).set_params(**dict(params or {}))
+        fitted = template.fit(log[log_fold != k], users, menu, source=found.source)
         parts.append(fitted.predict(users[fold == k], menu))
         if fitted.natural_threshold is not None:
             knees.append(fitted.natural_threshold)

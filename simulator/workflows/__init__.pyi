@@ -16,6 +16,9 @@ from .report import (
     build_report as build_report,
 )
 from .valuation import (
+    architecture_values as architecture_values,
+)
+from .valuation import (
     log_values as log_values,
 )
 from .valuation import (

@@ -19,6 +19,7 @@ from optimizer.models.conversion import ConversionModels
 from optimizer.planning.campaign import plan_campaign
 from optimizer.planning.plan import Plan
 from optimizer.planning.request import PlanningRequest
+from optimizer.planning.selection import ArchitectureChoice, compare_architectures
 from optimizer.planning.valuation import (
     CampaignLog,
     campaign_log_of,
@@ -32,7 +33,7 @@ from simulator.scenario import Scenario
 from simulator.workflows.model_cache import ScoredScenario, score_scenario
 from simulator.world.generation import world_campaign
 
-__all__ = ["world_log", "plans_and_log", "log_values"]
+__all__ = ["world_log", "plans_and_log", "log_values", "architecture_values"]
 
 
 def world_log(scenario: Scenario, scored: ScoredScenario) -> CampaignLog:
@@ -136,3 +137,37 @@ def log_values(
     frames = {name: plan.to_frame() for name, plan in plans.items()}
     values = value_plans(request, frames, found, bootstrap=0)
     return values, expected_and_estimated(plans, values)
+
+
+def architecture_values(
+    request: PlanningRequest,
+    architectures: tuple[str, ...],
+    *,
+    models_dir: str | Path | None,
+    base: str | Path | None = None,
+    folds: int = 5,
+    log: str | Path | None = None,
+    users: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ArchitectureChoice:
+    """Each architecture's cross-fitted optimal plan valued on the campaign's own log.
+
+    The models in ``models_dir`` give every parameter but the architecture
+    (:func:`optimizer.planning.compare_architectures`).
+
+    Raises
+    ------
+    InputError
+        No ``[data]`` in the campaign or no models to take the parameters from.
+    """
+    if request.campaign.data is None or not models_dir:
+        raise InputError(
+            "comparing architectures cross-fits models on your own data: it needs the "
+            "campaign's [data] and the models whose other parameters to reuse",
+            key="architectures",
+        )
+    models = ConversionModels.load(models_dir)
+    return compare_architectures(
+        request, models, architectures, base, folds=folds, users_path=users, log_path=log,
+        progress=progress,
+    )  # fmt: skip
