@@ -23,6 +23,13 @@ threshold)``, every other order keeps its log-normal value around the typical ba
 oracle is then the solver on that exact value (the planner's own GMV formula on true
 probabilities is an approximation of it).
 
+Two more references, in the same run: ``ceiling``, the same solver fed E[truth | features] (each
+truth column regressed on the user features by LightGBM, two folds of candidates): the
+oracle knows each customer's hidden archetype and price sensitivity, which no model of the
+features can, so the ceiling's share of the oracle bounds what better estimates can reach; and
+``optimal:<architecture>`` (``--architectures``, default the S- and X-learners), the optimal
+plan made with another model architecture trained afresh on the same log.
+
 Per policy: the true objective value; its share of the oracle's; true spend / budget (every
 plan fits the budget under the models' probabilities, not necessarily under the truth); the
 share of the oracle re-solved at a budget equal to the policy's TRUE spend ("at equal spend":
@@ -68,6 +75,10 @@ SEEDS = (1401, 1402, 1403)  # world seeds no test, scenario or benchmark uses
 OBJECTIVES = (Objective.CONVERSIONS, Objective.PROFIT)
 BUDGET_PER_CANDIDATE = 0.72
 ORACLE = "oracle"
+#: The solver fed the best any model of the user features could know: E[truth | features].
+CEILING = "ceiling"
+#: Rows of the optimal policy with another architecture than the default.
+OTHER = "optimal:"
 #: The recount and the library's problem on the truth must agree to this (relative).
 AGREEMENT = 1e-5
 #: The recount's figure of each objective.
@@ -82,7 +93,8 @@ import json, sys
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
 from decision_quality import measure_world
-print(json.dumps(measure_world({users}, {seed}, {per_candidate}, {objectives!r}, {cache!r})))
+print(json.dumps(measure_world({users}, {seed}, {per_candidate}, {objectives!r}, {cache!r},
+                               {architectures!r})))
 """
 
 
@@ -191,10 +203,54 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
+def feature_ceiling(candidates, users: pd.DataFrame, truth: pd.DataFrame, seed: int):
+    """Scores of the candidates from E[truth | features]: the truth regressed on the features.
+
+    Each truth column (natural, per-coupon conversion and redemption probabilities) is
+    regressed on the models' features with LightGBM, two folds of candidates (each half
+    predicted by the trees fitted on the other half). What is left between this plan and the
+    oracle is what the features cannot tell (the world's hidden archetypes and sensitivities),
+    not estimation error: no model trained on the log should be expected to pass it.
+    """
+    import lightgbm as lgb
+
+    from optimizer.models.conversion import FEATURES
+    from optimizer.models.features import FeatureEncoder
+
+    ids = candidates.scores["user_id"].to_numpy()
+    frame = users.set_index("user_id").loc[ids].reset_index()[list(FEATURES)]
+    encoder = FeatureEncoder(None, None, drop_constant=None).fit(frame)
+    numeric, categorical = encoder.transform(frame)
+    X = np.hstack([numeric, categorical.astype(np.float32)])
+    columns = [c for c in candidates.scores.columns if c != "user_id"]
+    target = truth.set_index("user_id").loc[ids, columns].to_numpy(np.float64)
+    half = np.random.default_rng(seed).random(len(ids)) < 0.5
+    out = np.empty_like(target)
+    params = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 63, "verbose": -1}
+    for j in range(target.shape[1]):
+        for fit_rows, predict_rows in ((half, ~half), (~half, half)):
+            model = lgb.LGBMRegressor(**params, random_state=seed).fit(
+                X[fit_rows], target[fit_rows, j]
+            )
+            out[predict_rows, j] = model.predict(X[predict_rows])
+    scores = pd.DataFrame(np.clip(out, 1e-6, 1 - 1e-6), columns=columns)
+    scores.insert(0, "user_id", ids)
+    return scores
+
+
 def measure_world(
-    users: int, seed: int, per_candidate: float, objectives: list[str], cache: str
+    users: int,
+    seed: int,
+    per_candidate: float,
+    objectives: list[str],
+    cache: str,
+    architectures: list[str] = (),
 ) -> dict:
-    """Plans of every policy and the oracle on one world, recounted against its truth."""
+    """Plans of every policy and the oracle on one world, recounted against its truth.
+
+    ``architectures``: other model architectures whose optimal plan is also recounted (rows
+    ``optimal:<architecture>``), each trained afresh on the same log.
+    """
     from optimizer.planning import Overrides, plan_campaign, resolve_request
     from optimizer.planning.plan import check_plan
     from optimizer.planning.policies import make_plan
@@ -216,6 +272,20 @@ def measure_world(
     if not np.array_equal(oracle_candidates.scores["user_id"].to_numpy(), ids):
         raise SystemExit("the oracle's candidates are not the models' candidates")
     world = world_truth(scored.truth, ids, scenario, base.sms_cost, base.margin_rate)
+    from optimizer.models.conversion import ConversionModels
+
+    others = {}
+    for architecture in architectures:
+        start = time.perf_counter()
+        fitted = ConversionModels(
+            segment=list(scenario.target_stages), architecture=architecture
+        ).fit(scored.history, scored.users, scenario.menu)
+        found = base.candidates(fitted.predict(scored.users, scenario.menu), scored.users)
+        if not np.array_equal(found.scores["user_id"].to_numpy(), ids):
+            raise SystemExit(f"{architecture}'s candidates are not the default models'")
+        others[OTHER + architecture] = (found, time.perf_counter() - start)
+    ceiling = base.candidates(feature_ceiling(candidates, scored.users, scored.truth, seed),
+                              scored.users)  # fmt: skip
     out = {
         "users": users,
         "seed": seed,
@@ -231,6 +301,10 @@ def measure_world(
             scenario, Overrides(policies=POLICIES, objective=objective, budget=budget)
         ).with_natural_threshold(scored.natural_threshold)
         plans = plan_campaign(candidates, request)
+        single = replace(request, policies=(Policy.OPTIMAL,))
+        for label, (found, _) in others.items():
+            plans[label] = plan_campaign(found, single)[Policy.OPTIMAL]
+        plans[CEILING] = plan_campaign(ceiling, single)[Policy.OPTIMAL]
         settings = request.settings()
         # The oracle: the optimal policy's solver on the truth's exact values and costs.
         on_truth = request.problem(oracle_candidates)  # the planner's formulas, true inputs
@@ -239,7 +313,7 @@ def measure_world(
         if objective == Objective.CONVERSIONS:
             _agree("true incremental conversions per option", true_value, on_truth.value)
         problem = replace(on_truth, value=true_value, cost=world.cost)
-        model_value = next(iter(plans.values())).problem.value
+        model_value = plans[Policy.OPTIMAL].problem.value
 
         def oracle_at(amount: float, problem=problem, settings=settings):
             plan = make_plan(Policy.OPTIMAL, problem, amount, settings)
@@ -318,7 +392,8 @@ def summarize(worlds: list[dict]) -> list[dict]:
     ]
     frame = pd.DataFrame(records)
     out = []
-    order = {name: i for i, name in enumerate((ORACLE, *POLICIES))}
+    labels = [ORACLE, *POLICIES, *sorted(p for p in frame["policy"].unique() if p.startswith(OTHER))]
+    order = {name: i for i, name in enumerate([*labels, CEILING])}
     for (obj, users, policy), group in frame.groupby(["objective", "users", "policy"], sort=False):
         entry = {"objective": obj, "users": int(users), "policy": policy, "seeds": len(group)}
         for col in (
@@ -351,6 +426,12 @@ def main() -> None:
         choices=[str(o) for o in Objective],
     )
     parser.add_argument(
+        "--architectures",
+        nargs="*",
+        default=["s_learner", "x_learner"],
+        help="other architectures whose optimal plan is recounted",
+    )
+    parser.add_argument(
         "--budget-per-candidate", type=float, default=BUDGET_PER_CANDIDATE, help="money"
     )
     parser.add_argument(
@@ -371,7 +452,7 @@ def main() -> None:
                 code = CHILD.format(
                     root=str(ROOT), bench=str(ROOT / "benchmarks"), users=users, seed=seed,
                     per_candidate=args.budget_per_candidate, objectives=args.objectives,
-                    cache=cache,
+                    cache=cache, architectures=args.architectures,
                 )  # fmt: skip
                 start = time.perf_counter()
                 world = run_child(code)

@@ -28,7 +28,7 @@ from optimizer.io.atomic import atomic_path
 from optimizer.models.calibration import CALIBRATIONS, Calibrator
 from optimizer.models.features import FeatureEncoder
 from optimizer.models.nets import Trunk
-from optimizer.models.training import EpochReport, fit_logits
+from optimizer.models.training import AUTO_BATCH_BASE, EpochReport, auto_batch, fit_logits
 from optimizer.progress import Progress, Step
 
 __all__ = ["BaseConversionModel", "read_meta", "MODEL_FORMAT"]
@@ -55,7 +55,7 @@ class BaseConversionModel(BaseEstimator):
         hidden: Sequence[int] = (64, 32),
         dropout: float = 0.1,
         max_epochs: int = 60,
-        batch_size: int = 1024,
+        batch_size: int | None = None,
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-5,
         patience: int = 6,
@@ -121,6 +121,10 @@ class BaseConversionModel(BaseEstimator):
         y = np.asarray(y, dtype=np.float32)
         if y.size == 0:
             raise InputError("no training rows")
+        batch_size, learning_rate = self.batch_size, self.learning_rate
+        if batch_size is None:
+            batch_size = auto_batch(y.size)
+            learning_rate *= float(np.sqrt(batch_size / AUTO_BATCH_BASE))
         with torch.random.fork_rng():
             history, val_idx = fit_logits(
                 self.net_,
@@ -128,8 +132,8 @@ class BaseConversionModel(BaseEstimator):
                 inputs,
                 y,
                 max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                learning_rate=self.learning_rate,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
                 weight_decay=self.weight_decay,
                 patience=self.patience,
                 validation_fraction=self.validation_fraction,

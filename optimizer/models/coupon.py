@@ -90,7 +90,7 @@ class CouponConversionModel(BaseConversionModel):
         hidden: Sequence[int] = (64, 32),
         dropout: float = 0.1,
         max_epochs: int = 60,
-        batch_size: int = 1024,
+        batch_size: int | None = None,
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-5,
         patience: int = 6,

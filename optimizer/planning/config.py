@@ -115,6 +115,10 @@ class SegmentBounds(_Strict):
         return self
 
 
+#: The default overrun rule: realised spend above 102% of the budget in at most 5% of campaigns.
+OVERRUN_DEFAULT: tuple[float, float] = (0.05, 0.02)
+
+
 class PlanConstraints(_Strict):
     """Business constraints every plan keeps besides the budget (all optional)."""
 
@@ -129,7 +133,14 @@ class PlanConstraints(_Strict):
         description="expected incremental GMV / expected cost at least this",
     )
     overrun_risk: float | None = Field(
-        None, gt=0, lt=1, description="P(realised spend > budget) at most this"
+        0.05,
+        gt=0,
+        lt=1,
+        description="P(realised spend > (1 + overrun_tolerance) x budget) at most this; the "
+        "budget is a cap: plans spend less than it when their spend is uncertain",
+    )
+    overrun_tolerance: float = Field(
+        0.02, ge=0, lt=1, description="share of the budget realised spend may exceed"
     )
     segment_column: str = Field(
         "lifecycle_stage", min_length=1, description="user-table column the segments come from"

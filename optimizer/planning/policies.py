@@ -40,6 +40,7 @@ __all__ = [
     "SOLVERS",
     "PolicySettings",
     "make_plan",
+    "fit_overrun",
     "ranking",
     "screened",
     "take_in_order",
@@ -80,9 +81,12 @@ class PolicySettings:
         their lowest-ranked users until the minimum ROI and the segment shares hold, then
         continue down the list with the users who keep every constraint.
     overrun_risk : float, optional
-        Plan so that P(realised spend > budget) is at most this (normal approximation of the
-        sum of independent redemptions): the plan is made for a lowered budget, lowered until
-        mean + z * sd of its spend fits the real budget.
+        Plan so that P(realised spend > (1 + overrun_tolerance) x budget) is at most this
+        (normal approximation of the sum of independent redemptions): the plan is made for a
+        lowered budget, lowered until mean + z * sd of its spend fits; its expected spend
+        never exceeds the budget (:func:`fit_overrun`).
+    overrun_tolerance : float
+        Share of the budget realised spend may exceed with probability ``overrun_risk``.
     target : float, optional
         The optimal policy spends only what reaching this objective value needs: the least
         budget (within the given one, found by bisection to 0.1% of it) whose plan's expected
@@ -107,6 +111,7 @@ class PolicySettings:
     seed: int = 0
     constraints: Constraints = field(default_factory=Constraints)
     overrun_risk: float | None = None
+    overrun_tolerance: float = 0.0
     target: float | None = None
     min_conversions: float | None = None
     natural_screen: float | None = None
@@ -415,30 +420,67 @@ def make_plan(
     choice, solver, upper_bound, details = _plan_for(
         policy, problem, planning_budget, settings, users
     )
-    risk = settings.overrun_risk
-    if risk is not None:
-        if not 0 < risk < 1:
-            raise InputError("must be in (0, 1)", key="constraints.overrun_risk")
-        z = float(-ndtri(risk))
-        for _ in range(40):
-            trial = Plan(problem, np.asarray(choice, dtype=np.int16), policy, solver, budget)
-            mean, sd = trial.spend_moments()
-            excess = mean + z * sd - budget
-            if excess <= 1e-9 * max(budget, 1.0):
-                break
-            planning_budget = max(0.0, planning_budget - max(excess, 1e-6 * budget))
-            choice, solver, upper_bound, details = _plan_for(
-                policy, problem, planning_budget, settings, users
-            )
-        details["planning_budget"] = planning_budget
-        details["overrun_risk"] = risk
-    return Plan(
-        problem=problem,
-        choice=np.asarray(choice, dtype=np.int16),
-        policy=policy,
-        solver=solver,
-        budget=float(budget),
-        upper_bound=upper_bound,
-        seconds=time.perf_counter() - start,
-        details=details,
-    )
+
+    first = (choice, solver, upper_bound, details)
+
+    def plan_at(amount: float) -> Plan:
+        made = (
+            first
+            if amount == planning_budget
+            else _plan_for(policy, problem, amount, settings, users)
+        )
+        return Plan(
+            problem=problem,
+            choice=np.asarray(made[0], dtype=np.int16),
+            policy=policy,
+            solver=made[1],
+            budget=float(budget),
+            upper_bound=made[2],
+            details=made[3],
+        )
+
+    plan = fit_overrun(plan_at, float(budget), settings)
+    plan.seconds = time.perf_counter() - start
+    return plan
+
+
+def fit_overrun(plan_at: Callable[[float], Plan], budget: float, settings: PolicySettings) -> Plan:
+    """The plan for ``budget`` under the settings' overrun rule.
+
+    Without ``settings.overrun_risk``, ``plan_at(budget)``. With it, the planning budget is
+    lowered from ``budget`` until the plan's realised spend exceeds ``(1 + overrun_tolerance)
+    x budget`` with probability at most ``overrun_risk`` (mean + z * sd of its spend under the
+    models, :meth:`Plan.spend_moments`); each step lowers it by the excess, so a few plans are
+    made. The plan's expected spend stays within ``budget`` (its planning budget never exceeds
+    it). ``details`` records ``planning_budget``, ``overrun_risk`` and ``overrun_tolerance``.
+
+    Parameters
+    ----------
+    plan_at : callable
+        Maps a planning budget (money) to the plan made for it (its ``budget`` the real one).
+    budget : float
+        Money.
+    settings : PolicySettings
+    """
+    risk, tolerance = settings.overrun_risk, settings.overrun_tolerance
+    plan = plan_at(budget)
+    if risk is None:
+        return plan
+    if not 0 < risk < 1:
+        raise InputError("must be in (0, 1)", key="constraints.overrun_risk")
+    if not 0 <= tolerance < 1:
+        raise InputError("must be in [0, 1)", key="constraints.overrun_tolerance")
+    z, cap, planning = float(-ndtri(risk)), budget * (1.0 + tolerance), budget
+    for _ in range(40):
+        mean, sd = plan.spend_moments()
+        excess = mean + z * sd - cap
+        if excess <= 1e-9 * max(budget, 1.0):
+            break
+        planning = max(0.0, planning - max(excess, 1e-6 * budget))
+        plan = plan_at(planning)
+    plan.details = dict(plan.details) | {
+        "planning_budget": planning,
+        "overrun_risk": risk,
+        "overrun_tolerance": tolerance,
+    }
+    return plan

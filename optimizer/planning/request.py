@@ -25,7 +25,7 @@ from optimizer.io.mapping import FeatureSpec, data_path, load_users_mapped
 from optimizer.io.menu import Menu
 from optimizer.io.tables import load_user_ids, table_columns
 from optimizer.planning.candidates import Candidates, campaign_problem, select_candidates
-from optimizer.planning.config import CampaignConfig
+from optimizer.planning.config import OVERRUN_DEFAULT, CampaignConfig
 from optimizer.planning.policies import ARTICLE_V2_THRESHOLD, RFM_COLUMNS, PolicySettings
 from optimizer.solvers.problem import CampaignProblem
 
@@ -43,6 +43,7 @@ _CONFIG_KEYS: dict[str, str] = {
     "max_messages": "constraints.max_messages",
     "min_roi": "constraints.min_roi",
     "overrun_risk": "constraints.overrun_risk",
+    "overrun_tolerance": "constraints.overrun_tolerance",
     "segment_column": "constraints.segment_column",
     "segment_shares": "constraints.segment_shares",
 }
@@ -71,6 +72,8 @@ class Overrides:
         Money per money (``constraints.min_roi``).
     overrun_risk : float, optional
         Probability (``constraints.overrun_risk``).
+    overrun_tolerance : float, optional
+        Share of the budget (``constraints.overrun_tolerance``).
     segment_column : str, optional
         User-table column of the segment-share labels (``constraints.segment_column``).
     segment_shares : mapping of str to (min, max), optional
@@ -109,6 +112,7 @@ class Overrides:
     max_messages: int | None = None
     min_roi: float | None = None
     overrun_risk: float | None = None
+    overrun_tolerance: float | None = None
     segment_column: str | None = None
     segment_shares: Mapping[str, tuple[float, float]] | None = None
     exclude: str | Path | None = None
@@ -219,6 +223,7 @@ class PlanningRequest:
             seed=self.seed,
             constraints=self.campaign.constraints.to_constraints(),
             overrun_risk=self.campaign.constraints.overrun_risk,
+            overrun_tolerance=self.campaign.constraints.overrun_tolerance,
             natural_screen=self.v2_cut if self.screen else None,
         )
 
@@ -289,8 +294,13 @@ class PlanningRequest:
     def describe(self) -> str:
         """The constraints and the matching, in a few words (empty when there are none)."""
         parts = [f"{k} {v}" for k, v in self.settings().constraints.to_dict().items()]
-        if self.campaign.constraints.overrun_risk is not None:
-            parts.append(f"overrun risk {self.campaign.constraints.overrun_risk:g}")
+        rule = self.campaign.constraints
+        if (rule.overrun_risk, rule.overrun_tolerance) != OVERRUN_DEFAULT:
+            parts.append(
+                f"overrun risk {rule.overrun_risk:g} beyond {rule.overrun_tolerance:.0%}"
+                if rule.overrun_risk is not None
+                else "no overrun rule"
+            )
         if self.screen:
             parts.append(f"optimal screened at natural probability {self.v2_cut:.3f}")
         if self.match:
@@ -312,6 +322,7 @@ class PlanningRequest:
             "targeting": self.campaign.targeting.model_dump(mode="json"),
             "constraints": self.settings().constraints.to_dict(),
             "overrun_risk": self.campaign.constraints.overrun_risk,
+            "overrun_tolerance": self.campaign.constraints.overrun_tolerance,
             "segment_column": self.segment_column,
             "v2_threshold": self.v2_cut,
             "screen": self.screen,

@@ -24,6 +24,7 @@ from optimizer.planning.policies import (
     AUTO_EXACT_MAX_USERS,
     POLICIES,
     PolicySettings,
+    fit_overrun,
     make_plan,
     ranking,
     screened,
@@ -51,7 +52,6 @@ def _hull_path(problem: CampaignProblem, settings: PolicySettings) -> bool:
         and settings.constraints.budget_only
         and settings.target is None
         and settings.min_conversions is None
-        and settings.overrun_risk is None
     )
 
 
@@ -109,25 +109,36 @@ def sweep_budgets(
             if target.n_users <= SWEEP_SORT_MAX_USERS:
                 segments = hull_segments(target)  # one sort for every budget
             for budget in budgets:
-                sol = solve_dual(
-                    target, budget, settings.constraints, seed=settings.seed, segments=segments
-                )
-                plans.append(
-                    Plan(
-                        problem,
-                        sol.choice,
-                        policy,
-                        "dual",
-                        budget,
-                        upper_bound=sol.upper_bound,
+
+                def hull_at(
+                    amount: float,
+                    budget=budget,
+                    target=target,
+                    segments=segments,
+                    policy=policy,
+                    details=details,
+                ):
+                    sol = solve_dual(
+                        target, amount, settings.constraints, seed=settings.seed,
+                        segments=segments,
+                    )  # fmt: skip
+                    return Plan(
+                        problem, sol.choice, policy, "dual", budget, upper_bound=sol.upper_bound,
                         details=details | {"multipliers": sol.multipliers},
-                    )
-                )
-        elif policy != "optimal" and settings.overrun_risk is None:
+                    )  # fmt: skip
+
+                plans.append(fit_overrun(hull_at, budget, settings))
+        elif policy != "optimal":
             order, k, details = ranking(policy, problem, settings, users)
             for budget in budgets:
-                choice = take_in_order(problem, order, k, budget, settings)
-                plans.append(Plan(problem, choice, policy, "ranking", budget, details=details))
+
+                def ranked_at(
+                    amount: float, budget=budget, order=order, k=k, details=details, policy=policy
+                ):
+                    choice = take_in_order(problem, order, k, amount, settings)
+                    return Plan(problem, choice, policy, "ranking", budget, details=details)
+
+                plans.append(fit_overrun(ranked_at, budget, settings))
         else:
             plans = [make_plan(policy, problem, b, settings, users=users) for b in budgets]
         seconds = (time.perf_counter() - start) / max(len(budgets), 1)

@@ -98,7 +98,8 @@ class Experiment:
     Attributes
     ----------
     runs : DataFrame
-        One row per (replication, arm): the metrics of :data:`METRICS`.
+        One row per (replication, arm): the metrics of :data:`METRICS` and ``arm_budget``
+        (the arm's share of the budget, money; 0 for the holdout).
     arms : tuple of str
         Policy arms and ``holdout``, in display order.
     budget : float
@@ -317,7 +318,7 @@ def run_experiment(
                 ),
                 order=priority,
             )
-            row = {"replication": rep, "arm": arm}
+            row = {"replication": rep, "arm": arm, "arm_budget": arm_budget}
             row.update(_metrics(outcome, members.size, planned, request.sms_cost))
             rows.append(row)
             done += 1
@@ -332,7 +333,7 @@ def run_experiment(
     runs["roi"] = np.where(cost > 0, runs["incremental_gmv"] / cost.where(cost > 0, 1), np.nan)
     runs["incremental_profit"] = request.margin_rate * runs["incremental_gmv"] - cost
     return Experiment(
-        runs=runs[["replication", "arm", *(m[0] for m in METRICS)]],
+        runs=runs[["replication", "arm", "arm_budget", *(m[0] for m in METRICS)]],
         arms=all_arms,
         budget=budget,
         design=design,

@@ -141,36 +141,63 @@ def test_auto_picks_the_exact_solver_on_small_campaigns_and_dual_on_large(campai
     assert large.solver == "dual" and large.gap is not None and large.gap < 1e-3
 
 
-def test_overrun_risk_keeps_realised_spend_within_budget(campaign):
-    """Monte Carlo of redemptions under the models' probabilities: P(spend > budget) <= 5%."""
+def _monte_carlo_spend(plan, draws: int, seed: int) -> np.ndarray:
+    """Realised spends of ``plan`` under the models' probabilities (independent redemptions)."""
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(plan.choice >= 0)
+    k = plan.choice[rows]
+    faces = plan.problem.menu.face_values[k]
+    q = plan.problem.p[rows, k] * plan.problem.redemption_at(rows, k)
+    paid = rng.random((draws, q.size)) < q
+    return plan.problem.sms_cost * rows.size + paid.astype(np.float64) @ faces
+
+
+@pytest.mark.parametrize(
+    ("overrides", "tolerance", "limit"),
+    [
+        ({}, 0.02, 0.05),  # the default rule: above 102% of the budget in at most 5%
+        ({"overrun_risk": 0.05, "overrun_tolerance": 0.0}, 0.0, 0.05),
+        ({"overrun_risk": 0.5, "overrun_tolerance": 0.0}, 0.0, None),  # expected = budget
+    ],
+)
+def test_overrun_rule_bounds_realised_spend(campaign, overrides, tolerance, limit):
+    """Monte Carlo of redemptions under the models' probabilities, recounted here."""
     candidates, _ = campaign
     budget = 20_000.0
-    plain = _plan(candidates, budget, ["optimal"], solver="dual")
-    safe = _plan(candidates, budget, ["optimal"], solver="dual", overrun_risk=0.05)
-    rng = np.random.default_rng(0)
-    for plan, limit in ((plain["optimal"], None), (safe["optimal"], 0.05)):
-        rows = np.flatnonzero(plan.choice >= 0)
-        k = plan.choice[rows]
-        menu = plan.problem.menu
-        q = plan.problem.p[rows, k] * plan.problem.redemption_at(rows, k)
-        spends = []
-        for _ in range(400):
-            paid = rng.random(q.size) < q
-            spends.append(plan.problem.sms_cost * rows.size + menu.face_values[k][paid].sum())
-        overrun = float(np.mean(np.array(spends) > budget))
-        if limit is None:
-            assert overrun > 0.2  # planning to the expected budget overruns often
-        else:
-            assert overrun <= limit + 0.03
-            assert plan.overrun_probability() <= 0.05 + 1e-6
-            assert plan.details["planning_budget"] < budget
-    summary = safe["optimal"].summary()
-    assert (
-        summary["spend_95_low"]
-        < summary["expected_cost"]
-        < summary["spend_95_high"]
-        <= budget * 1.01
+    plan = _plan(candidates, budget, ["optimal"], solver="dual", **overrides)["optimal"]
+    spends = _monte_carlo_spend(plan, 2_000, seed=0)
+    overrun = float(np.mean(spends > budget * (1 + tolerance)))
+    assert float(plan.expected_cost.sum()) <= budget * (1 + 1e-9)  # never over on average
+    if limit is None:
+        assert overrun > 0.2  # planning to the expected budget overruns often
+        assert float(plan.expected_cost.sum()) == pytest.approx(budget, rel=2e-3)
+        return
+    assert overrun <= limit + 0.02
+    assert plan.details["planning_budget"] < budget
+    assert plan.details["overrun_tolerance"] == tolerance
+    summary = plan.summary()
+    assert summary["spend_95_low"] < summary["expected_cost"] < summary["spend_95_high"]
+    assert summary["spend_95_high"] <= budget * (1 + tolerance) * 1.01
+
+
+def test_ranked_policies_and_budget_sweeps_keep_the_overrun_rule(campaign):
+    from optimizer.planning.sweep import sweep_budgets
+
+    candidates, _ = campaign
+    request = resolve_request(CampaignConfig(), Overrides(budget=8_000.0, solver="dual"))
+    settings = request.settings()
+    problem = request.problem(candidates)
+    swept = sweep_budgets(
+        problem, [5_000.0, 8_000.0], ["optimal", "manual"], settings, users=candidates.users
     )
+    for policy, plans in swept.items():
+        for plan, budget in zip(plans, (5_000.0, 8_000.0), strict=True):
+            spends = _monte_carlo_spend(plan, 2_000, seed=1)
+            assert float(np.mean(spends > 1.02 * budget)) <= 0.07, policy
+            assert float(plan.expected_cost.sum()) <= budget * (1 + 1e-9)
+    # The sweep's plan is the one planning at that budget alone.
+    alone = make_plan("manual", problem, 8_000.0, settings, users=candidates.users)
+    np.testing.assert_array_equal(alone.choice, swept["manual"][1].choice)
 
 
 def test_excluded_users_stay_in_every_plan_with_no_coupon(campaign, world, runner, tmp_path):
