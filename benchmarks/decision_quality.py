@@ -392,7 +392,8 @@ def summarize(worlds: list[dict]) -> list[dict]:
     ]
     frame = pd.DataFrame(records)
     out = []
-    labels = [ORACLE, *POLICIES, *sorted(p for p in frame["policy"].unique() if p.startswith(OTHER))]
+    others = sorted(p for p in frame["policy"].unique() if p.startswith(OTHER))
+    labels = [ORACLE, *POLICIES, *others]
     order = {name: i for i, name in enumerate([*labels, CEILING])}
     for (obj, users, policy), group in frame.groupby(["objective", "users", "policy"], sort=False):
         entry = {"objective": obj, "users": int(users), "policy": policy, "seeds": len(group)}
