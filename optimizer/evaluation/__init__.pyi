@@ -61,6 +61,9 @@ from .metrics import (
     uplift_at_k as uplift_at_k,
 )
 from .metrics import (
+    uplift_calibration as uplift_calibration,
+)
+from .metrics import (
     uplift_curve as uplift_curve,
 )
 from .offline import (

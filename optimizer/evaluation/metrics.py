@@ -23,6 +23,7 @@ __all__ = [
     "auuc",
     "qini_coefficient",
     "uplift_at_k",
+    "uplift_calibration",
     "true_uplift_at_k",
     "coverage_curve",
     "coverage_knee",
@@ -193,6 +194,59 @@ def uplift_at_k(y_true, uplift, treatment, k: float = 0.3) -> float:
     if t.sum() == 0 or (1 - t).sum() == 0:
         return float("nan")
     return float(y[t == 1].mean() - y[t == 0].mean())
+
+
+def uplift_calibration(y_true, uplift, treatment, bins: int = 5) -> dict[str, object]:
+    """Observed against predicted uplift by equal-count bins of the prediction.
+
+    Rows are cut into ``bins`` equal-count bins of ``uplift``; per bin the observed uplift is
+    the treated rate minus the control rate, with its binomial standard error. The slope is the
+    weighted least-squares fit of observed on predicted uplift across the bins (weights 1 /
+    se^2): 1 when predicted uplift is right on average by bin, above 1 when it is compressed
+    (the extremes are more extreme than predicted), below 1 when it is spread too wide.
+
+    Parameters
+    ----------
+    y_true, treatment : ndarray of {0, 1}, shape (n,)
+    uplift : ndarray, shape (n,)
+        Predicted uplift (probability).
+    bins : int
+
+    Returns
+    -------
+    dict
+        ``slope``, ``slope_se`` (NaN when fewer than two bins have both arms), and ``bins``:
+        a list of dicts with ``rows``, ``predicted``, ``observed`` and ``se`` per bin, from the
+        lowest predicted uplift to the highest.
+    """
+    y_true, uplift, treatment = _arrays(y_true, uplift, treatment)
+    order = np.argsort(uplift, kind="stable")
+    table = []
+    for part in np.array_split(order, bins):
+        y, t = y_true[part].astype(np.float64), treatment[part]
+        n1, n0 = int(t.sum()), int((1 - t).sum())
+        row = {"rows": int(part.size), "predicted": float(np.mean(uplift[part]))}
+        if n1 and n0:
+            p1, p0 = y[t == 1].mean(), y[t == 0].mean()
+            se = float(np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0))
+            row |= {"observed": float(p1 - p0), "se": se}
+        else:
+            row |= {"observed": float("nan"), "se": float("nan")}
+        table.append(row)
+    x = np.array([r["predicted"] for r in table])
+    obs = np.array([r["observed"] for r in table])
+    se = np.array([r["se"] for r in table])
+    ok = np.isfinite(obs) & np.isfinite(se)
+    w = np.where(ok, 1.0 / np.maximum(se, 1e-9) ** 2, 0.0)
+    slope = slope_se = float("nan")
+    if ok.sum() >= 2:
+        xm = np.sum(w * x) / w.sum()
+        ym = np.sum(w * np.where(ok, obs, 0.0)) / w.sum()
+        sxx = float(np.sum(w * (x - xm) ** 2))
+        if sxx > 0:
+            slope = float(np.sum(w * (x - xm) * (np.where(ok, obs, 0.0) - ym)) / sxx)
+            slope_se = float(1.0 / np.sqrt(sxx))
+    return {"slope": slope, "slope_se": slope_se, "bins": table}
 
 
 def true_uplift_at_k(true_uplift: np.ndarray, score: np.ndarray, k: float = 0.2) -> float:

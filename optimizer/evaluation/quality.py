@@ -24,6 +24,7 @@ from optimizer.evaluation.metrics import (
     qini_coefficient,
     qini_curve,
     uplift_at_k,
+    uplift_calibration,
 )
 from optimizer.io.contract import coupon_column
 from optimizer.io.menu import NO_COUPON, Menu
@@ -54,7 +55,9 @@ class Evaluation:
         log-loss, calibration error.
     uplift : DataFrame
         One row per denomination: treated and control rows, Qini coefficient, AUUC, observed
-        uplift in the top 30% and overall.
+        uplift in the top 30% and overall, and the calibration slope of observed on predicted
+        uplift over five bins of the prediction with its standard error
+        (:func:`~optimizer.evaluation.metrics.uplift_calibration`).
     knee : dict
         ``share_taken``, ``coverage``, ``precision``, ``threshold`` at the natural model's knee.
     curves : dict
@@ -111,6 +114,7 @@ def evaluate_scores(rows: pd.DataFrame, scores: pd.DataFrame, menu: Menu) -> Eva
         sel = treated | control
         score = pk[sel, k] - p0[sel]
         t = treated[sel].astype(np.int64)
+        slope = uplift_calibration(y[sel], score, t)
         uplift_rows.append(
             {
                 "denomination": name,
@@ -121,6 +125,8 @@ def evaluate_scores(rows: pd.DataFrame, scores: pd.DataFrame, menu: Menu) -> Eva
                 "uplift_at_30": uplift_at_k(y[sel], score, t, UPLIFT_TOP_SHARE),
                 "observed_uplift": float(y[treated].mean() - y[control].mean()),
                 "predicted_uplift": float(score[t == 1].mean()),
+                "calibration_slope": slope["slope"],
+                "calibration_slope_se": slope["slope_se"],
             }
         )
         x, q = qini_curve(y[sel], score, t)

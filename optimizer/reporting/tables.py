@@ -338,6 +338,7 @@ def uplift_table(evaluation: Evaluation) -> TableData:
             Column(f"uplift@{top}"),
             Column("observed"),
             Column("predicted"),
+            Column("slope"),
         ],
     )
     for _, r in evaluation.uplift.iterrows():
@@ -350,12 +351,15 @@ def uplift_table(evaluation: Evaluation) -> TableData:
             fmt_points(r["uplift_at_30"]),
             fmt_points(r["observed_uplift"]),
             fmt_points(r["predicted_uplift"]),
+            f"{fmt_metric(r['calibration_slope'], 2)} ± {fmt_metric(r['calibration_slope_se'], 2)}",
         )
     table.caption = (
         "Ranking by predicted uplift p_coupon - p_natural. Qini, AUUC: area over random, as a "
         "share of the perfect ranking's (0 random, 1 perfect). "
         f"uplift@{top}: observed conversion rate difference (percentage points) among the top "
-        f"{top}; observed/predicted: overall."
+        f"{top}; observed/predicted: overall. slope: observed on predicted uplift over five "
+        "equal-count bins of the prediction (weighted least squares, ± standard error): 1 is "
+        "unbiased by bin, above 1 compressed, below 1 spread too wide."
     )
     return table
 

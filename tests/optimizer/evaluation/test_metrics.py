@@ -116,3 +116,27 @@ def test_classification_quality_by_hand():
     assert quality["log_loss"] == pytest.approx(expected)
     empty = classification_quality(np.array([]), np.array([]))
     assert empty["rows"] == 0 and math.isnan(empty["log_loss"]) and math.isnan(empty["auc"])
+
+
+def test_uplift_calibration_finds_a_compressed_prediction():
+    """True uplift 2x the prediction: the slope is 2 within its standard error, and each bin's
+    observed uplift is recounted here from the raw rows."""
+    from optimizer.evaluation.metrics import uplift_calibration
+
+    rng = np.random.default_rng(3)
+    n = 200_000
+    tau = rng.uniform(0.0, 0.1, n)
+    t = (rng.random(n) < 0.5).astype(np.int64)
+    y = (rng.random(n) < 0.2 + t * tau).astype(np.int64)
+    result = uplift_calibration(y, tau / 2, t, bins=5)
+    assert abs(result["slope"] - 2.0) < 3 * result["slope_se"] and result["slope_se"] < 0.3
+    order = np.argsort(tau / 2, kind="stable")
+    for part, row in zip(np.array_split(order, 5), result["bins"], strict=True):
+        yy, tt = y[part], t[part]
+        assert row["observed"] == pytest.approx(yy[tt == 1].mean() - yy[tt == 0].mean())
+        assert row["predicted"] == pytest.approx((tau / 2)[part].mean())
+    right = uplift_calibration(y, tau, t, bins=5)
+    assert abs(right["slope"] - 1.0) < 3 * right["slope_se"]
+    # One arm only: no slope, no error.
+    alone = uplift_calibration(y, tau, np.ones(n, dtype=np.int64))
+    assert np.isnan(alone["slope"]) and all(np.isnan(b["observed"]) for b in alone["bins"])
