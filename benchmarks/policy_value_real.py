@@ -12,7 +12,9 @@ Starbucks promotion training split (promotion against none; outcome purchase).
 Learners, fitted by ``benchmarks/uplift.py``'s ``fit_predict`` (the same settings as that
 benchmark): ``ours-joint`` (the shared-trunk network, ``ConversionModels``' default
 architecture), ``ours`` (the two-model architecture: natural model on control rows, coupon
-model on treated rows), a T-learner and an S-learner of scikit-learn's
+model on treated rows), ``ours-t``, ``ours-s``, ``ours-x``, ``ours-dr`` (our LightGBM
+meta-learners, :class:`optimizer.models.boosted.BoostedConversionModel`, the architectures
+``t_learner`` ... ``dr_learner``), a T-learner and an S-learner of scikit-learn's
 HistGradientBoostingClassifier, and causalml's X-learner when causalml is installed. Our models
 train with their default epochs (early stopping), no shortcut.
 
