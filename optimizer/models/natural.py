@@ -27,8 +27,8 @@ class NaturalConversionModel(BaseConversionModel):
         Dropout rate.
     max_epochs, batch_size, learning_rate, weight_decay : training settings
         Adam on binary cross-entropy. ``batch_size=None`` (default) sizes the batch to the
-        training rows (:func:`~optimizer.models.training.auto_batch`: 1,024 up to 200,000 rows,
-        doubled per doubling of the rows, at most 8,192) and scales the learning rate by the
+        training rows (:func:`~optimizer.models.training.auto_batch`: 1,024 below 100,000 rows,
+        doubled per doubling of the rows, at most 16,384) and scales the learning rate by the
         square root of the batch's growth.
     patience : int
         Epochs without validation improvement before stopping.
