@@ -97,3 +97,17 @@ def test_exclusions_are_read_relative_to_the_configuration(tmp_path):
     assert given.exclude.tolist() == [7]
     with pytest.raises(InputError, match="file not found"):
         resolve_request(campaign, base=tmp_path / "elsewhere")
+
+
+def test_the_default_overrun_rule_is_stated_and_changes_are_described():
+    default = resolve_request(CampaignConfig())
+    settings = default.settings()
+    assert (settings.overrun_risk, settings.overrun_tolerance) == (0.05, 0.02)
+    assert "overrun" not in default.describe()
+    payload = default.to_dict()
+    assert payload["overrun_risk"] == 0.05 and payload["overrun_tolerance"] == 0.02
+    strict = resolve_request(CampaignConfig(), Overrides(overrun_risk=0.1, overrun_tolerance=0.0))
+    assert "overrun risk 0.1 beyond 0%" in strict.describe()
+    assert strict.settings().overrun_tolerance == 0.0
+    with pytest.raises(InputError, match="constraints.overrun_tolerance"):
+        resolve_request(CampaignConfig(), Overrides(overrun_tolerance=1.5))
