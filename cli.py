@@ -215,10 +215,9 @@ def _load_scores(request: Any, scores: Path, users: Path | None, base: Path | No
 
 def _writable(path: Path | None, suffixes: Sequence[str] | None = None) -> None:
     """Refuse an output path that cannot be written (default: a table file) before any work."""
-    from optimizer.io.atomic import check_writable
-    from optimizer.io.tables import TABLE_SUFFIXES
+    from optimizer.io.tables import check_writable
 
-    check_writable(path, TABLE_SUFFIXES if suffixes is None else suffixes)
+    check_writable(path, suffixes)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -796,11 +795,14 @@ def value(
         budget=budget, objective=objective, policies=policies or (POLICIES if plan else None),
     ), base=base)  # fmt: skip
     _writable(out_path)
+    valuing = dict(bootstrap=bootstrap, clip=clip, outcome_model=str(outcome_model),
+                   unrandomized="flag" if allow_unrandomized else "refuse")  # fmt: skip
     with progress_bars(err) as progress:
-        if architectures:
-            choice = architecture_values(request, architectures, models_dir=models_dir, base=base,
-                                         folds=crossfit or 5, log=log, users=users,
-                                         progress=progress)  # fmt: skip
+        if architectures:  # the first estimator chooses
+            choice = architecture_values(
+                request, architectures, models_dir=models_dir, base=base, folds=crossfit or 5,
+                log=log, users=users, estimators=estimators or ("dr",), progress=progress,
+                **valuing)  # fmt: skip
         plans, found = ({}, None) if architectures else plans_and_log(
             request, base=base, models_dir=models_dir, plan=plan, log=log, users=users,
             crossfit=crossfit, progress=progress)  # fmt: skip
@@ -809,9 +811,7 @@ def value(
             frames[path.stem] = read_plan(path, request.campaign.menu)
         values = choice.values if architectures else value_plans(
             request, frames, found if rows == Rows.HELD_OUT else found.with_split(None),
-            estimators=estimators or ("ipw", "snipw", "dr"), bootstrap=bootstrap, clip=clip,
-            outcome_model=str(outcome_model), progress=progress,
-            unrandomized="flag" if allow_unrandomized else "refuse",
+            estimators=estimators or ("ipw", "snipw", "dr"), progress=progress, **valuing,
         )  # fmt: skip
     if out_path is not None:
         write_table(values.table(), out_path)

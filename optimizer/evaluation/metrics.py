@@ -200,7 +200,8 @@ def uplift_calibration(y_true, uplift, treatment, bins: int = 5) -> dict[str, ob
     """Observed against predicted uplift by equal-count bins of the prediction.
 
     Rows are cut into ``bins`` equal-count bins of ``uplift``; per bin the observed uplift is
-    the treated rate minus the control rate, with its binomial standard error. The slope is the
+    the treated rate minus the control rate, with its binomial standard error (from the rates
+    smoothed to ``(x + 0.5) / (n + 1)``, so a bin with no conversion is not exact). The slope is the
     weighted least-squares fit of observed on predicted uplift across the bins (weights 1 /
     se^2): 1 when predicted uplift is right on average by bin, above 1 when it is compressed
     (the extremes are more extreme than predicted), below 1 when it is spread too wide.
@@ -227,9 +228,12 @@ def uplift_calibration(y_true, uplift, treatment, bins: int = 5) -> dict[str, ob
         n1, n0 = int(t.sum()), int((1 - t).sum())
         row = {"rows": int(part.size), "predicted": float(np.mean(uplift[part]))}
         if n1 and n0:
-            p1, p0 = y[t == 1].mean(), y[t == 0].mean()
-            se = float(np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0))
-            row |= {"observed": float(p1 - p0), "se": se}
+            x1, x0 = y[t == 1].sum(), y[t == 0].sum()
+            # The standard error from smoothed rates (x + 0.5) / (n + 1): a bin with no
+            # conversion (or all) is uncertain, not exact, and must not take all the weight.
+            s1, s0 = (x1 + 0.5) / (n1 + 1), (x0 + 0.5) / (n0 + 1)
+            se = float(np.sqrt(s1 * (1 - s1) / n1 + s0 * (1 - s0) / n0))
+            row |= {"observed": float(x1 / n1 - x0 / n0), "se": se}
         else:
             row |= {"observed": float("nan"), "se": float("nan")}
         table.append(row)

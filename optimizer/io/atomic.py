@@ -6,31 +6,10 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-from optimizer.errors import InputError
-
-__all__ = ["atomic_path", "atomic_directory", "check_writable"]
-
-
-def check_writable(path: Path | None, suffixes: Sequence[str]) -> None:
-    """Refuse, before any work, an output ``path`` that could not be written.
-
-    Raises
-    ------
-    InputError
-        The name does not end in one of ``suffixes``, is a directory, or a parent is a file.
-    """
-    if path is None:
-        return
-    if not path.name.lower().endswith(tuple(suffixes)):
-        raise InputError(f"expected a {' or '.join(suffixes)} file name", source=path)
-    if path.is_dir():
-        raise InputError("is a directory; expected a file name", source=path)
-    parent = next(p for p in path.parents if p.exists())
-    if not parent.is_dir():
-        raise InputError(f"{parent} is a file, not a directory", source=path)
+__all__ = ["atomic_path", "atomic_directory"]
 
 
 def _umask() -> int:

@@ -7,7 +7,7 @@ first offending rows (the first data row is row 1) and what is expected.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from optimizer.segments import STAGES, stage_codes
 
 __all__ = [
     "TABLE_SUFFIXES",
+    "check_writable",
     "FILE_KINDS",
     "guess_kind",
     "load_table",
@@ -599,3 +600,26 @@ def load_table(path: str | Path, kind: str, menu: Menu) -> pd.DataFrame:
     if kind not in loaders:
         raise InputError(f"{kind!r} is not a table; expected one of users, log, truth, scores")
     return loaders[kind](path, menu)
+
+
+def check_writable(path: Path | None, suffixes: Sequence[str] | None = None) -> None:
+    """Refuse, before any work, an output ``path`` that could not be written.
+
+    ``suffixes``: the accepted file endings (default: a table file's, ``.parquet`` or ``.csv``).
+
+    Raises
+    ------
+    InputError
+        The name does not end in one of ``suffixes``, is a directory, or a parent is a file.
+    """
+    if path is None:
+        return
+    if suffixes is None:
+        suffixes = TABLE_SUFFIXES
+    if not path.name.lower().endswith(tuple(suffixes)):
+        raise InputError(f"expected a {' or '.join(suffixes)} file name", source=path)
+    if path.is_dir():
+        raise InputError("is a directory; expected a file name", source=path)
+    parent = next(p for p in path.parents if p.exists())
+    if not parent.is_dir():
+        raise InputError(f"{parent} is a file, not a directory", source=path)

@@ -279,12 +279,19 @@ class BoostedConversionModel(BaseEstimator):
                 booster, valid = grow(f"outcome__{name}", matrix[rows], y[rows], True)
                 fitted[rows[valid]] = booster.predict(matrix[rows[valid]])
                 fitted[np.setdiff1d(rows, rows[valid])] = np.nan
+            if self.learner == "x":
+                held = self._fit_x(matrix, arm, y, grow)
+            elif self.learner == "dr":
+                held = self._fit_dr(matrix, arm, y, grow)
+            if self.learner in ("x", "dr"):
+                # The coupon quality of what is served, p0 + tau_k, on the treated rows the
+                # effect boosters held out (not the outcome boosters' mu_k).
+                treated = np.flatnonzero(arm > 0)
+                fitted[treated] = np.nan
+                for j, rows in held.items():
+                    fitted[rows] = self._served(matrix[rows], [j])[:, 0]
             seen = np.isfinite(fitted)
             self._metrics(y[seen], fitted[seen], arm[seen])
-            if self.learner == "x":
-                self._fit_x(matrix, arm, y, grow)
-            elif self.learner == "dr":
-                self._fit_dr(matrix, arm, y, grow)
         if progress is not None:
             progress(Step("boosted model", len(steps), len(steps)))
         self.n_epochs_ = max(self.rounds_.values())
@@ -308,18 +315,23 @@ class BoostedConversionModel(BaseEstimator):
             quality = classification_quality(y[rows], np.clip(p[rows], EPS, 1 - EPS))
             setattr(self, name, {"before_calibration": quality, "after_calibration": quality})
 
-    def _fit_x(self, matrix, arm, y, grow) -> None:
+    def _fit_x(self, matrix, arm, y, grow) -> dict[int, np.ndarray]:
+        """Fit the effect regressors; return per arm its rows ``effect1`` held out."""
         mu0 = self.boosters_[f"outcome__{NO_COUPON}"]
         control = np.flatnonzero(arm == 0)
+        held = {}
         for j, name in enumerate(self.arms_[1:], start=1):
             treated = np.flatnonzero(arm == j)
             mu_k = self.boosters_[f"outcome__{name}"]
             imputed1 = y[treated] - mu0.predict(matrix[treated])
             imputed0 = mu_k.predict(matrix[control]) - y[control]
-            grow(f"effect1__{name}", matrix[treated], imputed1, False)
+            _, valid = grow(f"effect1__{name}", matrix[treated], imputed1, False)
             grow(f"effect0__{name}", matrix[control], imputed0, False)
+            held[j] = treated[valid]
+        return held
 
-    def _fit_dr(self, matrix, arm, y, grow) -> None:
+    def _fit_dr(self, matrix, arm, y, grow) -> dict[int, np.ndarray]:
+        """Fit the effect regressors; return per arm its rows the effect booster held out."""
         rng = np.random.default_rng(self.random_state + 1)
         fold = rng.integers(0, self.crossfit, y.size)
         mu = np.empty((y.size, len(self.arms_)))
@@ -333,9 +345,12 @@ class BoostedConversionModel(BaseEstimator):
         mu = np.clip(mu, EPS, 1 - EPS)
         e = self.shares_
         base = (arm == 0) * (y - mu[:, 0]) / e[0]
+        held = {}
         for j, name in enumerate(self.arms_[1:], start=1):
             psi = mu[:, j] - mu[:, 0] + (arm == j) * (y - mu[:, j]) / e[j] - base
-            grow(f"effect__{name}", matrix, psi, False)
+            _, valid = grow(f"effect__{name}", matrix, psi, False)
+            held[j] = valid[arm[valid] == j]
+        return held
 
     # ---------------------------------------------------------------- prediction
     def _columns(self, menu: Menu) -> list[int]:
@@ -360,9 +375,11 @@ class BoostedConversionModel(BaseEstimator):
     def predict_proba(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray:
         """P(convert | treatment k), shape (n, k), float32, for the treatments of ``menu``."""
         menu = self.menu_ if menu is None else menu
-        columns = self._columns(menu)
-        matrix = self._matrix(X)
-        out = np.empty((len(X), len(columns)))
+        return self._served(self._matrix(X), self._columns(menu)).astype(np.float32)
+
+    def _served(self, matrix: np.ndarray, columns: list[int]) -> np.ndarray:
+        """P(convert | arm j) for the arm indices ``columns``, shape (n, len(columns))."""
+        out = np.empty((matrix.shape[0], len(columns)))
         if self.learner in ("x", "dr"):
             p0 = np.clip(self.boosters_[f"outcome__{NO_COUPON}"].predict(matrix), EPS, 1 - EPS)
         for c, j in enumerate(columns):
@@ -380,7 +397,7 @@ class BoostedConversionModel(BaseEstimator):
                     1 - g
                 ) * self.boosters_[f"effect1__{name}"].predict(matrix)
                 out[:, c] = p0 + tau
-        return np.clip(out, EPS, 1 - EPS).astype(np.float32)
+        return np.clip(out, EPS, 1 - EPS)
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:

@@ -77,7 +77,7 @@ def plan_campaign(
             if request.match_on == MatchOn.SPEND_CONVERSIONS:
                 floor = max(float(plans[m].expected_uplift.sum()) for m in match)
                 chosen = replace(settings, min_conversions=floor)
-        plan = make_plan(policy, problem, amount, chosen, users=candidates.users)
+        plan = make_plan(policy, problem, amount, chosen, users=candidates.users, cap=budget)
         if policy == Policy.OPTIMAL and match:
             plan.details["match"] = {
                 "policies": [str(m) for m in match],

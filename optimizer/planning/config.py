@@ -135,9 +135,10 @@ class PlanConstraints(_Strict):
     overrun_risk: float | None = Field(
         0.05,
         gt=0,
-        lt=1,
+        le=1,
         description="P(realised spend > (1 + overrun_tolerance) x budget) at most this; the "
-        "budget is a cap: plans spend less than it when their spend is uncertain",
+        "budget is a cap: plans spend less than it when their spend is uncertain; 1 turns the "
+        "rule off (plans spend their expected budget)",
     )
     overrun_tolerance: float = Field(
         0.02, ge=0, lt=1, description="share of the budget realised spend may exceed"

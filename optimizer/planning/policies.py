@@ -392,6 +392,7 @@ def make_plan(
     settings: PolicySettings,
     *,
     users: pd.DataFrame | None = None,
+    cap: float | None = None,
 ) -> Plan:
     """Run ``policy`` on ``problem`` at ``budget`` (money).
 
@@ -407,6 +408,9 @@ def make_plan(
     users : DataFrame, optional
         The candidates' user rows, aligned with ``problem``; the manual policy ranks on their
         recency, frequency and average order value.
+    cap : float, optional
+        The budget the overrun rule is stated for (money; default ``budget``): a plan matched
+        to a baseline's spend plans at that spend under the campaign's real budget's rule.
     """
     start = time.perf_counter()
     if policy not in POLICIES:
@@ -439,19 +443,26 @@ def make_plan(
             details=made[3],
         )
 
-    plan = fit_overrun(plan_at, float(budget), settings)
+    plan = fit_overrun(plan_at, float(budget), settings, cap=cap)
     plan.seconds = time.perf_counter() - start
     return plan
 
 
-def fit_overrun(plan_at: Callable[[float], Plan], budget: float, settings: PolicySettings) -> Plan:
+def fit_overrun(
+    plan_at: Callable[[float], Plan],
+    budget: float,
+    settings: PolicySettings,
+    *,
+    cap: float | None = None,
+) -> Plan:
     """The plan for ``budget`` under the settings' overrun rule.
 
     Without ``settings.overrun_risk``, ``plan_at(budget)``. With it, the planning budget is
     lowered from ``budget`` until the plan's realised spend exceeds ``(1 + overrun_tolerance)
     x budget`` with probability at most ``overrun_risk`` (mean + z * sd of its spend under the
-    models, :meth:`Plan.spend_moments`); each step lowers it by the excess, so a few plans are
-    made. The plan's expected spend stays within ``budget`` (its planning budget never exceeds
+    models, :meth:`Plan.spend_moments`); each step lowers it to the plan's expected spend minus
+    the excess, so a few plans are made, and a bisection finishes the rare case the steps do
+    not. The plan's expected spend stays within ``budget`` (its planning budget never exceeds
     it). ``details`` records ``planning_budget``, ``overrun_risk`` and ``overrun_tolerance``.
 
     Parameters
@@ -461,6 +472,9 @@ def fit_overrun(plan_at: Callable[[float], Plan], budget: float, settings: Polic
     budget : float
         Money.
     settings : PolicySettings
+    cap : float, optional
+        The budget the rule is stated for (default ``budget``); realised spend is held under
+        ``(1 + overrun_tolerance) x cap``.
     """
     risk, tolerance = settings.overrun_risk, settings.overrun_tolerance
     plan = plan_at(budget)
@@ -470,14 +484,33 @@ def fit_overrun(plan_at: Callable[[float], Plan], budget: float, settings: Polic
         raise InputError("must be in (0, 1)", key="constraints.overrun_risk")
     if not 0 <= tolerance < 1:
         raise InputError("must be in [0, 1)", key="constraints.overrun_tolerance")
-    z, cap, planning = float(-ndtri(risk)), budget * (1.0 + tolerance), budget
-    for _ in range(40):
-        mean, sd = plan.spend_moments()
-        excess = mean + z * sd - cap
-        if excess <= 1e-9 * max(budget, 1.0):
+    z, planning = float(-ndtri(risk)), budget
+    limit = (budget if cap is None else max(float(cap), budget)) * (1.0 + tolerance)
+
+    def excess(trial: Plan) -> float:
+        mean, sd = trial.spend_moments()
+        return mean + z * sd - limit
+
+    slack = 1e-9 * max(budget, 1.0)
+    for _ in range(20):
+        over = excess(plan)
+        if over <= slack:
             break
-        planning = max(0.0, planning - max(excess, 1e-6 * budget))
+        mean = float(plan.expected_cost.sum())
+        planning = max(0.0, min(planning, mean) - max(over, 1e-6 * budget))
         plan = plan_at(planning)
+    if excess(plan) > slack:  # the steps stalled: bisect the planning budget
+        low, high, best = 0.0, planning, plan_at(0.0)
+        for _ in range(40):
+            middle = 0.5 * (low + high)
+            trial = plan_at(middle)
+            if excess(trial) <= slack:
+                low, best = middle, trial
+            else:
+                high = middle
+            if high - low <= 1e-6 * max(budget, 1.0):
+                break
+        plan, planning = best, low
     plan.details = dict(plan.details) | {
         "planning_budget": planning,
         "overrun_risk": risk,

@@ -214,6 +214,7 @@ class PlanningRequest:
 
     def settings(self) -> PolicySettings:
         """The policies' knobs of this request."""
+        risk = self.campaign.constraints.overrun_risk
         return PolicySettings(
             denomination=self.campaign.manual.denomination,
             rank_by=self.campaign.manual.rank_by,
@@ -222,7 +223,7 @@ class PlanningRequest:
             solver=self.solver,
             seed=self.seed,
             constraints=self.campaign.constraints.to_constraints(),
-            overrun_risk=self.campaign.constraints.overrun_risk,
+            overrun_risk=None if risk is None or risk >= 1 else risk,
             overrun_tolerance=self.campaign.constraints.overrun_tolerance,
             natural_screen=self.v2_cut if self.screen else None,
         )
@@ -298,7 +299,7 @@ class PlanningRequest:
         if (rule.overrun_risk, rule.overrun_tolerance) != OVERRUN_DEFAULT:
             parts.append(
                 f"overrun risk {rule.overrun_risk:g} beyond {rule.overrun_tolerance:.0%}"
-                if rule.overrun_risk is not None
+                if rule.overrun_risk is not None and rule.overrun_risk < 1
                 else "no overrun rule"
             )
         if self.screen:

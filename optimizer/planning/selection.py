@@ -131,7 +131,11 @@ def compare_architectures(
     base: str | Path | None = None,
     *,
     folds: int = 5,
-    estimator: str = "dr",
+    estimators: Sequence[str] = ("dr",),
+    bootstrap: int = 0,
+    clip: float | None = None,
+    outcome_model: str = "boosting",
+    unrandomized: str = "refuse",
     users_path: str | Path | None = None,
     log_path: str | Path | None = None,
     progress: Progress | None = None,
@@ -152,8 +156,10 @@ def compare_architectures(
         Folder the configuration's relative file names start from.
     folds : int
         Cross-fitting folds (models are trained ``folds`` times per architecture).
-    estimator : {"dr", "snipw", "ipw"}
-        The estimator the choice is made on.
+    estimators : sequence of {"dr", "snipw", "ipw"}
+        Estimators to report; the first is the one the choice is made on.
+    bootstrap, clip, outcome_model, unrandomized
+        See :func:`~optimizer.planning.valuation.value_plans`.
     users_path, log_path : str or Path, optional
         Other files with the configuration's columns.
     progress : callable, optional
@@ -172,8 +178,10 @@ def compare_architectures(
         )
     if len(names) < 2 or len(set(names)) != len(names):
         raise InputError("give at least two distinct architectures", key="architectures")
-    if estimator not in ("dr", "snipw", "ipw"):
-        raise InputError("must be dr, snipw or ipw", key="estimator")
+    estimators = tuple(estimators)
+    if not estimators or any(e not in ("dr", "snipw", "ipw") for e in estimators):
+        raise InputError("must be some of dr, snipw, ipw", key="estimators")
+    estimator = estimators[0]
     single = replace(request, policies=(Policy.OPTIMAL,))
     frames: dict[str, pd.DataFrame] = {}
     found: CampaignLog | None = None
@@ -187,7 +195,8 @@ def compare_architectures(
     report(progress, "comparing architectures", len(names), len(names))
     assert found is not None
     values = value_plans(
-        request, frames, found, estimators=(estimator,), bootstrap=0,
+        request, frames, found, estimators=estimators, bootstrap=bootstrap, clip=clip,
+        outcome_model=outcome_model, unrandomized=unrandomized,
         differences=[(other, names[0]) for other in names[1:]], progress=progress,
     )  # fmt: skip
     metric = OBJECTIVE_METRIC[request.objective]

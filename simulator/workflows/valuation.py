@@ -149,11 +149,13 @@ def architecture_values(
     log: str | Path | None = None,
     users: str | Path | None = None,
     progress: Progress | None = None,
+    **valuing: Any,
 ) -> ArchitectureChoice:
     """Each architecture's cross-fitted optimal plan valued on the campaign's own log.
 
-    The models in ``models_dir`` give every parameter but the architecture
-    (:func:`optimizer.planning.compare_architectures`).
+    The models in ``models_dir`` give every parameter but the architecture; ``valuing`` are
+    :func:`optimizer.planning.compare_architectures` keywords (``estimators``, ``bootstrap``,
+    ``clip``, ``outcome_model``, ``unrandomized``).
 
     Raises
     ------
@@ -169,5 +171,5 @@ def architecture_values(
     models = ConversionModels.load(models_dir)
     return compare_architectures(
         request, models, architectures, base, folds=folds, users_path=users, log_path=log,
-        progress=progress,
+        progress=progress, **valuing,
     )  # fmt: skip

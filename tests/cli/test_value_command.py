@@ -231,3 +231,15 @@ def test_architecture_comparison_refuses_bad_requests(models, args, message):
     assert message in result.output and "Traceback" not in result.output
     result = _run("value", "--config", CONFIG, "--architectures", "shared_trunk,s_learner", code=2)
     assert "[data]" in result.output
+
+
+def test_architecture_comparison_follows_the_valuing_options(models):
+    result = _run(
+        "value", "--config", CONFIG, "--models", models, "--architectures",
+        "shared_trunk,s_learner", "--crossfit", "2", "--estimators", "snipw,dr",
+        "--bootstrap", "10", "--json",
+    )  # fmt: skip
+    payload = strict_json(result.stdout)
+    assert payload["architectures"]["estimator"] == "snipw"  # the first estimator chooses
+    assert {e["estimator"] for e in payload["estimates"]} == {"snipw", "dr"}
+    assert payload["bootstrap"] == 10

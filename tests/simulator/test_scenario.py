@@ -188,7 +188,7 @@ SCENARIO_CASES = {
     ),
     "overrun risk": (
         lambda d: d["constraints"].__setitem__("overrun_risk", 1.5),
-        "constraints.overrun_risk: Input should be less than 1",
+        "constraints.overrun_risk: Input should be less than or equal to 1",
     ),
 }
 

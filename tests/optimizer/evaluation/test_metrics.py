@@ -137,6 +137,12 @@ def test_uplift_calibration_finds_a_compressed_prediction():
         assert row["predicted"] == pytest.approx((tau / 2)[part].mean())
     right = uplift_calibration(y, tau, t, bins=5)
     assert abs(right["slope"] - 1.0) < 3 * right["slope_se"]
+    # A bin with no conversion at all does not take the fit over (its error is not zero).
+    low = tau < 0.03
+    quiet = np.where(low, 0, y)
+    result = uplift_calibration(quiet, tau, t, bins=5)
+    assert result["bins"][0]["observed"] == 0.0 and result["bins"][0]["se"] > 0
+    assert 0.5 < result["slope"] < 3.0
     # One arm only: no slope, no error.
     alone = uplift_calibration(y, tau, np.ones(n, dtype=np.int64))
     assert np.isnan(alone["slope"]) and all(np.isnan(b["observed"]) for b in alone["bins"])

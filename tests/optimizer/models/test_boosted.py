@@ -134,3 +134,24 @@ def test_bad_inputs_name_the_problem(log):
     )
     with pytest.raises(InputError, match="'small' was never sent"):
         model.predict_proba(X[:10], MENU)
+
+
+def test_x_and_dr_report_the_quality_of_what_they_serve(log):
+    """Their coupon quality is p0 + tau_k on rows the effect boosters held out, recounted."""
+    from optimizer.evaluation.metrics import classification_quality
+
+    X, arm, y = log
+    rows = slice(0, 12_000)
+    t = BoostedConversionModel(learner="t").fit(X[rows], arm[rows], y[rows], menu=MENU)
+    t_loss = t.validation_metrics_["after_calibration"]["log_loss"]
+    for learner in ("x", "dr"):
+        model = BoostedConversionModel(learner=learner).fit(X[rows], arm[rows], y[rows], menu=MENU)
+        quality = model.validation_metrics_["after_calibration"]
+        assert quality["log_loss"] != t_loss
+        # Recount on all treated rows: the served probabilities' log-loss is of the same order.
+        treated = arm[rows] != "none"
+        served = model.predict_proba(X[rows][treated], MENU)
+        column = np.where(arm[rows][treated] == "big", 0, 1)
+        p = served[np.arange(column.size), column]
+        overall = classification_quality(y[rows][treated], p)["log_loss"]
+        assert abs(quality["log_loss"] - overall) < 0.05

@@ -292,6 +292,9 @@ def test_matched_optimal_plan_dominates_its_baseline(campaign, baseline):
         assert opt.value >= base.value - 1e-6 * abs(base.value) - 1e-9, on
         if on == "spend":
             assert cost <= base_cost + 1e-6
+            # The overrun rule is the real budget's, applied once: the matched plan spends
+            # what its baseline spends, not a second cut below it.
+            assert cost >= base_cost * (1 - 2e-3)
         else:
             assert opt.details["target_reached"]
             assert cost <= base_cost + TARGET_BUDGET_TOLERANCE * budget + 1e-6
@@ -349,3 +352,40 @@ def test_redemption_scores_price_each_coupon_per_user(campaign, tmp_path):
         load_scores(path, menu)
     write_table(candidates.scores, path)
     assert list(load_scores(path, menu).columns) == list(candidates.scores.columns)
+
+
+class _StubPlan:
+    """A plan whose spend is a step function of its planning budget (an optimal plan that stops
+    at its last profitable user keeps its spend while the planning budget falls)."""
+
+    def __init__(self, planning: float):
+        # 0.7 over the rule's limit (1000 - 1.645 x 60) at any planning budget above 300.
+        self.mean = 902.0 if planning >= 300.0 else planning
+        self.expected_cost = np.array([self.mean])
+        self.details: dict = {}
+
+    def spend_moments(self):
+        return self.mean, 60.0
+
+
+def test_fit_overrun_converges_when_the_plan_has_slack():
+    from scipy.special import ndtr
+
+    from optimizer.planning.policies import PolicySettings, fit_overrun
+
+    calls = []
+
+    def plan_at(amount):
+        calls.append(amount)
+        return _StubPlan(amount)
+
+    settings = PolicySettings(denomination="x", overrun_risk=0.05, overrun_tolerance=0.0)
+    plan = fit_overrun(plan_at, 1_000.0, settings)
+    mean, sd = plan.spend_moments()
+    # Recount: P(spend > budget) under the normal approximation holds the 5% limit.
+    assert 1.0 - ndtr((1_000.0 - mean) / sd) <= 0.05 + 1e-9
+    assert len(calls) < 80  # small steps stall; the bisection finishes
+    # The highest planning budget that keeps the rule: just under 300.
+    assert (
+        299.0 <= plan.details["planning_budget"] < 300.0 and mean == plan.details["planning_budget"]
+    )

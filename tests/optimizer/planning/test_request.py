@@ -78,7 +78,7 @@ def test_v2_cut_given_else_the_models_knee_else_the_articles():
         (Overrides(solver="fast"), "solver", "unknown value 'fast'"),
         (Overrides(match_on="mood"), "match_on", "unknown value 'mood'"),
         (Overrides(v2_threshold=1.5), "v2_threshold", "probability"),
-        (Overrides(overrun_risk=1.0), "constraints.overrun_risk", "less than 1"),
+        (Overrides(overrun_risk=1.5), "constraints.overrun_risk", "less than or equal to 1"),
     ],
 )  # fmt: skip
 def test_errors_name_the_key(overrides, key, message):
@@ -109,5 +109,7 @@ def test_the_default_overrun_rule_is_stated_and_changes_are_described():
     strict = resolve_request(CampaignConfig(), Overrides(overrun_risk=0.1, overrun_tolerance=0.0))
     assert "overrun risk 0.1 beyond 0%" in strict.describe()
     assert strict.settings().overrun_tolerance == 0.0
+    off = resolve_request(CampaignConfig(), Overrides(overrun_risk=1.0))
+    assert off.settings().overrun_risk is None and "no overrun rule" in off.describe()
     with pytest.raises(InputError, match="constraints.overrun_tolerance"):
         resolve_request(CampaignConfig(), Overrides(overrun_tolerance=1.5))
