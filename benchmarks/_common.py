@@ -34,3 +34,30 @@ def write_json(path: Path, payload: dict) -> None:
     """Write benchmark results atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, default=float))
+
+
+def run_worlds(
+    console, sizes, seeds, what: str, prefix: str, code_for
+) -> tuple[list[dict], float, float, float]:
+    """One fresh process per (size, seed) world, sharing a temporary model cache.
+
+    ``code_for(users, seed, cache)`` returns the child's code (see :func:`run_child`); each
+    world's JSON gains ``world_s``. Returns the worlds, the total seconds and the 1-minute load
+    average before and after.
+    """
+    import os
+    import tempfile
+    import time
+
+    worlds = []
+    load_before = os.getloadavg()[0]
+    total = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=prefix) as cache:
+        for users in sizes:
+            for seed in seeds:
+                console.print(f"{users:,} users, seed {seed}: {what} in a fresh process ...")
+                start = time.perf_counter()
+                world = run_child(code_for(users, seed, cache))
+                world["world_s"] = time.perf_counter() - start
+                worlds.append(world)
+    return worlds, time.perf_counter() - total, load_before, os.getloadavg()[0]

@@ -55,14 +55,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import ROOT, run_child, write_json
+from _common import ROOT, run_worlds, write_json
 from rich.console import Console
 from rich.table import Table
 from scipy.special import ndtr
@@ -441,26 +440,17 @@ def main() -> None:
     args = parser.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
     console = Console(width=120)
-    worlds = []
-    load_before = os.getloadavg()[0]
-    total = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="couponopt-decision-") as cache:
-        for users in args.sizes:
-            for seed in seeds:
-                console.print(
-                    f"{users:,} users, seed {seed}: world, models and plans in a fresh process ..."
-                )
-                code = CHILD.format(
-                    root=str(ROOT), bench=str(ROOT / "benchmarks"), users=users, seed=seed,
-                    per_candidate=args.budget_per_candidate, objectives=args.objectives,
-                    cache=cache, architectures=args.architectures,
-                )  # fmt: skip
-                start = time.perf_counter()
-                world = run_child(code)
-                world["world_s"] = time.perf_counter() - start
-                worlds.append(world)
-    total = time.perf_counter() - total
-    load_after = os.getloadavg()[0]
+
+    def code_for(users: int, seed: int, cache: str) -> str:
+        return CHILD.format(
+            root=str(ROOT), bench=str(ROOT / "benchmarks"), users=users, seed=seed,
+            per_candidate=args.budget_per_candidate, objectives=args.objectives, cache=cache,
+            architectures=args.architectures,
+        )  # fmt: skip
+
+    worlds, total, load_before, load_after = run_worlds(
+        console, args.sizes, seeds, "world, models and plans", "couponopt-decision-", code_for
+    )
     summary = summarize(worlds)
 
     table = Table(

@@ -39,12 +39,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, run_child, write_json
+from _common import ROOT, run_worlds, write_json
 from rich.console import Console
 from rich.table import Table
 from scipy import stats
@@ -191,27 +190,18 @@ def main() -> None:
     seeds = args.seeds[:1] if args.quick else args.seeds
     replications = args.replications or (QUICK_REPLICATIONS if args.quick else REPLICATIONS)
     console = Console(width=120)
-    worlds = []
-    load_before = os.getloadavg()[0]
-    total = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="couponopt-overrun-") as cache:
-        for users in args.sizes:
-            for seed in seeds:
-                console.print(
-                    f"{users:,} users, seed {seed}: world, models and {replications} "
-                    f"replications x {len(RULES)} rules in a fresh process ..."
-                )
-                code = CHILD.format(
-                    root=str(ROOT), bench=str(ROOT / "benchmarks"), users=users, seed=seed,
-                    replications=replications, per_candidate=args.budget_per_candidate,
-                    cache=cache,
-                )  # fmt: skip
-                start = time.perf_counter()
-                world = run_child(code)
-                world["world_s"] = time.perf_counter() - start
-                worlds.append(world)
-    total = time.perf_counter() - total
-    load_after = os.getloadavg()[0]
+
+    def code_for(users: int, seed: int, cache: str) -> str:
+        return CHILD.format(
+            root=str(ROOT), bench=str(ROOT / "benchmarks"), users=users, seed=seed,
+            replications=replications, per_candidate=args.budget_per_candidate, cache=cache,
+        )  # fmt: skip
+
+    worlds, total, load_before, load_after = run_worlds(
+        console, args.sizes, seeds,
+        f"world, models and {replications} replications x {len(RULES)} rules",
+        "couponopt-overrun-", code_for,
+    )  # fmt: skip
 
     table = Table(
         title="Budget overrun: realised spend of simulated campaigns against each arm's budget",
