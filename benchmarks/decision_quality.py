@@ -28,7 +28,8 @@ truth column regressed on the user features by LightGBM, two folds of candidates
 oracle knows each customer's hidden archetype and price sensitivity, which no model of the
 features can, so the ceiling's share of the oracle bounds what better estimates can reach; and
 ``optimal:<architecture>`` (``--architectures``, default the S- and X-learners), the optimal
-plan made with another model architecture trained afresh on the same log.
+plan made with another model architecture trained afresh on the same log (``name:N``: an
+ensemble of N seeds, e.g. ``shared_trunk:5``).
 
 Per policy: the true objective value; its share of the oracle's; true spend / budget (every
 plan fits the budget under the models' probabilities, not necessarily under the truth); the
@@ -276,8 +277,9 @@ def measure_world(
     others = {}
     for architecture in architectures:
         start = time.perf_counter()
+        name, _, members = architecture.partition(":")  # "shared_trunk:5": an ensemble of 5
         fitted = ConversionModels(
-            segment=list(scenario.target_stages), architecture=architecture
+            segment=list(scenario.target_stages), architecture=name, ensemble=int(members or 1)
         ).fit(scored.history, scored.users, scenario.menu)
         found = base.candidates(fitted.predict(scored.users, scenario.menu), scored.users)
         if not np.array_equal(found.scores["user_id"].to_numpy(), ids):

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 
 from optimizer.choices import ARCHITECTURES
 from optimizer.errors import InputError
@@ -80,6 +80,10 @@ class ConversionModels(BaseEstimator):
     boosted_params : dict, optional
         Keyword arguments of :class:`~optimizer.models.boosted.BoostedConversionModel` (the
         meta-learner architectures; ``learner`` comes from ``architecture``).
+    ensemble : int
+        Models trained on the same training rows with seeds ``random_state + i`` and averaged
+        (probabilities): less variance in every score, ``ensemble`` times the training time.
+        Shared-trunk and meta-learner architectures; the redemption model stays single.
     redemption : bool
         Also fit P(redeem | converted holding coupon d, x) on the converters of the coupon arms
         (a :class:`CouponConversionModel` with ``redeemed`` as the outcome). A natural buyer
@@ -129,6 +133,7 @@ class ConversionModels(BaseEstimator):
         natural_params: dict[str, Any] | None = None,
         coupon_params: dict[str, Any] | None = None,
         boosted_params: dict[str, Any] | None = None,
+        ensemble: int = 1,
         redemption: bool = True,
         numeric: Sequence[str] | None = None,
         categorical: Sequence[str] | None = None,
@@ -143,6 +148,7 @@ class ConversionModels(BaseEstimator):
         self.natural_params = natural_params
         self.coupon_params = coupon_params
         self.boosted_params = boosted_params
+        self.ensemble = ensemble
         self.redemption = redemption
         self.numeric = numeric
         self.categorical = categorical
@@ -203,6 +209,12 @@ class ConversionModels(BaseEstimator):
             )
         if self.architecture not in ARCHITECTURES:
             raise InputError(f"must be one of {', '.join(ARCHITECTURES)}", key="architecture")
+        if self.ensemble < 1 or (self.ensemble > 1 and self.architecture == "two_models"):
+            raise InputError(
+                "must be at least 1, and 1 with two_models (an ensemble averages one model of "
+                "both questions)",
+                key="ensemble",
+            )
         features = self.features
         missing = [c for c in features if c not in rows.columns]
         if missing:
@@ -255,6 +267,18 @@ class ConversionModels(BaseEstimator):
                 treated_rows["converted"].to_numpy(),
                 menu=menu,
                 progress=report("coupon model"),
+            )
+        self.members_ = []
+        for i in range(1, self.ensemble):
+            member = clone(self.coupon_).set_params(random_state=self.coupon_.random_state + i)
+            self.members_.append(
+                member.fit(
+                    train[features],
+                    train["denomination"].to_numpy(),
+                    train["converted"].to_numpy(),
+                    menu=menu,
+                    progress=report(f"ensemble member {i + 1}"),
+                )
             )
         self.redemption_ = None
         converters = train[treated & (train["converted"].to_numpy() == 1)]
@@ -329,14 +353,17 @@ class ConversionModels(BaseEstimator):
         return self.coupon_.encoder_ if self.natural_ is None else self.natural_.encoder_
 
     def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
-        """P(convert | no coupon), shape (n,), float32."""
+        """P(convert | no coupon), shape (n,), float32 (the ensemble's mean)."""
         if self.natural_ is None:
-            return self.coupon_.predict_natural(X)
+            models = [self.coupon_, *getattr(self, "members_", [])]
+            return np.mean([m.predict_natural(X) for m in models], axis=0).astype(np.float32)
         return self.natural_.predict_proba(X)
 
     def predict_coupon(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray:
         """P(convert | coupon d), shape (n, k), float32, for the denominations of ``menu``."""
-        return self.coupon_.predict_proba(X, self.menu_ if menu is None else menu)
+        menu = self.menu_ if menu is None else menu
+        models = [self.coupon_, *getattr(self, "members_", [])]
+        return np.mean([m.predict_proba(X, menu) for m in models], axis=0).astype(np.float32)
 
     def predict_redemption(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray | None:
         """P(redeem | converted holding coupon d), shape (n, k), float32; None without a model."""
@@ -392,7 +419,8 @@ class ConversionModels(BaseEstimator):
             self._family, ("natural/", "coupon/")
         )
         redemption = ("redemption/",) if self.redemption_ is not None else ()
-        return (*nets, *redemption, "models.json")
+        members = ("ensemble/",) if getattr(self, "members_", []) else ()
+        return (*nets, *members, *redemption, "models.json")
 
     def save(self, path: str | Path) -> None:
         """Write the networks and ``models.json`` into directory ``path``."""
@@ -404,6 +432,8 @@ class ConversionModels(BaseEstimator):
         else:
             self.natural_.save(path / "natural")
             self.coupon_.save(path / "coupon")
+        for i, member in enumerate(getattr(self, "members_", []), start=1):
+            member.save(path / "ensemble" / str(i))
         if self.redemption_ is not None:
             self.redemption_.save(path / "redemption")
         meta = {
@@ -415,6 +445,7 @@ class ConversionModels(BaseEstimator):
                 "natural_params": self.natural_params,
                 "coupon_params": self.coupon_params,
                 "boosted_params": self.boosted_params,
+                "ensemble": self.ensemble,
                 "redemption": self.redemption,
                 "numeric": None if self.numeric is None else list(self.numeric),
                 "categorical": None if self.categorical is None else list(self.categorical),
@@ -447,6 +478,10 @@ class ConversionModels(BaseEstimator):
         else:
             models.natural_ = NaturalConversionModel.load(path / "natural")
             models.coupon_ = CouponConversionModel.load(path / "coupon")
+        member_class = type(models.coupon_)
+        models.members_ = [
+            member_class.load(path / "ensemble" / str(i)) for i in range(1, models.ensemble)
+        ]
         models.redemption_ = None
         if (path / "redemption").is_dir():
             models.redemption_ = CouponConversionModel.load(path / "redemption")

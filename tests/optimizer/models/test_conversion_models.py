@@ -302,3 +302,34 @@ def test_shared_trunk_beats_two_models_on_the_truth(world, dormant, trained):
             )
         captured[architecture] = total
     assert captured["shared_trunk"] > captured["two_models"]
+
+
+@pytest.mark.parametrize("architecture", ["shared_trunk", "s_learner"])
+def test_an_ensemble_averages_its_members_and_round_trips(small_scenario, architecture, tmp_path):
+    from simulator.world.generation import build_world
+
+    world = build_world(small_scenario)
+    users = world.users.iloc[:500]
+    one = ConversionModels(architecture=architecture, coupon_params={"max_epochs": 3})
+    three = ConversionModels(architecture=architecture, ensemble=3, coupon_params={"max_epochs": 3})
+    one.fit(world.history, world.users, world.scenario.menu)
+    three.fit(world.history, world.users, world.scenario.menu)
+    # The first member is the single model (same seed, same rows); the others add their seeds.
+    assert len(three.members_) == 2
+    seeds = [m.random_state for m in (three.coupon_, *three.members_)]
+    assert seeds == [0, 1, 2]
+    # Recount the average from the members themselves.
+    members = [three.coupon_, *three.members_]
+    mean_p = np.mean([m.predict_proba(users, world.scenario.menu) for m in members], axis=0)
+    np.testing.assert_allclose(three.predict_coupon(users), mean_p, rtol=1e-6)
+    np.testing.assert_allclose(
+        one.predict_coupon(users), three.coupon_.predict_proba(users, world.scenario.menu)
+    )
+    assert "ensemble/" in three.saved_entries()
+    three.save(tmp_path / "m")
+    loaded = ConversionModels.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.predict(users), three.predict(users))
+    with pytest.raises(InputError, match="ensemble"):
+        ConversionModels(architecture="two_models", ensemble=2).fit(
+            world.history, world.users, world.scenario.menu
+        )
