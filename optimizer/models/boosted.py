@@ -34,6 +34,7 @@ from sklearn.base import BaseEstimator
 
 from optimizer.errors import InputError
 from optimizer.evaluation.metrics import classification_quality
+from optimizer.evaluation.outcome_models import fold_of
 from optimizer.io.atomic import atomic_path
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.models.features import FeatureEncoder
@@ -215,6 +216,8 @@ class BoostedConversionModel(BaseEstimator):
         y: np.ndarray,
         *,
         menu: Menu,
+        propensity: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
         progress: Progress | None = None,
     ) -> BoostedConversionModel:
         """Fit on randomized rows of every arm.
@@ -229,6 +232,11 @@ class BoostedConversionModel(BaseEstimator):
             Conversions in the window.
         menu : Menu
             The treatments; those never sent in the rows cannot be scored.
+        propensity : ndarray, shape (n,), optional
+            P(the row's own arm) by design (a log pooled from campaigns that randomized at
+            different rates); the DR learner weighs each row by it. Default: the arms' shares.
+        groups : ndarray, shape (n,), optional
+            Customer ids: the DR learner's cross-fitting folds keep a customer's rows together.
         progress : callable, optional
             Receives a :class:`~optimizer.progress.Step` per booster.
         """
@@ -240,6 +248,10 @@ class BoostedConversionModel(BaseEstimator):
         y = np.asarray(y, dtype=np.float64)
         if y.size == 0:
             raise InputError("no training rows")
+        if propensity is not None:
+            propensity = np.asarray(propensity, dtype=np.float64)
+            if propensity.shape != y.shape or not np.all((propensity > 0) & (propensity <= 1)):
+                raise InputError("must be one probability in (0, 1] per row", key="propensity")
         self.arms_ = [NO_COUPON, *[n for n in menu.names if (coupon == n).any()]]
         if len(self.arms_) < 2 or not (coupon == NO_COUPON).any():
             raise InputError("the boosted model needs no-coupon rows and coupon rows")
@@ -282,7 +294,7 @@ class BoostedConversionModel(BaseEstimator):
             if self.learner == "x":
                 held = self._fit_x(matrix, arm, y, grow)
             elif self.learner == "dr":
-                held = self._fit_dr(matrix, arm, y, grow)
+                held = self._fit_dr(matrix, arm, y, grow, propensity, groups)
             if self.learner in ("x", "dr"):
                 # The coupon quality of what is served, p0 + tau_k, on the treated rows the
                 # effect boosters held out (not the outcome boosters' mu_k).
@@ -330,10 +342,12 @@ class BoostedConversionModel(BaseEstimator):
             held[j] = treated[valid]
         return held
 
-    def _fit_dr(self, matrix, arm, y, grow) -> dict[int, np.ndarray]:
+    def _fit_dr(self, matrix, arm, y, grow, propensity, groups) -> dict[int, np.ndarray]:
         """Fit the effect regressors; return per arm its rows the effect booster held out."""
-        rng = np.random.default_rng(self.random_state + 1)
-        fold = rng.integers(0, self.crossfit, y.size)
+        if groups is not None:
+            fold = fold_of(np.asarray(groups), self.crossfit, self.random_state)
+        else:
+            fold = np.random.default_rng(self.random_state + 1).integers(0, self.crossfit, y.size)
         mu = np.empty((y.size, len(self.arms_)))
         for f in range(self.crossfit):
             for j in range(len(self.arms_)):
@@ -343,11 +357,12 @@ class BoostedConversionModel(BaseEstimator):
                 )
                 mu[fold == f, j] = booster.predict(matrix[fold == f])
         mu = np.clip(mu, EPS, 1 - EPS)
-        e = self.shares_
-        base = (arm == 0) * (y - mu[:, 0]) / e[0]
+        # Each row's chance of its own arm (the indicators zero the other arms' terms).
+        e = self.shares_[arm] if propensity is None else propensity
+        base = (arm == 0) * (y - mu[:, 0]) / e
         held = {}
         for j, name in enumerate(self.arms_[1:], start=1):
-            psi = mu[:, j] - mu[:, 0] + (arm == j) * (y - mu[:, j]) / e[j] - base
+            psi = mu[:, j] - mu[:, 0] + (arm == j) * (y - mu[:, j]) / e - base
             _, valid = grow(f"effect__{name}", matrix, psi, False)
             held[j] = valid[arm[valid] == j]
         return held

@@ -238,6 +238,7 @@ class ConversionModels(BaseEstimator):
                 train["converted"].to_numpy(),
                 menu=menu,
                 progress=report("boosted model"),
+                **self._design_of(train),
             )
         elif self.architecture == "shared_trunk":
             params = self._net_params(self.coupon_params, coupon=True) | {"head": head}
@@ -271,6 +272,7 @@ class ConversionModels(BaseEstimator):
         self.members_ = []
         for i in range(1, self.ensemble):
             member = clone(self.coupon_).set_params(random_state=self.coupon_.random_state + i)
+            design = self._design_of(train) if self.architecture in BOOSTED else {}
             self.members_.append(
                 member.fit(
                     train[features],
@@ -278,6 +280,7 @@ class ConversionModels(BaseEstimator):
                     train["converted"].to_numpy(),
                     menu=menu,
                     progress=report(f"ensemble member {i + 1}"),
+                    **design,
                 )
             )
         self.redemption_ = None
@@ -321,6 +324,14 @@ class ConversionModels(BaseEstimator):
             "holdout_rows": _arm_counts(self.holdout_),
         }
         return self
+
+    @staticmethod
+    def _design_of(rows: pd.DataFrame) -> dict[str, Any]:
+        """The meta-learners' design inputs: customers, and each row's propensity when logged."""
+        design: dict[str, Any] = {"groups": rows["user_id"].to_numpy()}
+        if "propensity" in rows.columns:
+            design["propensity"] = rows["propensity"].to_numpy(dtype=np.float64)
+        return design
 
     @property
     def _family(self) -> str:

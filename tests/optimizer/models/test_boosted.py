@@ -155,3 +155,34 @@ def test_x_and_dr_report_the_quality_of_what_they_serve(log):
         p = served[np.arange(column.size), column]
         overall = classification_quality(y[rows][treated], p)["log_loss"]
         assert abs(quality["log_loss"] - overall) < 0.05
+
+
+def test_dr_weighs_rows_by_their_design_and_folds_by_customer(log, monkeypatch):
+    import optimizer.models.boosted as boosted
+
+    X, arm, y = log
+    rows = slice(0, 9_000)
+    Xs, a, ys = X[rows], arm[rows], y[rows]
+    plain = BoostedConversionModel(learner="dr").fit(Xs, a, ys, menu=MENU)
+    # The arms' shares given per row are the default design: the same model.
+    share = pd.Series(a).map(pd.Series(a).value_counts(normalize=True)).to_numpy()
+    same = BoostedConversionModel(learner="dr").fit(Xs, a, ys, menu=MENU, propensity=share)
+    np.testing.assert_array_equal(same.predict_proba(X[:200]), plain.predict_proba(X[:200]))
+    # Another design changes the pseudo-outcomes, hence the model.
+    skewed = np.where(a == "big", 0.5, share)
+    other = BoostedConversionModel(learner="dr").fit(Xs, a, ys, menu=MENU, propensity=skewed)
+    assert not np.array_equal(other.predict_proba(X[:200]), plain.predict_proba(X[:200]))
+    with pytest.raises(InputError, match="propensity"):
+        BoostedConversionModel(learner="dr").fit(Xs, a, ys, menu=MENU, propensity=share * 0)
+    # Customers' rows share a cross-fitting fold: the folds come from their ids.
+    seen = {}
+    from optimizer.evaluation.outcome_models import fold_of
+
+    def spy(user_id, folds, seed=0):
+        seen["ids"] = np.asarray(user_id).copy()
+        return fold_of(user_id, folds, seed)
+
+    monkeypatch.setattr(boosted, "fold_of", spy)
+    ids = np.arange(9_000) // 3
+    BoostedConversionModel(learner="dr").fit(Xs, a, ys, menu=MENU, groups=ids)
+    np.testing.assert_array_equal(seen["ids"], ids)
