@@ -44,6 +44,7 @@ from optimizer.io.datasets import (  # noqa: E402
     load_starbucks,
 )
 from optimizer.io.menu import Menu  # noqa: E402
+from optimizer.models.boosted import LEARNERS
 from optimizer.models.conversion import FEATURES, ConversionModels  # noqa: E402
 from optimizer.models.coupon import CouponConversionModel  # noqa: E402
 from optimizer.models.natural import NaturalConversionModel  # noqa: E402
@@ -103,7 +104,7 @@ def synthetic_dataset(users: int = 200_000) -> tuple[UpliftDataset, np.ndarray, 
 
 
 #: Our gradient-boosted meta-learners (optimizer.models.boosted), by method name.
-BOOSTED_METHODS = {"ours-t": "t", "ours-s": "s", "ours-x": "x", "ours-dr": "dr"}
+BOOSTED_METHODS = {f"ours-{learner}": learner for learner in LEARNERS}
 
 
 def fit_predict(

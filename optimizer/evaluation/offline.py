@@ -43,6 +43,7 @@ from optimizer.evaluation.outcome_models import OutcomePredictions
 
 __all__ = [
     "ESTIMATORS",
+    "ESTIMATOR_NAMES",
     "METRICS",
     "OFFLINE_DEFINITION",
     "OfflineValues",
@@ -51,6 +52,12 @@ __all__ = [
 
 #: Offline estimators.
 ESTIMATORS: tuple[str, ...] = ("ipw", "snipw", "dr")
+#: Each estimator's name in words.
+ESTIMATOR_NAMES: dict[str, str] = {
+    "ipw": "IPW",
+    "snipw": "self-normalised IPW",
+    "dr": "doubly robust",
+}
 #: Figures estimated per plan (per customer; ROI is a ratio).
 METRICS: tuple[str, ...] = (
     "incremental_conversions",

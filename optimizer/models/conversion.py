@@ -366,14 +366,14 @@ class ConversionModels(BaseEstimator):
     def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
         """P(convert | no coupon), shape (n,), float32 (the ensemble's mean)."""
         if self.natural_ is None:
-            models = [self.coupon_, *getattr(self, "members_", [])]
+            models = [self.coupon_, *self.members_]
             return np.mean([m.predict_natural(X) for m in models], axis=0).astype(np.float32)
         return self.natural_.predict_proba(X)
 
     def predict_coupon(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray:
         """P(convert | coupon d), shape (n, k), float32, for the denominations of ``menu``."""
         menu = self.menu_ if menu is None else menu
-        models = [self.coupon_, *getattr(self, "members_", [])]
+        models = [self.coupon_, *self.members_]
         return np.mean([m.predict_proba(X, menu) for m in models], axis=0).astype(np.float32)
 
     def predict_redemption(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray | None:
@@ -430,7 +430,7 @@ class ConversionModels(BaseEstimator):
             self._family, ("natural/", "coupon/")
         )
         redemption = ("redemption/",) if self.redemption_ is not None else ()
-        members = ("ensemble/",) if getattr(self, "members_", []) else ()
+        members = ("ensemble/",) if self.members_ else ()
         return (*nets, *members, *redemption, "models.json")
 
     def save(self, path: str | Path) -> None:
@@ -443,7 +443,7 @@ class ConversionModels(BaseEstimator):
         else:
             self.natural_.save(path / "natural")
             self.coupon_.save(path / "coupon")
-        for i, member in enumerate(getattr(self, "members_", []), start=1):
+        for i, member in enumerate(self.members_, start=1):
             member.save(path / "ensemble" / str(i))
         if self.redemption_ is not None:
             self.redemption_.save(path / "redemption")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from optimizer.choices import ARCHITECTURES, Objective, Policy
 from optimizer.errors import InputError
-from optimizer.evaluation import OfflineValues
+from optimizer.evaluation.offline import ESTIMATOR_NAMES, ESTIMATORS, OfflineValues
 from optimizer.models.conversion import ConversionModels
 from optimizer.planning.request import PlanningRequest
 from optimizer.planning.valuation import CampaignLog, crossfit_plans, value_plans
@@ -98,9 +98,8 @@ class ArchitectureChoice:
 
     def summary(self) -> str:
         """One sentence: the best architecture and its paired difference with the first."""
-        names = {"ipw": "IPW", "snipw": "self-normalised IPW", "dr": "doubly robust"}
         text = (
-            f"{self.best} has the highest {names[self.estimator]} estimate of "
+            f"{self.best} has the highest {ESTIMATOR_NAMES[self.estimator]} estimate of "
             f"{self.metric.replace('_', ' ')}"
         )
         if self.best == self.architectures[0]:
@@ -113,7 +112,8 @@ class ArchitectureChoice:
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-ready summary (NaN as None)."""
-        table = self.table().astype(object).where(self.table().notna(), None)
+        frame = self.table()
+        table = frame.astype(object).where(frame.notna(), None)
         return {
             "metric": self.metric,
             "estimator": self.estimator,
@@ -179,7 +179,7 @@ def compare_architectures(
     if len(names) < 2 or len(set(names)) != len(names):
         raise InputError("give at least two distinct architectures", key="architectures")
     estimators = tuple(estimators)
-    if not estimators or any(e not in ("dr", "snipw", "ipw") for e in estimators):
+    if not estimators or any(e not in ESTIMATORS for e in estimators):
         raise InputError("must be some of dr, snipw, ipw", key="estimators")
     estimator = estimators[0]
     single = replace(request, policies=(Policy.OPTIMAL,))

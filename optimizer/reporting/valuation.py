@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from optimizer.evaluation.offline import METRICS, OFFLINE_DEFINITION, OfflineValues
+from optimizer.evaluation.offline import (
+    ESTIMATOR_NAMES,
+    METRICS,
+    OFFLINE_DEFINITION,
+    OfflineValues,
+)
 from optimizer.reporting.table import (
     Column,
     TableData,
@@ -41,7 +46,6 @@ _UNITS = {
     "roi": "ratio",
     "incremental_profit": "money",
 }
-_ESTIMATOR_NAMES = {"ipw": "IPW", "snipw": "self-normalised IPW", "dr": "doubly robust"}
 
 
 def _main(values: OfflineValues) -> str:
@@ -83,7 +87,7 @@ def estimates_table(
     """Each plan's estimated totals with their 95% influence-function intervals."""
     estimator = estimator or _main(values)
     frame = values.estimates[values.estimates["estimator"] == estimator]
-    title = f"Plans valued on the log: {_ESTIMATOR_NAMES[estimator]} ({currency})"
+    title = f"Plans valued on the log: {ESTIMATOR_NAMES[estimator]} ({currency})"
     table = _figures_table(frame, title, "plan")
     table.caption = _caption(values)
     return table
@@ -97,7 +101,7 @@ def differences_table(
         return None
     estimator = estimator or _main(values)
     frame = values.differences[values.differences["estimator"] == estimator]
-    title = f"Paired differences: {_ESTIMATOR_NAMES[estimator]} ({currency})"
+    title = f"Paired differences: {ESTIMATOR_NAMES[estimator]} ({currency})"
     table = _figures_table(frame, title, "plans")
     table.caption = (
         "a - b on the same rows: an interval that excludes 0 says the log tells the plans "
@@ -200,7 +204,7 @@ def expected_table(frame: pd.DataFrame, currency: str, estimator: str, note: str
             Column("plan", "left", one_line=True),
             Column("figure", "left"),
             Column("expected"),
-            Column(f"estimated ({_ESTIMATOR_NAMES.get(estimator, estimator)})"),
+            Column(f"estimated ({ESTIMATOR_NAMES.get(estimator, estimator)})"),
             Column("expected / estimated"),
         ],
     )
