@@ -325,7 +325,7 @@ def optimize(
         if users is not None:
             raise InputError("a user table goes with a scores file", key="users")
         scored = _scored(request.campaign)  # models trained on the stages the plan targets
-        request = request.with_natural_threshold(scored.natural_threshold)
+        request = request.with_models(scored.models)
         candidates = request.candidates(scored.scores, scored.users)
     else:
         base = scenario.parent if scenario else None
@@ -398,7 +398,7 @@ def simulate(
     versus = str(reference or (Policy.MANUAL if Policy.MANUAL in arms else arms[0]))
     _writable(out_path)
     scored = _scored(scen)
-    request = request.with_natural_threshold(scored.natural_threshold)
+    request = request.with_models(scored.models)
     candidates = request.candidates(scored.scores, scored.users)
     with progress_bars(err) as progress:
         experiment = run_experiment(
@@ -554,7 +554,7 @@ def report(
             if models is not None:
                 rows = evaluation_rows(models, models_dir / "holdout.parquet", users)
                 evaluation = evaluate_scores(rows, models.predict(rows), models.menu_)
-                request = request.with_natural_threshold(models.natural_threshold)
+                request = request.with_models(models)
                 if config.data is not None and config.data.log is not None:
                     log = campaign_log_of(config, base, models=models, users_path=users)
             candidates = request.candidates(*_load_scores(request, scores, users, base))

@@ -29,7 +29,10 @@ oracle knows each customer's hidden archetype and price sensitivity, which no mo
 features can, so the ceiling's share of the oracle bounds what better estimates can reach; and
 ``optimal:<architecture>`` (``--architectures``, default the S- and X-learners), the optimal
 plan made with another model architecture trained afresh on the same log (``name:N``: an
-ensemble of N seeds, e.g. ``shared_trunk:5``).
+ensemble of N seeds, e.g. ``shared_trunk:5``). ``decision[:W]`` is the decision-focused
+option: the default models fine-tuned, per objective, for the value of the allocation at the
+budget's dual price (:func:`optimizer.planning.decision_focused_models`, weight W of the
+decision loss, default 1), compared with the two-stage ``optimal`` row on the same log.
 
 Per policy: the true objective value; its share of the oracle's; true spend / budget (every
 plan fits the budget under the models' probabilities, not necessarily under the truth); the
@@ -79,6 +82,10 @@ ORACLE = "oracle"
 CEILING = "ceiling"
 #: Rows of the optimal policy with another architecture than the default.
 OTHER = "optimal:"
+#: ``--architectures decision[:W]``: the default models fine-tuned for the allocation's value
+#: (decision-focused learning, weight W of the decision loss; see
+#: :func:`optimizer.planning.decision_focused_models`), per objective.
+DECISION = "decision"
 #: The recount and the library's problem on the truth must agree to this (relative).
 AGREEMENT = 1e-5
 #: The recount's figure of each objective.
@@ -251,7 +258,12 @@ def measure_world(
     ``architectures``: other model architectures whose optimal plan is also recounted (rows
     ``optimal:<architecture>``), each trained afresh on the same log.
     """
-    from optimizer.planning import Overrides, plan_campaign, resolve_request
+    from optimizer.planning import (
+        Overrides,
+        decision_focused_models,
+        plan_campaign,
+        resolve_request,
+    )
     from optimizer.planning.plan import check_plan
     from optimizer.planning.policies import make_plan
     from simulator.scenario import Scenario
@@ -261,7 +273,7 @@ def measure_world(
     start = time.perf_counter()
     scored = score_scenario(scenario, cache=Path(cache))
     score_s = time.perf_counter() - start
-    base = resolve_request(scenario).with_natural_threshold(scored.natural_threshold)
+    base = resolve_request(scenario).with_models(scored.models)
     candidates = base.candidates(scored.scores, scored.users)
     budget = per_candidate * len(candidates)
     ids = candidates.scores["user_id"].to_numpy()
@@ -275,7 +287,9 @@ def measure_world(
     from optimizer.models.conversion import ConversionModels
 
     others = {}
-    for architecture in architectures:
+    # "decision:W": the default models fine-tuned for each objective's allocation (weight W).
+    focused = [a for a in architectures if a.partition(":")[0] == DECISION]
+    for architecture in (a for a in architectures if a not in focused):
         start = time.perf_counter()
         name, _, members = architecture.partition(":")  # "shared_trunk:5": an ensemble of 5
         fitted = ConversionModels(
@@ -296,16 +310,35 @@ def measure_world(
         "score_s": score_s,
         "objectives": {},
     }
+    fine_tuning: dict[str, dict] = {}
     for objective in objectives:
         start = time.perf_counter()
         request = resolve_request(
             scenario, Overrides(policies=POLICIES, objective=objective, budget=budget)
-        ).with_natural_threshold(scored.natural_threshold)
+        ).with_models(scored.models)
         plans = plan_campaign(candidates, request)
         single = replace(request, policies=(Policy.OPTIMAL,))
         for label, (found, _) in others.items():
             plans[label] = plan_campaign(found, single)[Policy.OPTIMAL]
-        plans[CEILING] = plan_campaign(ceiling, single)[Policy.OPTIMAL]
+        for architecture in focused:
+            start = time.perf_counter()
+            weight = float(architecture.partition(":")[2] or 1.0)
+            tuned = decision_focused_models(
+                scored.models, scored.history, scored.users, candidates, single, weight=weight
+            )
+            found = base.candidates(tuned.predict(scored.users, scenario.menu), scored.users)
+            if not np.array_equal(found.scores["user_id"].to_numpy(), ids):
+                raise SystemExit(f"{architecture}'s candidates are not the default models'")
+            plans[OTHER + architecture] = plan_campaign(found, single)[Policy.OPTIMAL]
+            fine_tuning[f"{objective}/{architecture}"] = {
+                "seconds": time.perf_counter() - start,
+                **{k: v for k, v in tuned.summary_["decision_focused"].items() if k != "history"},
+                "policy_value_by_epoch": tuned.summary_["decision_focused"]["history"][
+                    "policy_value"
+                ],
+            }
+        # The ceiling and the oracle know their probabilities: no estimation error in spend.
+        plans[CEILING] = plan_campaign(ceiling, replace(single, spend_error=None))[Policy.OPTIMAL]
         settings = request.settings()
         # The oracle: the optimal policy's solver on the truth's exact values and costs.
         on_truth = request.problem(oracle_candidates)  # the planner's formulas, true inputs
@@ -313,7 +346,7 @@ def measure_world(
         _agree("true expected spend per option", world.cost, on_truth.cost)
         if objective == Objective.CONVERSIONS:
             _agree("true incremental conversions per option", true_value, on_truth.value)
-        problem = replace(on_truth, value=true_value, cost=world.cost)
+        problem = replace(on_truth, value=true_value, cost=world.cost, spend_error=None)
         model_value = plans[Policy.OPTIMAL].problem.value
 
         def oracle_at(amount: float, problem=problem, settings=settings):
@@ -373,6 +406,8 @@ def measure_world(
             },
             "rows": rows,
         }
+    if fine_tuning:
+        out["fine_tuning"] = fine_tuning
     return out
 
 
@@ -430,7 +465,7 @@ def main() -> None:
     parser.add_argument(
         "--architectures",
         nargs="*",
-        default=["s_learner", "x_learner"],
+        default=["s_learner", "x_learner", DECISION],
         help="other architectures whose optimal plan is recounted",
     )
     parser.add_argument(

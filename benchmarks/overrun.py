@@ -94,7 +94,7 @@ def measure_world(
     scored = score_scenario(scenario, cache=Path(cache))
     score_s = time.perf_counter() - start
     first = experiment_request(scenario, Overrides(policies=POLICIES))
-    first = first.with_natural_threshold(scored.natural_threshold)
+    first = first.with_models(scored.models)
     n_candidates = len(first.candidates(scored.scores, scored.users))
     budget = per_candidate * n_candidates
     out = {
@@ -114,7 +114,7 @@ def measure_world(
             Overrides(
                 policies=POLICIES, budget=budget, overrun_risk=risk, overrun_tolerance=tolerance
             ),
-        ).with_natural_threshold(scored.natural_threshold)
+        ).with_models(scored.models)
         candidates = request.candidates(scored.scores, scored.users)
         experiment = run_experiment(
             scenario, candidates, scored.truth, request, replications=replications, seed=seed

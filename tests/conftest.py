@@ -20,6 +20,16 @@ def world(scenario: Scenario) -> World:
 
 
 @pytest.fixture(scope="session")
+def default_models(world: World):
+    """The default conversion models trained the article's way on the default world's log."""
+    from optimizer.models import ConversionModels
+
+    return ConversionModels(segment=["dormant"]).fit(
+        world.history, world.users, world.scenario.menu
+    )
+
+
+@pytest.fixture(scope="session")
 def small_scenario() -> Scenario:
     return Scenario().with_overrides(users=5_000, seed=11)
 

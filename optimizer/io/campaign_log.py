@@ -56,7 +56,7 @@ def training_rows(
     DataFrame, shape (m', c + 4)
         User features (the segment label taken from the log when it has one) plus
         ``campaign_id``, ``denomination`` (str), ``converted`` and ``redeemed`` (and
-        ``propensity`` when the log has it).
+        ``propensity``, ``order_value`` and ``discount`` when the log has them).
     """
     rows = log
     if assignment is not None:
@@ -75,7 +75,7 @@ def training_rows(
                 f"segment column {segment_column!r} is in neither the log nor the user table",
                 key="segment_column",
             )
-    extra = [c for c in ("propensity",) if c in log.columns]
+    extra = [c for c in ("propensity", "order_value", "discount") if c in log.columns]
     keep = ["user_id", *([segment_column] if in_log else []), *LOG_COLUMNS, *extra]
     features = users.drop(columns=[segment_column]) if in_log and segment_column in users else users
     joined = rows[keep].merge(features, on="user_id", how="left", indicator=True)

@@ -36,6 +36,12 @@ from .coupon import (
 from .coupon import (
     enforce_menu_monotonicity as enforce_menu_monotonicity,
 )
+from .decision_focused import (
+    AllocationTerms as AllocationTerms,
+)
+from .decision_focused import (
+    fine_tune_allocation as fine_tune_allocation,
+)
 from .features import (
     FeatureEncoder as FeatureEncoder,
 )
@@ -56,6 +62,12 @@ from .mapped import (
 )
 from .natural import (
     NaturalConversionModel as NaturalConversionModel,
+)
+from .redemption import (
+    REDEMPTION_MODELS as REDEMPTION_MODELS,
+)
+from .redemption import (
+    RedemptionModel as RedemptionModel,
 )
 from .scoring import (
     ScoreRun as ScoreRun,

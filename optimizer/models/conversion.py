@@ -39,6 +39,7 @@ from optimizer.models.boosted import BoostedConversionModel
 from optimizer.models.coupon import CouponConversionModel
 from optimizer.models.features import FeatureEncoder
 from optimizer.models.natural import NaturalConversionModel
+from optimizer.models.redemption import REDEMPTION_MODELS, RedemptionModel
 from optimizer.models.shared_trunk import SharedTrunkModel
 from optimizer.progress import Progress, Step
 
@@ -90,6 +91,11 @@ class ConversionModels(BaseEstimator):
         redeems only when the basket reaches the threshold, so redemption, and with it the
         coupon's expected cost, differs widely by denomination and user; without the model the
         planner assumes the menu's redemption shares.
+    redemption_model : {"logistic", "network"}
+        The redemption model: a regularised logistic regression on the user features and the
+        coupon's terms relative to the basket (:class:`~optimizer.models.redemption.\
+RedemptionModel`, the default: it needs few rows, and redemption is fitted on the converters
+        only), or a :class:`CouponConversionModel` network with ``redeemed`` as the outcome.
     numeric, categorical : sequence of str, optional
         The feature columns (a data configuration's :class:`~optimizer.io.mapping.FeatureSpec`).
         Default: the synthetic contract's user columns (:data:`FEATURES`), types inferred.
@@ -112,7 +118,7 @@ class ConversionModels(BaseEstimator):
     natural_ : NaturalConversionModel or None
         None unless the architecture is ``two_models``.
     coupon_ : CouponConversionModel, SharedTrunkModel or BoostedConversionModel
-    redemption_ : CouponConversionModel or None
+    redemption_ : RedemptionModel, CouponConversionModel or None
         P(redeem | converted, coupon, x); None when not requested or the log has too few
         converters with both outcomes.
     menu_ : Menu
@@ -135,6 +141,7 @@ class ConversionModels(BaseEstimator):
         boosted_params: dict[str, Any] | None = None,
         ensemble: int = 1,
         redemption: bool = True,
+        redemption_model: str = "logistic",
         numeric: Sequence[str] | None = None,
         categorical: Sequence[str] | None = None,
         segment_column: str = "lifecycle_stage",
@@ -150,6 +157,7 @@ class ConversionModels(BaseEstimator):
         self.boosted_params = boosted_params
         self.ensemble = ensemble
         self.redemption = redemption
+        self.redemption_model = redemption_model
         self.numeric = numeric
         self.categorical = categorical
         self.segment_column = segment_column
@@ -209,6 +217,10 @@ class ConversionModels(BaseEstimator):
             )
         if self.architecture not in ARCHITECTURES:
             raise InputError(f"must be one of {', '.join(ARCHITECTURES)}", key="architecture")
+        if self.redemption_model not in REDEMPTION_MODELS:
+            raise InputError(
+                f"must be one of {', '.join(REDEMPTION_MODELS)}", key="redemption_model"
+            )
         if self.ensemble < 1 or (self.ensemble > 1 and self.architecture == "two_models"):
             raise InputError(
                 "must be at least 1, and 1 with two_models (an ensemble averages one model of "
@@ -292,15 +304,25 @@ class ConversionModels(BaseEstimator):
             and len(converters) >= MIN_REDEMPTION_ROWS
             and 0 < redeemed.sum() < len(redeemed)
         ):
-            self.redemption_ = CouponConversionModel(
-                **(self._net_params(self.coupon_params, coupon=True) | {"head": head})
-            ).fit(
-                converters[features],
-                converters["denomination"].to_numpy(),
-                redeemed,
-                menu=menu,
-                progress=report("redemption model"),
-            )
+            if self.redemption_model == "logistic":
+                self.redemption_ = RedemptionModel(**self._net_params(None, coupon=True)).fit(
+                    converters[features],
+                    converters["denomination"].to_numpy(),
+                    redeemed,
+                    menu=menu,
+                    groups=converters["user_id"].to_numpy(),
+                    progress=report("redemption model"),
+                )
+            else:
+                self.redemption_ = CouponConversionModel(
+                    **(self._net_params(self.coupon_params, coupon=True) | {"head": head})
+                ).fit(
+                    converters[features],
+                    converters["denomination"].to_numpy(),
+                    redeemed,
+                    menu=menu,
+                    progress=report("redemption model"),
+                )
         self.menu_ = menu
         knee = None
         control = self.holdout_[self.holdout_["denomination"] == NO_COUPON]
@@ -382,6 +404,40 @@ class ConversionModels(BaseEstimator):
             return None
         return self.redemption_.predict_proba(X, self.menu_ if menu is None else menu)
 
+    def spend_error(self) -> dict[str, float]:
+        """Relative standard error of each trained treatment's paid spend level.
+
+        A treatment's expected paid spend per user is ``p * r * f`` (converts, redeems, pays the
+        face value); the models' levels of ``p`` and ``r`` are estimated from the treatment's
+        training rows, so each carries at least the sampling error of its rate:
+        ``(1 - p) / conversions`` for the conversion rate and ``(1 - r) / redemptions`` for the
+        redemption rate (relative variances; the latter only with a redemption model, without
+        one the menu's shares are taken as given). The error is the square root of their sum,
+        shared by every user given the treatment, so it does not average out over a plan: on a
+        log of a few thousand rows it is several percent of the spend, the main reason a plan
+        made on the models' probabilities overruns its budget. Treatments without conversions
+        or redemptions in training are left out (:meth:`PlanningRequest.with_models` gives
+        them the largest error).
+
+        Returns
+        -------
+        dict of str to float
+            Treatment name to relative standard error (a share of the spend).
+        """
+        counts = self.summary_.get("training_rows", {})
+        out: dict[str, float] = {}
+        for name in self.menu_.names:
+            arm = counts.get(name)
+            if not arm or arm["conversions"] == 0:
+                continue
+            p = arm["conversions"] / arm["rows"]
+            variance = (1.0 - p) / arm["conversions"]
+            redeemed = arm.get("redemptions")
+            if self.redemption_ is not None and redeemed:
+                variance += (1.0 - redeemed / arm["conversions"]) / redeemed
+            out[name] = float(np.sqrt(variance))
+        return out
+
     def validation_quality(self) -> list[dict[str, Any]]:
         """Validation AUC, log-loss and calibration error (before/after) of each output."""
         if self.natural_ is None:
@@ -458,6 +514,7 @@ class ConversionModels(BaseEstimator):
                 "boosted_params": self.boosted_params,
                 "ensemble": self.ensemble,
                 "redemption": self.redemption,
+                "redemption_model": self.redemption_model,
                 "numeric": None if self.numeric is None else list(self.numeric),
                 "categorical": None if self.categorical is None else list(self.categorical),
                 "segment_column": self.segment_column,
@@ -495,16 +552,22 @@ class ConversionModels(BaseEstimator):
         ]
         models.redemption_ = None
         if (path / "redemption").is_dir():
-            models.redemption_ = CouponConversionModel.load(path / "redemption")
+            models.redemption_ = load_redemption(path / "redemption")
         models.menu_ = Menu.model_validate(meta["menu"])
         models.summary_ = meta["summary"]
         return models
 
 
 def _arm_counts(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
-    grouped = rows.groupby("denomination")["converted"].agg(["size", "sum"])
+    grouped = rows.groupby("denomination").agg(
+        size=("converted", "size"), conversions=("converted", "sum"), redeemed=("redeemed", "sum")
+    )
     return {
-        str(name): {"rows": int(r["size"]), "conversions": int(r["sum"])}
+        str(name): {
+            "rows": int(r["size"]),
+            "conversions": int(r["conversions"]),
+            "redemptions": int(r["redeemed"]),
+        }
         for name, r in grouped.iterrows()
     }
 
@@ -516,6 +579,13 @@ _MODEL_CLASSES: dict[str, type[BaseConversionModel]] = {
     "SharedTrunkModel": SharedTrunkModel,
     "JointConversionModel": SharedTrunkModel,
 }
+
+
+def load_redemption(path: str | Path) -> RedemptionModel | CouponConversionModel:
+    """Load the redemption model saved in directory ``path``, whichever kind it is."""
+    if (Path(path) / "weights.pt").is_file():
+        return CouponConversionModel.load(path)
+    return RedemptionModel.load(path)
 
 
 def load_model(path: str | Path) -> BaseConversionModel | BoostedConversionModel:

@@ -51,6 +51,9 @@ from .config import (
 from .config import (
     load_campaign as load_campaign,
 )
+from .decision_focused import (
+    decision_focused_models as decision_focused_models,
+)
 from .plan import (
     ROI_DEFINITION as ROI_DEFINITION,
 )

@@ -102,6 +102,11 @@ class Plan:
         ``v_k`` with probability ``p = p_ik``, independently across users, so the variance is
         ``sum f^2 q + 2 f v q + v^2 p - (f q + v p)^2`` (the normal approximation of the sum is
         used for intervals and overrun risk).
+
+        With the problem's ``spend_error`` (relative standard error ``e_k`` of each option's
+        paid spend level from estimating the models), the estimation error adds
+        ``sum_k (e_k * paid_k)^2``, where ``paid_k = sum f q + v p`` over the users given
+        option k: an error in an option's level moves all its users' spend together.
         """
         rows = np.flatnonzero(self.choice >= 0)
         k = self.choice[rows]
@@ -110,6 +115,9 @@ class Plan:
         q = p * self.problem.redemption_at(rows, k)
         f, v = menu.face_values[k], menu.conversion_costs[k]
         variance = float((f**2 * q + 2 * f * v * q + v**2 * p - (f * q + v * p) ** 2).sum())
+        if self.problem.spend_error is not None:
+            paid = np.bincount(k, weights=f * q + v * p, minlength=len(menu))
+            variance += float(((self.problem.spend_error * paid) ** 2).sum())
         return float(self.expected_cost.sum()), float(np.sqrt(variance))
 
     def overrun_probability(self) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from optimizer.planning.candidates import Candidates, campaign_problem, select_c
 from optimizer.planning.config import OVERRUN_DEFAULT, CampaignConfig
 from optimizer.planning.policies import ARTICLE_V2_THRESHOLD, RFM_COLUMNS, PolicySettings
 from optimizer.solvers.problem import CampaignProblem
+
+if TYPE_CHECKING:
+    from optimizer.models.conversion import ConversionModels
 
 __all__ = ["Overrides", "PlanningRequest", "resolve_request"]
 
@@ -161,6 +164,10 @@ class PlanningRequest:
     marginal_return : float, optional
         The flexible budget's target return (objective per unit of money); when set, plans
         spend what the optimal LP spends at that marginal return, not ``budget``.
+    spend_error : tuple of (str, float), optional
+        Relative standard error of each treatment's paid spend level from estimating the
+        models (:meth:`with_models`, :meth:`ConversionModels.spend_error`); the overrun rule
+        counts it. Treatments not listed get the largest listed error.
     """
 
     campaign: CampaignConfig
@@ -175,6 +182,7 @@ class PlanningRequest:
     exclude: np.ndarray | None = field(default=None, compare=False)
     seed: int = 0
     marginal_return: float | None = None
+    spend_error: tuple[tuple[str, float], ...] | None = None
 
     @property
     def budget(self) -> float:
@@ -207,6 +215,24 @@ class PlanningRequest:
     def with_natural_threshold(self, threshold: float | None) -> PlanningRequest:
         """The same request knowing the models' coverage knee (v2's default cut)."""
         return replace(self, natural_threshold=threshold)
+
+    def with_models(self, *models: ConversionModels) -> PlanningRequest:
+        """The same request knowing the models that scored its users.
+
+        Their coverage knee becomes v2's default cut (the median over several models, e.g.
+        the folds of a cross-fit) and their spend errors (the largest over several models, per
+        treatment) enter the overrun rule.
+        """
+        knees = [m.natural_threshold for m in models if m.natural_threshold is not None]
+        errors: dict[str, float] = {}
+        for m in models:
+            for name, error in m.spend_error().items():
+                errors[name] = max(errors.get(name, 0.0), error)
+        return replace(
+            self,
+            natural_threshold=float(np.median(knees)) if knees else None,
+            spend_error=tuple(sorted(errors.items())) or None,
+        )
 
     def with_budget(self, amount: float) -> PlanningRequest:
         """The same request at another budget (money)."""
@@ -248,7 +274,7 @@ class PlanningRequest:
                 f"segment column {self.segment_column!r} is not in the user table",
                 key="constraints.segment_column",
             )
-        return campaign_problem(
+        problem = campaign_problem(
             candidates,
             objective=self.objective,
             sms_cost=self.sms_cost,
@@ -257,6 +283,12 @@ class PlanningRequest:
             basket_column=self.basket_column,
             order_value=self.campaign.costs.order_value,
         )
+        if self.spend_error:
+            known = dict(self.spend_error)
+            fallback = max(known.values())
+            names = candidates.menu.names
+            problem.spend_error = np.array([known.get(n, fallback) for n in names], np.float64)
+        return problem
 
     def read_users(
         self, base: str | Path | None = None, path: str | Path | None = None

@@ -218,7 +218,7 @@ def plan_with_models(
         raise InputError("the campaign maps no customer table", key="data")
     customers = read_customers(models, users_path or data_path(data.users.file, base))
     scores = models.predict(customers.frame, request.campaign.menu)
-    request = request.with_natural_threshold(models.natural_threshold)
+    request = request.with_models(models)
     users = request.read_users(base, users_path) if request.campaign.data else customers.frame
     return plan_campaign(request.candidates(scores, users), request)
 
@@ -271,17 +271,16 @@ def crossfit_plans(
     menu, users, log = request.campaign.menu, found.users, found.log
     fold = fold_of(users["user_id"].to_numpy(), folds, models.random_state)
     log_fold = fold_of(log["user_id"].to_numpy(), folds, models.random_state)
-    parts, knees = [], []
+    parts, fold_models = [], []
     for k in range(folds):
         report(progress, "cross-fitting the models", k, folds, f"fold {k + 1} of {folds}")
         template = clone(models).set_params(**dict(params or {}))
         fitted = template.fit(log[log_fold != k], users, menu, source=found.source)
         parts.append(fitted.predict(users[fold == k], menu))
-        if fitted.natural_threshold is not None:
-            knees.append(fitted.natural_threshold)
+        fold_models.append(fitted)
     report(progress, "cross-fitting the models", folds, folds)
     scores = pd.concat(parts, ignore_index=True)
-    known = request.with_natural_threshold(float(np.median(knees)) if knees else None)
+    known = request.with_models(*fold_models)
     people = request.read_users(base, users_path) if request.campaign.data else users
     return plan_campaign(known.candidates(scores, people), known), found
 

@@ -63,6 +63,11 @@ class CampaignProblem:
     redeem : ndarray of float32, shape (n, k), optional
         P(redeem | converted holding coupon k) per user (a redemption model's scores); None
         uses the menu's planning redemption shares for everyone.
+    spend_error : ndarray of float64, shape (k,), optional
+        Relative standard error of each option's paid spend level from estimating the models
+        (the same error for every user given the option: a level estimated from the option's
+        training rows); :meth:`~optimizer.planning.plan.Plan.spend_moments` adds it to the
+        spread of the realised spend. None: the models' probabilities taken as exact.
     """
 
     user_id: np.ndarray
@@ -79,6 +84,7 @@ class CampaignProblem:
     segment: np.ndarray | None = None
     segment_names: tuple[str, ...] = ()
     redeem: np.ndarray | None = None
+    spend_error: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:

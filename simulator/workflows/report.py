@@ -83,7 +83,7 @@ def build_report(
     progress : callable, optional
         Receives a :class:`~optimizer.progress.Step` as each stage begins.
     """
-    request = request.with_natural_threshold(scored.natural_threshold)
+    request = request.with_models(scored.models)
     policies = tuple(Policy)  # every policy, the optimal one first
     candidates = request.candidates(scored.scores, scored.users)
     currency = scenario.currency

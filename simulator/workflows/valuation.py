@@ -93,7 +93,7 @@ def plans_and_log(
                 key="data",
             )
         scored = score_scenario(campaign, progress=progress)
-        known = request.with_natural_threshold(scored.natural_threshold)
+        known = request.with_models(scored.models)
         plans = plan_campaign(known.candidates(scored.scores, scored.users), known) if plan else {}
         return plans, world_log(campaign, scored)
     models = ConversionModels.load(models_dir) if models_dir else None

@@ -87,7 +87,7 @@ def run_whatif(
     if scored is None:
         trained = world.with_values(**{"targeting.segments": grid_stages(grid)})
         scored = score_scenario(trained, progress=progress)
-    request = request.with_natural_threshold(scored.natural_threshold)
+    request = request.with_models(scored.models)
     by_menu: dict[Menu, ScoredScenario] = {world.menu: scored}
 
     def scored_for(menu: Menu) -> ScoredScenario:

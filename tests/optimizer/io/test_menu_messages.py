@@ -394,3 +394,40 @@ def test_a_treatment_with_its_own_conversion_value():
     np.testing.assert_allclose(problem.value[:, 0], expected_promo)
     np.testing.assert_allclose(problem.value[:, 1], expected_coupon)
     assert not menu.plain
+
+
+def test_spend_moments_add_each_options_level_error():
+    """With a relative error e_k on option k's paid level, the variance gains (e_k paid_k)^2:
+    recounted here by enumeration, and checked against a simulation that draws each option's
+    level once per campaign."""
+    menu = _three_arm_menu()
+    rng = np.random.default_rng(2)
+    n = 60
+    p0 = rng.uniform(0.0, 0.2, n)
+    p = np.clip(p0[:, None] + rng.uniform(0.05, 0.4, (n, 3)), 0, 1)
+    redeem = rng.uniform(0.2, 0.8, (n, 3)).astype(np.float32)
+    problem = build_problem(np.arange(n), p0, p, menu, redeem=redeem)
+    choice = rng.integers(-1, 3, n).astype(np.int16)
+    exact = Plan(problem, choice, "test", "none", budget=1e9).spend_moments()
+    problem.spend_error = np.array([0.1, 0.0, 0.3])
+    mean, sd = Plan(problem, choice, "test", "none", budget=1e9).spend_moments()
+    _, var = _exact_moments(choice, p, menu, 0.05, redeem.astype(np.float64))
+    paid = [0.0, 0.0, 0.0]
+    for i, k in enumerate(choice):
+        if k >= 0:
+            d = menu.denomination[k]
+            paid[k] += p[i, k] * (redeem[i, k] * d.face_value + d.conversion_cost)
+    var += (0.1 * paid[0]) ** 2 + (0.3 * paid[2]) ** 2
+    assert mean == pytest.approx(exact[0]) and sd > exact[1]
+    assert sd == pytest.approx(np.sqrt(var), rel=1e-6)
+    draws = 20_000
+    rows = np.flatnonzero(choice >= 0)
+    k = choice[rows]
+    level = 1 + rng.normal(0, 1, (draws, 1)) * problem.spend_error[k][None, :]
+    pk, rk = p[rows, k], redeem[rows, k].astype(np.float64)
+    u = rng.random((draws, rows.size))
+    converts = u < np.clip(level * pk, 0, 1)  # the level error scales the paid probabilities
+    redeems = u < np.clip(level * pk * rk, 0, 1)
+    f, v = menu.face_values[k], menu.conversion_costs[k]
+    spend = (menu.send_costs(0.05)[k] + converts * v + redeems * f).sum(axis=1)
+    assert spend.std() == pytest.approx(sd, rel=0.06)

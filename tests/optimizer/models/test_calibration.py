@@ -58,3 +58,26 @@ def test_none_is_the_plain_sigmoid_and_the_state_round_trips(miscalibrated):
 def test_platt_on_one_class_keeps_the_identity():
     cal = Calibrator("platt").fit(np.array([0.1, 0.5]), np.array([1.0, 1.0]))
     assert (cal.a_, cal.b_) == (1.0, 0.0)
+
+
+def test_platt_is_applied_only_when_the_rows_show_miscalibration():
+    """A few hundred calibrated rows: the fitted shift is noise and the identity is kept; the
+    same number of rows off by 0.8 on the logit: the map is applied."""
+    rng = np.random.default_rng(11)
+    z = rng.normal(-1.8, 1.0, 800)
+    calibrated_y = (rng.random(z.size) < _sigmoid(z)).astype(float)
+    kept = Calibrator("platt").fit(z, calibrated_y)
+    assert not kept.applied_ and (kept.a_, kept.b_) == (1.0, 0.0)
+    assert 0 <= kept.deviance_ < 5.99  # chi-square(2) at 95%
+    np.testing.assert_allclose(kept.transform(z), _sigmoid(z))
+    forced = Calibrator("platt", alpha=1.0).fit(z, calibrated_y)
+    assert forced.applied_ and forced.b_ != 0.0
+    shifted_y = (rng.random(z.size) < _sigmoid(z + 0.8)).astype(float)
+    fixed = Calibrator("platt").fit(z, shifted_y)
+    assert fixed.applied_ and fixed.deviance_ > 5.99
+    assert fixed.transform(z).mean() == pytest.approx(shifted_y.mean(), abs=0.01)
+    again = Calibrator.from_dict(fixed.to_dict())
+    assert again.applied_ and again.alpha == fixed.alpha
+    np.testing.assert_array_equal(again.transform(z), fixed.transform(z))
+    with pytest.raises(ValueError, match="alpha"):
+        Calibrator("platt", alpha=0.0).fit(z, shifted_y)

@@ -9,7 +9,6 @@ import pytest
 
 from optimizer.errors import InputError
 from optimizer.io.contract import coupon_column
-from optimizer.models import ConversionModels
 from optimizer.planning import (
     POLICIES,
     CampaignConfig,
@@ -34,9 +33,9 @@ def _plan(candidates, budget, policies, knee=None, **overrides):
 
 
 @pytest.fixture(scope="module")
-def campaign(world):
+def campaign(world, default_models):
     scenario = world.scenario
-    models = ConversionModels(segment=["dormant"]).fit(world.history, world.users, scenario.menu)
+    models = default_models
     candidates = select_candidates(
         models.predict(world.users), world.users, scenario.menu, segments=["dormant"]
     )
@@ -389,3 +388,47 @@ def test_fit_overrun_converges_when_the_plan_has_slack():
     assert (
         299.0 <= plan.details["planning_budget"] < 300.0 and mean == plan.details["planning_budget"]
     )
+
+
+class _Known:
+    """Stands in for fitted models: a coverage knee and per-treatment spend errors."""
+
+    def __init__(self, knee, errors):
+        self.natural_threshold, self._errors = knee, errors
+
+    def spend_error(self):
+        return dict(self._errors)
+
+
+def test_spend_error_of_the_models_enters_the_overrun_rule(campaign):
+    """with_models: knees are the median, errors the largest per treatment (a treatment the
+    models never trained gets the largest); the overrun rule then holds mean + z sd under the
+    limit with the wider spread, at a lower planning budget than without it."""
+    candidates, knee = campaign
+    request = resolve_request(CampaignConfig(), Overrides(budget=20_000.0, solver="dual"))
+    names = request.campaign.menu.names
+    known = request.with_models(
+        _Known(0.2, {names[0]: 0.05, names[1]: 0.12}),
+        _Known(0.4, {names[0]: 0.08}),
+        _Known(None, {}),
+    )
+    assert known.natural_threshold == pytest.approx(0.3)
+    problem = known.problem(candidates)
+    expected = [0.08, 0.12] + [0.12] * (len(names) - 2)
+    np.testing.assert_allclose(problem.spend_error, expected)
+    assert request.problem(candidates).spend_error is None
+    plain = plan_campaign(candidates, request)["optimal"]
+    wary = plan_campaign(candidates, known)["optimal"]
+    assert wary.details["planning_budget"] < plain.details["planning_budget"]
+    mean, sd = wary.spend_moments()
+    assert mean + 1.6448536 * sd <= 20_000.0 * 1.02 * (1 + 1e-6)
+    # The spread counts the level errors: recounted from the plan's own choices.
+    rows = np.flatnonzero(wary.choice >= 0)
+    k = wary.choice[rows]
+    q = wary.problem.p[rows, k] * wary.problem.redemption_at(rows, k)
+    paid = np.array(
+        [(q * wary.problem.menu.face_values[k])[k == j].sum() for j in range(len(names))]
+    )
+    bernoulli = float(np.sqrt((wary.problem.menu.face_values[k] ** 2 * q * (1 - q)).sum()))
+    assert sd == pytest.approx(np.sqrt(bernoulli**2 + ((np.array(expected) * paid) ** 2).sum()))
+    assert bernoulli < sd
