@@ -33,6 +33,9 @@ ensemble of N seeds, e.g. ``shared_trunk:5``). ``decision[:W]`` is the decision-
 option: the default models fine-tuned, per objective, for the value of the allocation at the
 budget's dual price (:func:`optimizer.planning.decision_focused_models`, weight W of the
 decision loss, default 1), compared with the two-stage ``optimal`` row on the same log.
+``shrink[:N]`` is the uncertainty-aware option: the default model whose uplift is shrunk
+toward each coupon's mean by empirical Bayes, each user's variance from N half-sample models
+(``ConversionModels(uncertainty=N)``, default 5).
 
 Per policy: the true objective value; its share of the oracle's; true spend / budget (every
 plan fits the budget under the models' probabilities, not necessarily under the truth); the
@@ -86,6 +89,9 @@ OTHER = "optimal:"
 #: (decision-focused learning, weight W of the decision loss; see
 #: :func:`optimizer.planning.decision_focused_models`), per objective.
 DECISION = "decision"
+#: ``--architectures shrink[:N]``: the default model with its uplift shrunk by empirical Bayes,
+#: the variance from N half-sample models (``ConversionModels(uncertainty=N)``, default 5).
+SHRINK = "shrink"
 #: The recount and the library's problem on the truth must agree to this (relative).
 AGREEMENT = 1e-5
 #: The recount's figure of each objective.
@@ -292,9 +298,13 @@ def measure_world(
     for architecture in (a for a in architectures if a not in focused):
         start = time.perf_counter()
         name, _, members = architecture.partition(":")  # "shared_trunk:5": an ensemble of 5
-        fitted = ConversionModels(
-            segment=list(scenario.target_stages), architecture=name, ensemble=int(members or 1)
-        ).fit(scored.history, scored.users, scenario.menu)
+        if name == SHRINK:  # "shrink:5": the default model, uplift shrunk by 5 half-samples
+            params = {"uncertainty": int(members or 5)}
+        else:
+            params = {"architecture": name, "ensemble": int(members or 1)}
+        fitted = ConversionModels(segment=list(scenario.target_stages), **params).fit(
+            scored.history, scored.users, scenario.menu
+        )
         found = base.candidates(fitted.predict(scored.users, scenario.menu), scored.users)
         if not np.array_equal(found.scores["user_id"].to_numpy(), ids):
             raise SystemExit(f"{architecture}'s candidates are not the default models'")
@@ -465,7 +475,7 @@ def main() -> None:
     parser.add_argument(
         "--architectures",
         nargs="*",
-        default=["s_learner", "x_learner", DECISION],
+        default=["s_learner", "x_learner", DECISION, SHRINK],
         help="other architectures whose optimal plan is recounted",
     )
     parser.add_argument(

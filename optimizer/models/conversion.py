@@ -36,7 +36,7 @@ from optimizer.io.contract import USERS, coupon_column, redeem_column
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.models.base import BaseConversionModel, read_meta
 from optimizer.models.boosted import BoostedConversionModel
-from optimizer.models.coupon import CouponConversionModel
+from optimizer.models.coupon import CouponConversionModel, enforce_menu_monotonicity
 from optimizer.models.features import FeatureEncoder
 from optimizer.models.natural import NaturalConversionModel
 from optimizer.models.redemption import REDEMPTION_MODELS, RedemptionModel
@@ -85,6 +85,18 @@ class ConversionModels(BaseEstimator):
         Models trained on the same training rows with seeds ``random_state + i`` and averaged
         (probabilities): less variance in every score, ``ensemble`` times the training time.
         Shared-trunk and meta-learner architectures; the redemption model stays single.
+    uncertainty : int
+        0 (default): scores are the models' estimates. N >= 2: N more models, each trained on
+        a random half of the training customers; the spread of their uplifts ``p_k - p0``
+        estimates each user's uplift variance ``v`` (the variance between independent
+        half-sample estimates is about that of the full-sample one), and every score's uplift
+        is shrunk toward its coupon's mean uplift ``m`` by empirical Bayes:
+        ``m + s2 / (s2 + v) * (uplift - m)``, with ``s2`` the variance of the true uplifts
+        (the estimates' variance less the mean ``v``, over the training customers). A user
+        whose uplift is a small difference of two noisy probabilities is shrunk most, so the
+        planner does not chase estimation noise (the posterior mean is the risk-neutral
+        decision's input). ``N`` more trainings, and ``N`` more forward passes when scoring.
+        Shared-trunk and meta-learner architectures.
     redemption : bool
         Also fit P(redeem | converted holding coupon d, x) on the converters of the coupon arms
         (a :class:`CouponConversionModel` with ``redeemed`` as the outcome). A natural buyer
@@ -118,6 +130,11 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
     natural_ : NaturalConversionModel or None
         None unless the architecture is ``two_models``.
     coupon_ : CouponConversionModel, SharedTrunkModel or BoostedConversionModel
+    halves_ : list
+        The half-sample models of ``uncertainty`` (empty without it).
+    shrinkage_ : dict or None
+        Per trained coupon (``names``): the prior ``mean`` uplift and ``signal_variance`` of the
+        shrinkage (None without ``uncertainty``).
     redemption_ : RedemptionModel, CouponConversionModel or None
         P(redeem | converted, coupon, x); None when not requested or the log has too few
         converters with both outcomes.
@@ -140,6 +157,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         coupon_params: dict[str, Any] | None = None,
         boosted_params: dict[str, Any] | None = None,
         ensemble: int = 1,
+        uncertainty: int = 0,
         redemption: bool = True,
         redemption_model: str = "logistic",
         numeric: Sequence[str] | None = None,
@@ -156,6 +174,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         self.coupon_params = coupon_params
         self.boosted_params = boosted_params
         self.ensemble = ensemble
+        self.uncertainty = uncertainty
         self.redemption = redemption
         self.redemption_model = redemption_model
         self.numeric = numeric
@@ -220,6 +239,11 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         if self.redemption_model not in REDEMPTION_MODELS:
             raise InputError(
                 f"must be one of {', '.join(REDEMPTION_MODELS)}", key="redemption_model"
+            )
+        if self.uncertainty != 0 and (self.uncertainty < 2 or self.architecture == "two_models"):
+            raise InputError(
+                "must be 0, or at least 2 with the shared_trunk or a meta-learner architecture",
+                key="uncertainty",
             )
         if self.ensemble < 1 or (self.ensemble > 1 and self.architecture == "two_models"):
             raise InputError(
@@ -295,6 +319,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
                     **design,
                 )
             )
+        self._fit_halves(train, menu, report)
         self.redemption_ = None
         converters = train[treated & (train["converted"].to_numpy() == 1)]
         redeemed = converters["redeemed"].to_numpy()
@@ -347,6 +372,48 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         }
         return self
 
+    def _fit_halves(self, train: pd.DataFrame, menu: Menu, report) -> None:
+        """The half-sample models of ``uncertainty`` and the shrinkage's prior per coupon."""
+        self.halves_, self.shrinkage_ = [], None
+        if self.uncertainty == 0:
+            return
+        features = self.features
+        codes, customers = pd.factorize(train["user_id"])
+        rng = np.random.default_rng(self.random_state + 7_919)
+        for i in range(self.uncertainty):
+            chosen = np.zeros(len(customers), dtype=bool)
+            chosen[rng.permutation(len(customers))[: len(customers) // 2]] = True
+            half = train[chosen[codes]]
+            model = clone(self.coupon_).set_params(random_state=self.coupon_.random_state + 101 + i)
+            design = self._design_of(half) if self.architecture in BOOSTED else {}
+            self.halves_.append(
+                model.fit(
+                    half[features],
+                    half["denomination"].to_numpy(),
+                    half["converted"].to_numpy(),
+                    menu=menu,
+                    progress=report(f"half-sample model {i + 1}"),
+                    **design,
+                )
+            )
+        people = train.drop_duplicates("user_id")[features]
+        uplift = self._raw_coupon(people, menu) - self._raw_natural(people)[:, None]
+        variance = self._uplift_variance(people, menu)
+        mean = uplift.mean(axis=0)
+        signal = np.maximum(uplift.var(axis=0) - variance.mean(axis=0), 1e-12)
+        self.shrinkage_ = {
+            "names": list(menu.names),
+            "mean": [float(x) for x in mean],
+            "signal_variance": [float(x) for x in signal],
+        }
+
+    def _uplift_variance(self, X: pd.DataFrame, menu: Menu) -> np.ndarray:
+        """Between-half-sample variance of each user's uplift, shape (n, k)."""
+        uplifts = np.stack(
+            [h.predict_proba(X, menu) - h.predict_natural(X)[:, None] for h in self.halves_]
+        ).astype(np.float64)
+        return uplifts.var(axis=0, ddof=1)
+
     @staticmethod
     def _design_of(rows: pd.DataFrame) -> dict[str, Any]:
         """The meta-learners' design inputs: customers, and each row's propensity when logged."""
@@ -385,18 +452,47 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         """The feature encoder (with the training population's drift reference)."""
         return self.coupon_.encoder_ if self.natural_ is None else self.natural_.encoder_
 
-    def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
-        """P(convert | no coupon), shape (n,), float32 (the ensemble's mean)."""
+    def _raw_natural(self, X: pd.DataFrame) -> np.ndarray:
         if self.natural_ is None:
             models = [self.coupon_, *self.members_]
             return np.mean([m.predict_natural(X) for m in models], axis=0).astype(np.float32)
         return self.natural_.predict_proba(X)
 
-    def predict_coupon(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray:
-        """P(convert | coupon d), shape (n, k), float32, for the denominations of ``menu``."""
-        menu = self.menu_ if menu is None else menu
+    def _raw_coupon(self, X: pd.DataFrame, menu: Menu) -> np.ndarray:
         models = [self.coupon_, *self.members_]
         return np.mean([m.predict_proba(X, menu) for m in models], axis=0).astype(np.float32)
+
+    def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
+        """P(convert | no coupon), shape (n,), float32 (the ensemble's mean)."""
+        return self._raw_natural(X)
+
+    def predict_coupon(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray:
+        """P(convert | coupon d), shape (n, k), float32, for the denominations of ``menu``.
+
+        With ``uncertainty``, ``p0 + `` the shrunk uplift (see the class docstring), clipped to
+        [0, 1] and made monotone over a menu of coupons; a denomination the training never
+        saw takes the mean prior of those it did.
+        """
+        menu = self.menu_ if menu is None else menu
+        p = self._raw_coupon(X, menu)
+        if not getattr(self, "halves_", None):
+            return p
+        p0 = self._raw_natural(X).astype(np.float64)[:, None]
+        prior_of = self.shrinkage_
+        pairs = zip(prior_of["mean"], prior_of["signal_variance"], strict=True)
+        known = dict(zip(prior_of["names"], pairs, strict=True))
+        fallback = (
+            float(np.mean(self.shrinkage_["mean"])),
+            float(np.mean(self.shrinkage_["signal_variance"])),
+        )
+        prior = np.array([known.get(n, fallback) for n in menu.names])  # (k, 2)
+        mean, signal = prior[:, 0][None, :], prior[:, 1][None, :]
+        variance = self._uplift_variance(X, menu)
+        shrunk = mean + signal / (signal + variance) * (p - p0 - mean)
+        out = np.clip(p0 + shrunk, 0.0, 1.0)
+        if menu.all_coupons:
+            out = enforce_menu_monotonicity(out, menu)
+        return out.astype(np.float32)
 
     def predict_redemption(self, X: pd.DataFrame, menu: Menu | None = None) -> np.ndarray | None:
         """P(redeem | converted holding coupon d), shape (n, k), float32; None without a model."""
@@ -487,7 +583,8 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         )
         redemption = ("redemption/",) if self.redemption_ is not None else ()
         members = ("ensemble/",) if self.members_ else ()
-        return (*nets, *members, *redemption, "models.json")
+        halves = ("halves/",) if getattr(self, "halves_", None) else ()
+        return (*nets, *members, *halves, *redemption, "models.json")
 
     def save(self, path: str | Path) -> None:
         """Write the networks and ``models.json`` into directory ``path``."""
@@ -501,6 +598,8 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
             self.coupon_.save(path / "coupon")
         for i, member in enumerate(self.members_, start=1):
             member.save(path / "ensemble" / str(i))
+        for i, half in enumerate(getattr(self, "halves_", []), start=1):
+            half.save(path / "halves" / str(i))
         if self.redemption_ is not None:
             self.redemption_.save(path / "redemption")
         meta = {
@@ -513,6 +612,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
                 "coupon_params": self.coupon_params,
                 "boosted_params": self.boosted_params,
                 "ensemble": self.ensemble,
+                "uncertainty": self.uncertainty,
                 "redemption": self.redemption,
                 "redemption_model": self.redemption_model,
                 "numeric": None if self.numeric is None else list(self.numeric),
@@ -523,6 +623,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
             },
             "menu": self.menu_.model_dump(mode="json"),
             "summary": self.summary_,
+            "shrinkage": getattr(self, "shrinkage_", None),
         }
         with atomic_path(path / "models.json") as tmp:
             tmp.write_text(json.dumps(meta, indent=1))
@@ -550,6 +651,12 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         models.members_ = [
             member_class.load(path / "ensemble" / str(i)) for i in range(1, models.ensemble)
         ]
+        models.halves_ = [
+            member_class.load(path / "halves" / str(i)) for i in range(1, models.uncertainty + 1)
+        ]
+        models.shrinkage_ = meta.get("shrinkage")
+        if models.halves_ and not models.shrinkage_:
+            raise InputError("models.json has half-sample models but no shrinkage", source=path)
         models.redemption_ = None
         if (path / "redemption").is_dir():
             models.redemption_ = load_redemption(path / "redemption")
