@@ -331,7 +331,7 @@ def measure_world(
         for label, (found, _) in others.items():
             plans[label] = plan_campaign(found, single)[Policy.OPTIMAL]
         for architecture in focused:
-            start = time.perf_counter()
+            tuning_start = time.perf_counter()
             weight = float(architecture.partition(":")[2] or 1.0)
             tuned = decision_focused_models(
                 scored.models, scored.history, scored.users, candidates, single, weight=weight
@@ -341,7 +341,7 @@ def measure_world(
                 raise SystemExit(f"{architecture}'s candidates are not the default models'")
             plans[OTHER + architecture] = plan_campaign(found, single)[Policy.OPTIMAL]
             fine_tuning[f"{objective}/{architecture}"] = {
-                "seconds": time.perf_counter() - start,
+                "seconds": time.perf_counter() - tuning_start,
                 **{k: v for k, v in tuned.summary_["decision_focused"].items() if k != "history"},
                 "policy_value_by_epoch": tuned.summary_["decision_focused"]["history"][
                     "policy_value"

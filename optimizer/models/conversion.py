@@ -240,9 +240,12 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
             raise InputError(
                 f"must be one of {', '.join(REDEMPTION_MODELS)}", key="redemption_model"
             )
-        if self.uncertainty != 0 and (self.uncertainty < 2 or self.architecture == "two_models"):
+        if self.uncertainty != 0 and (
+            self.uncertainty < 2 or self.architecture == "two_models" or self.ensemble > 1
+        ):
             raise InputError(
-                "must be 0, or at least 2 with the shared_trunk or a meta-learner architecture",
+                "must be 0, or at least 2 with one shared_trunk or meta-learner model (no "
+                "ensemble: the half-samples' spread is that of one model)",
                 key="uncertainty",
             )
         if self.ensemble < 1 or (self.ensemble > 1 and self.architecture == "two_models"):
@@ -327,7 +330,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
             self.redemption
             and menu.all_coupons
             and len(converters) >= MIN_REDEMPTION_ROWS
-            and 0 < redeemed.sum() < len(redeemed)
+            and 2 <= redeemed.sum() <= len(redeemed) - 2
         ):
             if self.redemption_model == "logistic":
                 self.redemption_ = RedemptionModel(**self._net_params(None, coupon=True)).fit(
@@ -529,7 +532,9 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
             p = arm["conversions"] / arm["rows"]
             variance = (1.0 - p) / arm["conversions"]
             redeemed = arm.get("redemptions")
-            if self.redemption_ is not None and redeemed:
+            if self.redemption_ is not None and redeemed is not None:
+                if redeemed == 0:  # no redemption level to speak of: the largest error
+                    continue
                 variance += (1.0 - redeemed / arm["conversions"]) / redeemed
             out[name] = float(np.sqrt(variance))
         return out
@@ -690,9 +695,14 @@ _MODEL_CLASSES: dict[str, type[BaseConversionModel]] = {
 
 def load_redemption(path: str | Path) -> RedemptionModel | CouponConversionModel:
     """Load the redemption model saved in directory ``path``, whichever kind it is."""
-    if (Path(path) / "weights.pt").is_file():
-        return CouponConversionModel.load(path)
-    return RedemptionModel.load(path)
+    meta_path = Path(path) / "model.json"
+    try:
+        kind = json.loads(meta_path.read_text()).get("class") if meta_path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        kind = None  # the loader reports the damage
+    if kind == RedemptionModel.__name__:
+        return RedemptionModel.load(path)
+    return CouponConversionModel.load(path)
 
 
 def load_model(path: str | Path) -> BaseConversionModel | BoostedConversionModel:

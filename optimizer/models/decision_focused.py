@@ -75,7 +75,7 @@ def fine_tune_allocation(
     epochs: int = 5,
     learning_rate: float = 2e-4,
     temperature: float = 1.0,
-    validation_fraction: float = 0.2,
+    held_out: np.ndarray | None = None,
     batch_size: int = 1024,
     random_state: int = 0,
 ) -> tuple[SharedTrunkModel, dict[str, list[float]]]:
@@ -108,12 +108,13 @@ def fine_tune_allocation(
     temperature : float
         Softmax temperature as a share of the standard deviation of the option scores (a
         small one saturates the softmax and leaves the decision term without gradient).
-    validation_fraction : float
-        Share of the rows (seeded) held out of the fine-tuning: after every epoch the IPW
-        value of the per-user decision at ``price`` (the argmax of ``value - price * cost``,
-        no coupon 0) is measured on them, and the epoch with the best one is kept, the
-        two-stage network (epoch 0) included, so the fine-tuning keeps the starting network
-        unless the held-out rows say otherwise. 0 keeps the last epoch.
+    held_out : ndarray of bool, shape (n,), optional
+        Rows kept out of the fine-tuning (customers ``model`` never trained on, e.g. the
+        models' holdout): after every epoch the IPW value of the per-user decision at
+        ``price`` (the argmax of ``value - price * cost``, no coupon 0) is measured on them,
+        and the epoch with the best one is kept, the two-stage network (epoch 0) included,
+        so the fine-tuning keeps the starting network unless those rows say otherwise.
+        None (or no such row) keeps the last epoch.
 
     Returns
     -------
@@ -122,7 +123,8 @@ def fine_tune_allocation(
     history : dict of str to list of float
         Per epoch: ``log_loss`` and ``policy_value`` (the IPW value of the soft policy, per
         row, on the fine-tuning rows); ``validation_value`` (the decision's IPW value on the
-        held-out rows, from epoch 0); ``best_epoch`` (one number: the epoch kept).
+        held-out rows, from epoch 0; empty without them); ``best_epoch`` (one number: the
+        epoch kept).
     """
     if model.head != "shared":
         raise InputError("needs the shared head (face value and threshold)", key="head")
@@ -134,10 +136,16 @@ def fine_tune_allocation(
     propensity = np.asarray(propensity, dtype=np.float64)
     if propensity.shape != (len(X),) or not ((propensity > 0) & (propensity <= 1)).all():
         raise InputError("every logged treatment needs a propensity in (0, 1]", key="propensity")
-    if not 0 <= validation_fraction < 1:
-        raise InputError("must be in [0, 1)", key="validation_fraction")
-    if weight < 0 or epochs < 1 or temperature <= 0:
-        raise InputError("weight >= 0, epochs >= 1 and temperature > 0 expected", key="weight")
+    for key, ok in (
+        ("weight", weight >= 0),
+        ("epochs", epochs >= 1),
+        ("temperature", temperature > 0),
+    ):
+        if not ok:
+            raise InputError("must be positive (weight: at least 0)", key=key)
+    held_out = np.zeros(len(X), bool) if held_out is None else np.asarray(held_out, bool)
+    if held_out.shape != (len(X),) or held_out.all():
+        raise InputError("needs one flag per row and rows left to fine-tune on", key="held_out")
     tuned = copy.deepcopy(model)
     menu = tuned.menu_
     coupon = np.asarray(coupon, dtype=object)
@@ -172,9 +180,9 @@ def fine_tune_allocation(
         return torch.cat([torch.zeros((s.shape[0], 1)), s], dim=1)  # option 0: no coupon
 
     generator = torch.Generator().manual_seed(random_state)
-    shuffled = torch.randperm(n, generator=generator)
-    n_val = int(round(validation_fraction * n))
-    val, fit = shuffled[:n_val], shuffled[n_val:]
+    val = torch.as_tensor(np.flatnonzero(held_out))
+    fit = torch.as_tensor(np.flatnonzero(~held_out))
+    n_val = val.numel()
 
     def decided_value(rows: torch.Tensor) -> float:
         """IPW value of the Lagrangian decision (argmax of the option scores) on ``rows``."""
@@ -195,7 +203,8 @@ def fine_tune_allocation(
     history: dict[str, list[float]] = {"log_loss": [], "policy_value": [], "validation_value": []}
     best_value = decided_value(val) if n_val else -np.inf
     best_epoch, best_state = 0, copy.deepcopy(net.state_dict())
-    history["validation_value"].append(best_value)
+    if n_val:
+        history["validation_value"].append(best_value)
     m = fit.numel()
     with torch.random.fork_rng():
         torch.manual_seed(random_state)

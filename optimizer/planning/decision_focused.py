@@ -28,6 +28,7 @@ from optimizer.models.decision_focused import AllocationTerms, fine_tune_allocat
 from optimizer.planning.campaign import plan_campaign
 from optimizer.planning.candidates import Candidates
 from optimizer.planning.request import PlanningRequest
+from optimizer.solvers.hull import frontier
 
 __all__ = ["decision_focused_models"]
 
@@ -65,7 +66,6 @@ def decision_focused_models(
     epochs: int = 5,
     temperature: float = 1.0,
     learning_rate: float = 2e-4,
-    validation_fraction: float = 0.2,
 ) -> ConversionModels:
     """A copy of ``models`` whose network is fine-tuned for ``request``'s allocation.
 
@@ -75,17 +75,18 @@ def decision_focused_models(
         Fitted, ``architecture="shared_trunk"`` with the shared head.
     log, users : DataFrame
         The validated campaign log and user table the models were trained on: the fine-tuning
-        uses the same randomized training rows (the models' holdout stays out). The log needs
-        ``discount`` (money paid on redemption) and, for the gmv and profit objectives,
-        ``order_value``.
+        uses the same randomized training rows, the models' held-out customers pick the epoch.
+        The log needs ``discount`` (money paid on redemption) and, for the gmv and profit
+        objectives, ``order_value``.
     candidates : Candidates
         The campaign's candidates, scored by ``models``: the two-stage optimal plan at the
         request's budget gives the dual price.
     request : PlanningRequest
         The campaign (objective, costs, budget, constraints).
-    weight, epochs, temperature, learning_rate, validation_fraction
-        As :func:`~optimizer.models.decision_focused.fine_tune_allocation` (the held-out share
-        picks the epoch, the two-stage network included).
+    weight, epochs, temperature, learning_rate
+        As :func:`~optimizer.models.decision_focused.fine_tune_allocation`; the models' own
+        held-out customers (``test_share``, never trained on) pick the epoch, the two-stage
+        network included.
 
     Returns
     -------
@@ -96,12 +97,21 @@ def decision_focused_models(
     if models.architecture != "shared_trunk":
         raise InputError("decision-focused fine-tuning needs the shared_trunk architecture",
                          key="architecture")  # fmt: skip
+    if models.ensemble != 1 or models.uncertainty != 0:
+        raise InputError(
+            "decision-focused fine-tuning tunes one network: ensemble 1 and uncertainty 0",
+            key="ensemble",
+        )
     menu = models.menu_
     plan = plan_campaign(candidates, replace(request, policies=(Policy.OPTIMAL,)))
-    price = float(plan[Policy.OPTIMAL].details["marginal_return"])
+    optimal = plan[Policy.OPTIMAL]
+    # The dual price of the allocation the plan makes: at its planning budget (the overrun
+    # rule plans below the budget), in the budget-only relaxation.
+    planning = float(optimal.details.get("planning_budget", optimal.budget))
+    price = float(frontier(optimal.problem, np.array([planning]))["marginal_return"][0])
     rows = training_rows(log, users, segment=models.segment, segment_column=models.segment_column)
-    rows = rows[~user_split(rows["user_id"].to_numpy(), models.test_share, models.random_state)]
-    rows = rows.reset_index(drop=True)
+    # The models' held-out customers pick the epoch: neither network trained on them.
+    held_out = user_split(rows["user_id"].to_numpy(), models.test_share, models.random_state)
     objective = Objective(request.objective)
     needed = ["discount"] + (["order_value"] if objective != Objective.CONVERSIONS else [])
     missing = [c for c in needed if c not in rows.columns]
@@ -142,11 +152,11 @@ def decision_focused_models(
         terms,
         price=price,
         propensity=propensity,
+        held_out=held_out,
         weight=weight,
         epochs=epochs,
         temperature=temperature,
         learning_rate=learning_rate,
-        validation_fraction=validation_fraction,
         random_state=models.random_state,
     )
     out = copy.copy(models)
@@ -154,14 +164,15 @@ def decision_focused_models(
     info: dict[str, Any] = {
         "price": price,
         "objective": str(objective),
-        "budget": float(plan[Policy.OPTIMAL].budget),
+        "budget": float(optimal.budget),
+        "planning_budget": planning,
         "weight": weight,
         "epochs": epochs,
         "temperature": temperature,
         "learning_rate": learning_rate,
-        "validation_fraction": validation_fraction,
         "best_epoch": int(history["best_epoch"][0]),
-        "rows": int(len(rows)),
+        "rows": int((~held_out).sum()),
+        "held_out_rows": int(held_out.sum()),
         "untreated_rows": int((coupon == NO_COUPON).sum()),
         "history": history,
     }

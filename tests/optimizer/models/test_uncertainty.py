@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from optimizer.errors import InputError
+from optimizer.io.campaign_log import training_rows, user_split
 from optimizer.models import ConversionModels
 from simulator.world.generation import build_world
 
@@ -53,6 +54,27 @@ def test_shrunk_uplift_is_the_empirical_bayes_posterior_mean(shrunk, small_world
     assert np.corrcoef(moved, (v / (s2 + v) * np.abs(raw - m))[rows])[0, 1] > 0.95
 
 
+def test_the_prior_is_recounted_from_the_training_customers(shrunk, small_world):
+    """m: mean raw uplift over the training customers (the same user split); s2: the raw
+    uplifts' variance less the mean half-sample variance, per coupon."""
+    w = small_world
+    menu = w.scenario.menu
+    rows = training_rows(w.history, w.users, segment=None)
+    rows = rows[~user_split(rows["user_id"].to_numpy(), shrunk.test_share, 0)]
+    people = rows.drop_duplicates("user_id")[list(shrunk.features)]
+    model = shrunk.coupon_
+    raw = model.predict_proba(people, menu).astype(np.float64)
+    raw -= model.predict_natural(people).astype(np.float64)[:, None]
+    halves = np.stack(
+        [h.predict_proba(people, menu) - h.predict_natural(people)[:, None] for h in shrunk.halves_]
+    ).astype(np.float64)
+    v = halves.var(axis=0, ddof=1)
+    np.testing.assert_allclose(shrunk.shrinkage_["mean"], raw.mean(axis=0), rtol=1e-5, atol=1e-7)
+    s2 = np.maximum(raw.var(axis=0) - v.mean(axis=0), 1e-12)
+    np.testing.assert_allclose(shrunk.shrinkage_["signal_variance"], s2, rtol=1e-4, atol=1e-9)
+    assert shrunk.shrinkage_["names"] == list(menu.names)
+
+
 def test_saved_shrinkage_round_trips_and_a_missing_prior_is_refused(shrunk, small_world, tmp_path):
     users = small_world.users.iloc[:500]
     shrunk.save(tmp_path / "m")
@@ -68,6 +90,10 @@ def test_saved_shrinkage_round_trips_and_a_missing_prior_is_refused(shrunk, smal
 
 def test_uncertainty_needs_two_halves_and_a_single_model(small_world):
     w = small_world
-    for params in ({"uncertainty": 1}, {"uncertainty": 2, "architecture": "two_models"}):
+    for params in (
+        {"uncertainty": 1},
+        {"uncertainty": 2, "architecture": "two_models"},
+        {"uncertainty": 2, "ensemble": 2},
+    ):
         with pytest.raises(InputError, match="uncertainty"):
             ConversionModels(**params).fit(w.history, w.users, w.scenario.menu)

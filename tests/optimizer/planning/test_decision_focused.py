@@ -11,6 +11,7 @@ import pytest
 
 from optimizer.choices import Objective
 from optimizer.errors import InputError
+from optimizer.io.campaign_log import training_rows, user_split
 from optimizer.io.contract import coupon_column, redeem_column
 from optimizer.models import ConversionModels
 from optimizer.planning import (
@@ -58,37 +59,53 @@ def test_terms_reproduce_the_planners_value_and_cost(world, objective):
         np.testing.assert_allclose(terms.e, redeem * menu.face_values[None, :], rtol=1e-6)
 
 
-def test_fine_tuning_returns_changed_copies_and_leaves_the_models(world, default_models, setting):
+def test_fine_tuning_returns_changed_copies_and_leaves_the_models(
+    world, default_models, setting, monkeypatch
+):
+    """With no held-out customers the last epoch is kept: the network changes, the models
+    passed in do not, and the same call gives the same network."""
+    import optimizer.planning.decision_focused as module
+
     candidates, request = setting
     users = world.users.iloc[:2_000]
     before = default_models.predict(users)
+    monkeypatch.setattr(module, "user_split", lambda ids, share, seed: np.zeros(len(ids), bool))
     tuned = decision_focused_models(
-        default_models, world.history, world.users, candidates, request, weight=5.0, epochs=2,
-        validation_fraction=0.0,
-    )  # fmt: skip
+        default_models, world.history, world.users, candidates, request, weight=5.0, epochs=2
+    )
     pd.testing.assert_frame_equal(default_models.predict(users), before)
     after = tuned.predict(users)
     assert list(after.columns) == list(before.columns)
     assert not np.allclose(after["p_natural"], before["p_natural"])
     info = tuned.summary_["decision_focused"]
     assert info["price"] > 0 and len(info["history"]["policy_value"]) == 2
-    assert info["rows"] > 0 and "decision_focused" not in default_models.summary_
-    # Deterministic: the same call gives the same network.
+    assert info["best_epoch"] == 2 and info["history"]["validation_value"] == []
+    assert info["held_out_rows"] == 0 and "decision_focused" not in default_models.summary_
     again = decision_focused_models(
-        default_models, world.history, world.users, candidates, request, weight=5.0, epochs=2,
-        validation_fraction=0.0,
-    )  # fmt: skip
-    pd.testing.assert_frame_equal(again.predict(users), after)
-    # With held-out rows, the kept epoch is the best decision value among epochs 0..2, and the
-    # two-stage network itself when epoch 0 wins.
-    held = decision_focused_models(
         default_models, world.history, world.users, candidates, request, weight=5.0, epochs=2
     )
+    pd.testing.assert_frame_equal(again.predict(users), after)
+
+
+def test_the_models_held_out_customers_pick_the_epoch(world, default_models, setting):
+    """The epoch kept is the best decision value on the models' own holdout (recounted: the
+    customers user_split holds out of the training rows), the two-stage network competing."""
+    candidates, request = setting
+    users = world.users.iloc[:2_000]
+    held = decision_focused_models(
+        default_models, world.history, world.users, candidates, request, weight=5.0, epochs=3
+    )
     info = held.summary_["decision_focused"]
+    rows = training_rows(world.history, world.users, segment=["dormant"])
+    holdout = user_split(rows["user_id"].to_numpy(), default_models.test_share, 0)
+    assert info["held_out_rows"] == int(holdout.sum()) > 0
+    assert info["rows"] == int((~holdout).sum())
     values = info["history"]["validation_value"]
-    assert len(values) == 3 and info["best_epoch"] == int(np.argmax(values))
-    if info["best_epoch"] == 0:
-        pd.testing.assert_frame_equal(held.predict(users), before)
+    assert len(values) == 4 and info["best_epoch"] == int(np.argmax(values))
+    same = np.allclose(held.predict(users)["p_natural"], default_models.predict(users)["p_natural"])
+    assert same == (info["best_epoch"] == 0)
+    # The price is the plan's marginal return at its planning budget (below the budget).
+    assert info["planning_budget"] < info["budget"]
 
 
 def test_fine_tuning_refuses_what_it_cannot_do(world, default_models, setting):
@@ -101,10 +118,14 @@ def test_fine_tuning_refuses_what_it_cannot_do(world, default_models, setting):
     other = ConversionModels(architecture="two_models")
     with pytest.raises(InputError, match="shared_trunk"):
         decision_focused_models(other, world.history, world.users, candidates, request)
-    with pytest.raises(InputError, match="weight"):
+    with pytest.raises(InputError, match="epochs"):
         decision_focused_models(
             default_models, world.history, world.users, candidates, request, epochs=0
         )
+    ensemble = copy.copy(default_models)
+    ensemble.ensemble = 3
+    with pytest.raises(InputError, match="one network"):
+        decision_focused_models(ensemble, world.history, world.users, candidates, request)
     no_redemption = copy.copy(default_models)
     no_redemption.redemption_ = None
     profit = replace(request, objective=Objective.PROFIT)
