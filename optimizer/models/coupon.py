@@ -13,6 +13,7 @@ from optimizer.choices import HEADS
 from optimizer.errors import InputError
 from optimizer.io.menu import Menu
 from optimizer.models.base import BaseConversionModel
+from optimizer.models.features import basket_median, basket_values
 from optimizer.models.nets import LogitNet, MonotoneCouponNet
 from optimizer.models.training import predict_logits
 from optimizer.progress import Progress
@@ -121,13 +122,7 @@ class CouponConversionModel(BaseConversionModel):
         self.basket_column = basket_column
 
     def _basket(self, X: pd.DataFrame) -> np.ndarray:
-        if self.basket_column is None:
-            return np.ones(len(X))
-        if self.basket_column not in X.columns:
-            raise InputError(f"basket column '{self.basket_column}' is missing from the input")
-        basket = X[self.basket_column].to_numpy(dtype=np.float64, na_value=np.nan)
-        ok = np.isfinite(basket) & (basket > 0)
-        return np.where(ok, basket, self.basket_median_)
+        return basket_values(X, self.basket_column, self.basket_median_)
 
     def _relative(
         self, basket: np.ndarray, faces: np.ndarray, thresholds: np.ndarray
@@ -178,12 +173,7 @@ class CouponConversionModel(BaseConversionModel):
         index = pd.Index(menu.names).get_indexer(coupon).astype(np.int64)
         y = np.asarray(y, dtype=np.float32)
         numeric, categorical = self._encode_fit(X)
-        if self.basket_column is not None:
-            raw = X[self.basket_column].to_numpy(dtype=np.float64, na_value=np.nan)
-            ok = np.isfinite(raw) & (raw > 0)
-            self.basket_median_ = float(np.median(raw[ok])) if ok.any() else 1.0
-        else:
-            self.basket_median_ = 1.0
+        self.basket_median_ = basket_median(X, self.basket_column)
         self.net_ = self._seeded_net()
         if self.head == "shared":
             # One coupon per row: relative face value and threshold of shape (n, 1).

@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator
 
 from optimizer.errors import InputError, format_rows
 
-__all__ = ["FeatureEncoder", "PSI_BINS"]
+__all__ = ["FeatureEncoder", "PSI_BINS", "basket_median", "basket_values"]
 
 #: Number of quantile bins of a numeric feature's drift reference.
 PSI_BINS = 10
@@ -651,3 +651,26 @@ class FeatureEncoder(BaseEstimator):
             if name not in state:
                 setattr(encoder, name, defaults[name] if name in defaults else state[name])
         return encoder
+
+
+def basket_median(X: pd.DataFrame, column: str | None) -> float:
+    """Median of the positive finite baskets (money) in ``column``; 1 without the column or any."""
+    if column is None:
+        return 1.0
+    raw = X[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = np.isfinite(raw) & (raw > 0)
+    return float(np.median(raw[ok])) if ok.any() else 1.0
+
+
+def basket_values(X: pd.DataFrame, column: str | None, fallback: float) -> np.ndarray:
+    """Each row's basket (money), shape (n,): ``fallback`` where missing or not positive.
+
+    Without a column every basket is 1 (face values and thresholds taken as they are).
+    """
+    if column is None:
+        return np.ones(len(X))
+    if column not in X.columns:
+        raise InputError(f"basket column '{column}' is missing from the input")
+    raw = X[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = np.isfinite(raw) & (raw > 0)
+    return np.where(ok, raw, fallback)

@@ -40,7 +40,7 @@ from optimizer.evaluation.metrics import classification_quality
 from optimizer.io.atomic import atomic_path
 from optimizer.io.menu import Menu
 from optimizer.models.coupon import enforce_menu_monotonicity
-from optimizer.models.features import FeatureEncoder
+from optimizer.models.features import FeatureEncoder, basket_median, basket_values
 from optimizer.progress import Progress, Step
 
 __all__ = ["RedemptionModel", "REDEMPTION_FORMAT", "REDEMPTION_MODELS"]
@@ -123,13 +123,7 @@ class RedemptionModel(BaseEstimator):
 
     # ------------------------------------------------------------------ design
     def _basket(self, X: pd.DataFrame) -> np.ndarray:
-        if self.basket_column is None:
-            return np.ones(len(X))
-        if self.basket_column not in X.columns:
-            raise InputError(f"basket column '{self.basket_column}' is missing from the input")
-        raw = X[self.basket_column].to_numpy(dtype=np.float64, na_value=np.nan)
-        ok = np.isfinite(raw) & (raw > 0)
-        return np.where(ok, raw, self.basket_median_)
+        return basket_values(X, self.basket_column, self.basket_median_)
 
     def _users(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """User block (numeric, one-hot), shape (n, u), and the numeric block, shape (n, m)."""
@@ -194,12 +188,7 @@ class RedemptionModel(BaseEstimator):
         self.encoder_ = FeatureEncoder(
             self.numeric, self.categorical, max_categories=self.max_categories, drop_constant=None
         ).fit(X)
-        if self.basket_column is not None:
-            raw = X[self.basket_column].to_numpy(dtype=np.float64, na_value=np.nan)
-            ok = np.isfinite(raw) & (raw > 0)
-            self.basket_median_ = float(np.median(raw[ok])) if ok.any() else 1.0
-        else:
-            self.basket_median_ = 1.0
+        self.basket_median_ = basket_median(X, self.basket_column)
         index = pd.Index(menu.names).get_indexer(coupon)
         design = self._design(X, menu.face_values[index], menu.thresholds[index])
         total = self.cv + 1

@@ -19,6 +19,7 @@ from optimizer.evaluation.metrics import classification_quality
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.models.calibration import Calibrator
 from optimizer.models.coupon import CouponConversionModel
+from optimizer.models.features import basket_median
 from optimizer.models.nets import SharedTrunkArmNet, SharedTrunkNet
 from optimizer.models.training import predict_logits
 from optimizer.progress import Progress
@@ -87,11 +88,7 @@ class SharedTrunkModel(CouponConversionModel):
         self.menu_ = menu
         y = np.asarray(y, dtype=np.float32)
         numeric, categorical = self._encode_fit(X)
-        self.basket_median_ = 1.0
-        if self.basket_column is not None:
-            raw = X[self.basket_column].to_numpy(dtype=np.float64, na_value=np.nan)
-            ok = np.isfinite(raw) & (raw > 0)
-            self.basket_median_ = float(np.median(raw[ok])) if ok.any() else 1.0
+        self.basket_median_ = basket_median(X, self.basket_column)
         index = np.maximum(pd.Index(menu.names).get_indexer(coupon), 0)
         self.net_ = self._seeded_net()
         if self.head == "shared":
