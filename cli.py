@@ -662,9 +662,9 @@ def train(
             models = ConversionModels(**params)
             models.fit(log_df, users_df, the_menu, progress=progress, source=log)
             models.summary_["users_path"] = str(users.resolve())
-    with atomic_directory(out_dir) as staging:
-        models.save(staging)
+    with atomic_directory(out_dir, whole=True) as staging:  # a retrained folder keeps nothing old
         write_table(select_log_rows(log_df, models.holdout_), staging / "holdout.parquet")
+        models.save(staging)  # last: its manifest lists every file, the holdout too
     if as_json:
         return emit({"models": out_dir, "quality": models.validation_quality(),
                      "summary": models.summary_})  # fmt: skip

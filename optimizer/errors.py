@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["InputError", "format_rows"]
+__all__ = ["InputError", "Notice", "format_rows"]
+
+
+class Notice(UserWarning):
+    """Something the user should know that is not an error, in one line.
+
+    Issued with :func:`warnings.warn`; the command line prints it as ``note: ...`` (e.g. a
+    damaged model cache that is being rebuilt).
+    """
 
 
 class InputError(Exception):

@@ -1,10 +1,22 @@
 """Public API of :mod:`optimizer.io` (loaded lazily; see ``__init__.py``)."""
 
 from .atomic import (
+    MANIFEST as MANIFEST,
+)
+from .atomic import (
     atomic_directory as atomic_directory,
 )
 from .atomic import (
     atomic_path as atomic_path,
+)
+from .atomic import (
+    clean_leftovers as clean_leftovers,
+)
+from .atomic import (
+    verify_manifest as verify_manifest,
+)
+from .atomic import (
+    write_manifest as write_manifest,
 )
 from .campaign_log import (
     select_log_rows as select_log_rows,

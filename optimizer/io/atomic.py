@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_directory"]
+from optimizer.errors import InputError
+
+__all__ = [
+    "atomic_path",
+    "atomic_directory",
+    "write_manifest",
+    "verify_manifest",
+    "clean_leftovers",
+    "MANIFEST",
+]
+
+#: The file listing every other file of a directory written whole, with its SHA-256 and size.
+MANIFEST = "manifest.json"
 
 
 def _umask() -> int:
@@ -39,25 +54,138 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-@contextlib.contextmanager
-def atomic_directory(directory: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling directory; on success move each entry in it into ``directory``.
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-    Entries are moved one by one with ``os.replace`` only after everything was written, so an
-    interrupted run leaves ``directory`` as it was. Existing files (and sub-directories) of the
-    same names are replaced; other entries of ``directory`` are left alone.
+
+def clean_leftovers(directory: str | Path) -> list[Path]:
+    """Remove what interrupted runs left beside ``directory``; return what was removed.
+
+    Staging directories (``.<name>.<pid>.*.tmp``) and replaced directories
+    (``.<name>.<pid>.*.old``) of :func:`atomic_directory` whose process is gone; a live run's
+    are kept.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent)
-    )
+    pattern = re.compile(rf"^\.{re.escape(directory.name)}\.(\d+)\..*\.(tmp|old)$")
+    removed = []
+    if not directory.parent.is_dir():
+        return removed
+    for entry in directory.parent.iterdir():
+        found = pattern.match(entry.name)
+        if found and entry.is_dir() and not _alive(int(found.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+@contextlib.contextmanager
+def atomic_directory(directory: str | Path, *, whole: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling directory and publish it into ``directory`` on success.
+
+    Nothing is published before everything was written, so an interrupted run leaves
+    ``directory`` as it was (and :func:`clean_leftovers`, called first, removes what interrupted
+    runs left). ``whole=False``: each entry is moved in with ``os.replace``; existing entries of
+    the same names are replaced, other entries of ``directory`` are left alone. ``whole=True``:
+    the directory is replaced as a whole (the old one renamed aside, the new one renamed in,
+    the old one removed), so no entry of an earlier run survives and a reader sees the old
+    directory, the new one, or, for an instant, none, never a mixture.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError("exists and is not a directory", source=directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(directory)
+    if not whole:
+        directory.mkdir(exist_ok=True)
+    prefix = f".{directory.name}.{os.getpid()}."
+    staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=directory.parent))
     try:
         yield staging
-        for item in sorted(staging.iterdir()):
-            target = directory / item.name
-            if item.is_dir() and target.is_dir():
-                shutil.rmtree(target)
-            os.replace(item, target)
+        if whole:
+            old = None
+            if directory.is_dir():
+                old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=directory.parent))
+                os.replace(directory, old / "previous")
+            os.replace(staging, directory)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            for item in sorted(staging.iterdir()):
+                target = directory / item.name
+                if item.is_dir() and target.is_dir():
+                    shutil.rmtree(target)
+                os.replace(item, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def write_manifest(directory: str | Path) -> Path:
+    """Write :data:`MANIFEST` into ``directory``: every other file's SHA-256 and size.
+
+    Call it last, once every file is written; :func:`verify_manifest` checks them on reading.
+    """
+    directory = Path(directory)
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+    entries = {
+        p.relative_to(directory).as_posix(): {"sha256": _digest(p), "bytes": p.stat().st_size}
+        for p in files
+    }
+    target = directory / MANIFEST
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps({"format": 1, "files": entries}, indent=1))
+    return target
+
+
+def verify_manifest(directory: str | Path, needed: Iterable[str] = ()) -> None:
+    """Check every file :data:`MANIFEST` lists (present, same size, same SHA-256).
+
+    Parameters
+    ----------
+    directory : path
+    needed : iterable of str
+        Relative paths that must be listed (what the reader is about to read).
+
+    Raises
+    ------
+    InputError
+        One line naming the file and what is wrong: no manifest, a damaged manifest, a file
+        missing, truncated or changed, or a needed file the manifest does not list.
+    """
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise InputError(
+            f"no {MANIFEST}: not written whole by this version (write it again)", source=directory
+        )
+    try:
+        files = json.loads(path.read_text())["files"]
+        listed = {str(k): (str(v["sha256"]), int(v["bytes"])) for k, v in files.items()}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"damaged ({type(exc).__name__})", source=path) from None
+    for name in needed:
+        if name not in listed:
+            raise InputError(f"{name} is not in {MANIFEST}", source=directory)
+    for name, (digest, size) in listed.items():
+        file = directory / name
+        if not file.is_file():
+            raise InputError(f"missing (listed in {MANIFEST})", source=file)
+        if file.stat().st_size != size:
+            raise InputError(
+                f"{file.stat().st_size} bytes, {size} written: truncated or changed", source=file
+            )
+        if _digest(file) != digest:
+            raise InputError("changed since it was written (SHA-256 differs)", source=file)

@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, clone
 from optimizer.choices import ARCHITECTURES
 from optimizer.errors import InputError
 from optimizer.evaluation.metrics import coverage_knee
-from optimizer.io.atomic import atomic_path
+from optimizer.io.atomic import atomic_path, verify_manifest, write_manifest
 from optimizer.io.campaign_log import is_coupon, training_rows, user_split
 from optimizer.io.contract import USERS, coupon_column, redeem_column
 from optimizer.io.menu import NO_COUPON, Menu
@@ -592,7 +592,13 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         return (*nets, *members, *halves, *redemption, "models.json")
 
     def save(self, path: str | Path) -> None:
-        """Write the networks and ``models.json`` into directory ``path``."""
+        """Write the networks, ``models.json`` and last ``manifest.json`` into ``path``.
+
+        The manifest lists every file then in the directory with its SHA-256 (write extra
+        files, such as a holdout table, before); :meth:`load` checks them all. Publish the
+        directory whole (:func:`optimizer.io.atomic_directory` with ``whole=True``) so that
+        nothing of an earlier model survives beside it.
+        """
         path = Path(path)
         if self.architecture in BOOSTED:
             self.coupon_.save(path / "boosted")
@@ -632,14 +638,23 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         }
         with atomic_path(path / "models.json") as tmp:
             tmp.write_text(json.dumps(meta, indent=1))
+        write_manifest(path)  # last: every file of the directory, with its SHA-256
 
     @classmethod
     def load(cls, path: str | Path) -> ConversionModels:
-        """Load a directory written by :meth:`save`."""
+        """Load a directory written by :meth:`save`, every file checked against its manifest.
+
+        Raises
+        ------
+        InputError
+            One line naming the file: not a models directory, no manifest (written by an
+            earlier version), or a file missing, truncated or changed since it was written.
+        """
         path = Path(path)
         meta_path = path / "models.json"
         if not meta_path.is_file():
             raise InputError("not a models directory (models.json missing)", source=path)
+        verify_manifest(path, needed=("models.json",))
         meta = json.loads(meta_path.read_text())
         models = cls(**meta["params"])
         if models.architecture in BOOSTED:

@@ -7,6 +7,7 @@ it is, never read as markup); :func:`progress_bars` turns the library's
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from optimizer.errors import Notice
 from optimizer.progress import Step
 from optimizer.reporting.table import TableData
 
@@ -49,7 +51,9 @@ def rich_table(data: TableData) -> Table:
 def progress_bars(console: Console) -> Iterator[Callable[[Step], None]]:
     """A progress callback drawing one line per task on ``console``.
 
-    Nothing is drawn when the console is not a terminal, so logs get no bars.
+    Nothing is drawn when the console is not a terminal, so logs get no bars. A
+    :class:`~optimizer.errors.Notice` warned meanwhile is printed as one ``note: ...`` line
+    (other warnings as Python shows them).
     """
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(
@@ -62,6 +66,12 @@ def progress_bars(console: Console) -> Iterator[Callable[[Step], None]]:
                 if progress.tasks[task].total is None:
                     progress.update(task, total=1, completed=1, description=escape(name))
 
+        def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+            if issubclass(category, Notice):
+                progress.console.print(Text(f"note: {message}"))  # user text: never markup
+            else:
+                shown(message, category, filename, lineno, file, line)
+
         def update(step: Step) -> None:
             if step.task not in tasks:
                 close_open()
@@ -71,5 +81,9 @@ def progress_bars(console: Console) -> Iterator[Callable[[Step], None]]:
                 tasks[step.task], completed=step.done, total=step.total, description=label
             )
 
-        yield update
+        shown = warnings.showwarning
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", Notice)
+            warnings.showwarning = show
+            yield update
         close_open()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
+from optimizer.errors import InputError, Notice
 from optimizer.io.atomic import atomic_directory
 from optimizer.io.menu import Menu
 from optimizer.models.conversion import ConversionModels
@@ -26,7 +28,7 @@ from simulator.world.generation import build_world
 __all__ = ["ScoredScenario", "score_scenario", "cache_dir", "MODEL_CACHE_VERSION"]
 
 #: Bump when training or the saved layout changes, so stale cached models are not reused.
-MODEL_CACHE_VERSION = 7
+MODEL_CACHE_VERSION = 8
 
 
 def cache_dir() -> Path:
@@ -95,16 +97,21 @@ def score_scenario(
     world = build_world(scenario)
     root = cache_dir() if cache is None else cache
     target = root / f"models-{_key(scenario)}"
-    cached = (target / "models.json").is_file()
-    if cached:
+    models = None
+    if target.exists():
         say("loading cached models")
-        models = ConversionModels.load(target)
-    else:
+        try:
+            models = ConversionModels.load(target)
+        except (InputError, OSError, ValueError, KeyError, RuntimeError) as exc:
+            line = exc.line() if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"cached models unusable ({line}); retraining", Notice, stacklevel=2)
+    cached = models is not None
+    if models is None:
         say("training the conversion models")
         models = ConversionModels(segment=list(scenario.target_stages)).fit(
             world.history, world.users, scenario.menu, progress=progress
         )
-        with atomic_directory(target) as staging:
+        with atomic_directory(target, whole=True) as staging:  # replaces a damaged cache whole
             models.save(staging)
     say("scoring users")
     scores = models.predict(world.users, scenario.menu)

@@ -256,3 +256,75 @@ def test_a_scores_file_plans_with_its_own_menu_and_coupon(runner, models_dir, wo
     refused = runner.invoke(app, args)  # the manual coupon 10off99 is not on this menu
     assert refused.exit_code == 2
     assert refused.stderr.strip().startswith("error: manual.denomination: '10off99' is not on")
+
+
+@pytest.mark.parametrize(
+    ("damage", "names"),
+    [
+        ("truncate", ("weights.pt", "truncated")),
+        ("overwrite", ("weights.pt", "SHA-256")),
+        ("delete", ("weights.pt", "missing")),
+        ("manifest", ("manifest.json", "damaged")),
+        ("no-manifest", ("no manifest.json",)),
+    ],
+)
+def test_a_damaged_models_folder_is_refused_in_one_line(
+    runner, models_dir, world_dir, tmp_path, damage, names
+):
+    """Each damage to a trained folder: exit 2, one line naming the file, no traceback, no
+    scores written."""
+    import shutil
+
+    copy = tmp_path / "models"
+    shutil.copytree(models_dir, copy)
+    weights = copy / "shared_trunk" / "weights.pt"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "overwrite":  # same size, other bytes: only the checksum can tell
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    elif damage == "delete":
+        weights.unlink()
+    elif damage == "manifest":
+        (copy / "manifest.json").write_text('{"format": 1, "fil')
+    else:
+        (copy / "manifest.json").unlink()
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(
+        app,
+        ["score", "--models", str(copy), "--users", str(world_dir / "users.parquet"),
+         "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output and not out.exists()
+    for name in names:
+        assert name in lines[0]
+
+
+def test_retraining_replaces_the_folder_whole(world_dir, tmp_path):
+    """A file of an earlier run (here a stale redemption model) does not survive a retrain."""
+    from typer.testing import CliRunner
+
+    out = tmp_path / "models"
+    (out / "redemption").mkdir(parents=True)
+    (out / "redemption" / "model.json").write_text("{}")
+    (out / "stale.txt").write_text("old")
+    result = CliRunner().invoke(
+        app,
+        ["train", "--log", str(world_dir / "history.parquet"), "--users",
+         str(world_dir / "users.parquet"), "--out", str(out), "--segments", "dormant",
+         "--max-epochs", "2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not (out / "stale.txt").exists()
+    manifest = (out / "manifest.json").read_text()
+    assert "holdout.parquet" in manifest and "models.json" in manifest
+    models = ConversionModels.load(out)
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    listed = set(__import__("json").loads(manifest)["files"]) | {"manifest.json"}
+    assert names == listed  # nothing beside what the new run wrote
+    assert (models.redemption_ is None) == (not (out / "redemption").exists())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".models.")]

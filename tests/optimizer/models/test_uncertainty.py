@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from optimizer.errors import InputError
+from optimizer.io.atomic import write_manifest
 from optimizer.io.campaign_log import training_rows, user_split
 from optimizer.models import ConversionModels
 from simulator.world.generation import build_world
@@ -84,6 +85,9 @@ def test_saved_shrinkage_round_trips_and_a_missing_prior_is_refused(shrunk, smal
     meta = json.loads((tmp_path / "m" / "models.json").read_text())
     meta["shrinkage"] = None
     (tmp_path / "m" / "models.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="changed"):  # the manifest catches the edit
+        ConversionModels.load(tmp_path / "m")
+    write_manifest(tmp_path / "m")  # a consistent folder that still lacks the prior
     with pytest.raises(InputError, match="no shrinkage"):
         ConversionModels.load(tmp_path / "m")
 

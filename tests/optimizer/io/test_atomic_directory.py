@@ -1,0 +1,81 @@
+"""Directories published whole, leftovers of interrupted runs cleaned, manifests checked."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from optimizer.errors import InputError
+from optimizer.io.atomic import (
+    MANIFEST,
+    atomic_directory,
+    clean_leftovers,
+    verify_manifest,
+    write_manifest,
+)
+
+
+def test_a_whole_directory_replaces_the_old_one_or_leaves_it(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "stale.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_directory(target, whole=True) as staging:
+        (staging / "new.txt").write_text("new")
+        raise RuntimeError("killed half-way")
+    assert sorted(p.name for p in target.iterdir()) == ["stale.txt"]  # untouched
+    with atomic_directory(target, whole=True) as staging:
+        (staging / "new.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old left
+    # The merging mode keeps other entries.
+    with atomic_directory(target) as staging:
+        (staging / "more.txt").write_text("more")
+    assert sorted(p.name for p in target.iterdir()) == ["more.txt", "new.txt"]
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(InputError, match="not a directory"), atomic_directory(file, whole=True):
+        pass
+
+
+def test_leftovers_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
+    target = tmp_path / "out"
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    for name in (f".out.{dead}.abc.tmp", f".out.{dead}.xyz.old", f".out.{os.getpid()}.k.tmp"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f").write_text("x")
+    (tmp_path / ".other.1.a.tmp").mkdir()
+    removed = clean_leftovers(target)
+    assert sorted(p.name for p in removed) == [f".out.{dead}.abc.tmp", f".out.{dead}.xyz.old"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".other.1.a.tmp", f".out.{os.getpid()}.k.tmp"]
+
+
+def test_the_manifest_finds_every_kind_of_damage(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.bin").write_bytes(b"abcdef" * 100)
+    (tmp_path / "b.json").write_text("{}")
+    write_manifest(tmp_path)
+    verify_manifest(tmp_path, needed=("b.json", "sub/a.bin"))
+    listed = json.loads((tmp_path / MANIFEST).read_text())["files"]
+    assert set(listed) == {"b.json", "sub/a.bin"} and listed["b.json"]["bytes"] == 2
+    with pytest.raises(InputError, match="c.json is not in manifest.json"):
+        verify_manifest(tmp_path, needed=("c.json",))
+    a = tmp_path / "sub" / "a.bin"
+    a.write_bytes(b"abcdeX" + b"abcdef" * 99)  # same size
+    with pytest.raises(InputError, match="SHA-256") as caught:
+        verify_manifest(tmp_path)
+    assert str(a) in str(caught.value)
+    a.write_bytes(b"abc")
+    with pytest.raises(InputError, match="truncated"):
+        verify_manifest(tmp_path)
+    a.unlink()
+    with pytest.raises(InputError, match="missing"):
+        verify_manifest(tmp_path)
+    (tmp_path / MANIFEST).write_text("[1, 2")
+    with pytest.raises(InputError, match="damaged"):
+        verify_manifest(tmp_path)
+    (tmp_path / MANIFEST).unlink()
+    with pytest.raises(InputError, match="no manifest.json"):
+        verify_manifest(tmp_path)
