@@ -308,20 +308,10 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
                 menu=menu,
                 progress=report("coupon model"),
             )
-        self.members_ = []
-        for i in range(1, self.ensemble):
-            member = clone(self.coupon_).set_params(random_state=self.coupon_.random_state + i)
-            design = self._design_of(train) if self.architecture in BOOSTED else {}
-            self.members_.append(
-                member.fit(
-                    train[features],
-                    train["denomination"].to_numpy(),
-                    train["converted"].to_numpy(),
-                    menu=menu,
-                    progress=report(f"ensemble member {i + 1}"),
-                    **design,
-                )
-            )
+        self.members_ = [
+            self._fit_copy(train, menu, i, report(f"ensemble member {i + 1}"))
+            for i in range(1, self.ensemble)
+        ]
         self._fit_halves(train, menu, report)
         self.redemption_ = None
         converters = train[treated & (train["converted"].to_numpy() == 1)]
@@ -375,6 +365,19 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         }
         return self
 
+    def _fit_copy(self, rows: pd.DataFrame, menu: Menu, offset: int, progress) -> Any:
+        """A copy of the coupon model seeded ``random_state + offset``, fitted on ``rows``."""
+        model = clone(self.coupon_).set_params(random_state=self.coupon_.random_state + offset)
+        design = self._design_of(rows) if self.architecture in BOOSTED else {}
+        return model.fit(
+            rows[self.features],
+            rows["denomination"].to_numpy(),
+            rows["converted"].to_numpy(),
+            menu=menu,
+            progress=progress,
+            **design,
+        )
+
     def _fit_halves(self, train: pd.DataFrame, menu: Menu, report) -> None:
         """The half-sample models of ``uncertainty`` and the shrinkage's prior per coupon."""
         self.halves_, self.shrinkage_ = [], None
@@ -387,17 +390,8 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
             chosen = np.zeros(len(customers), dtype=bool)
             chosen[rng.permutation(len(customers))[: len(customers) // 2]] = True
             half = train[chosen[codes]]
-            model = clone(self.coupon_).set_params(random_state=self.coupon_.random_state + 101 + i)
-            design = self._design_of(half) if self.architecture in BOOSTED else {}
             self.halves_.append(
-                model.fit(
-                    half[features],
-                    half["denomination"].to_numpy(),
-                    half["converted"].to_numpy(),
-                    menu=menu,
-                    progress=report(f"half-sample model {i + 1}"),
-                    **design,
-                )
+                self._fit_copy(half, menu, 101 + i, report(f"half-sample model {i + 1}"))
             )
         people = train.drop_duplicates("user_id")[features]
         uplift = self._raw_coupon(people, menu) - self._raw_natural(people)[:, None]

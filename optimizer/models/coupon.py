@@ -13,12 +13,12 @@ from optimizer.choices import HEADS
 from optimizer.errors import InputError
 from optimizer.io.menu import Menu
 from optimizer.models.base import BaseConversionModel
-from optimizer.models.features import basket_median, basket_values
+from optimizer.models.features import basket_median, basket_values, log_relative
 from optimizer.models.nets import LogitNet, MonotoneCouponNet
 from optimizer.models.training import predict_logits
 from optimizer.progress import Progress
 
-__all__ = ["CouponConversionModel", "HEADS", "enforce_menu_monotonicity"]
+__all__ = ["CouponConversionModel", "HEADS", "check_on_menu", "enforce_menu_monotonicity"]
 
 
 def enforce_menu_monotonicity(p: np.ndarray, menu: Menu) -> np.ndarray:
@@ -49,6 +49,23 @@ def enforce_menu_monotonicity(p: np.ndarray, menu: Menu) -> np.ndarray:
     for j in range(len(menu)):
         out[:, j] = p[:, dominates[j]].max(axis=1)
     return out
+
+
+def check_on_menu(coupon: np.ndarray | Sequence[str], menu: Menu) -> np.ndarray:
+    """``coupon`` as an object array, shape (n,), each a denomination of ``menu``.
+
+    Raises
+    ------
+    InputError
+        Naming the first denomination (in text order) that is not on the menu.
+    """
+    coupon = np.asarray(coupon, dtype=object)
+    unknown = sorted(set(coupon.tolist()) - set(menu.names))
+    if unknown:
+        raise InputError(
+            f"coupon {unknown[0]!r} is not on the menu ({', '.join(menu.names)})", key="coupon"
+        )
+    return coupon
 
 
 class CouponConversionModel(BaseConversionModel):
@@ -128,9 +145,9 @@ class CouponConversionModel(BaseConversionModel):
         self, basket: np.ndarray, faces: np.ndarray, thresholds: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Log face value and log threshold relative to the basket, each shape (n, k)."""
-        log_b = np.log(basket)[:, None]
-        log_f = np.log(np.maximum(faces, 1e-6))[None, :] - log_b
-        log_t = np.log(np.maximum(thresholds, 1e-6))[None, :] - log_b
+        b = np.asarray(basket)[:, None]
+        log_f = log_relative(np.asarray(faces)[None, :], b)
+        log_t = log_relative(np.asarray(thresholds)[None, :], b)
         return log_f.astype(np.float32), log_t.astype(np.float32)
 
     _task = "coupon model"
@@ -162,13 +179,7 @@ class CouponConversionModel(BaseConversionModel):
         self._check_params()
         if self.head not in HEADS:
             raise InputError(f"must be one of {', '.join(HEADS)}", key="head")
-        coupon = np.asarray(coupon, dtype=object)
-        unknown = sorted(set(coupon.tolist()) - set(menu.names))
-        if unknown:
-            raise InputError(
-                f"coupon {unknown[0]!r} is not on the menu ({', '.join(menu.names)})",
-                key="coupon",
-            )
+        coupon = check_on_menu(coupon, menu)
         self.menu_ = menu
         index = pd.Index(menu.names).get_indexer(coupon).astype(np.int64)
         y = np.asarray(y, dtype=np.float32)

@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator
 
 from optimizer.errors import InputError, format_rows
 
-__all__ = ["FeatureEncoder", "PSI_BINS", "basket_median", "basket_values"]
+__all__ = ["FeatureEncoder", "PSI_BINS", "basket_median", "basket_values", "log_relative"]
 
 #: Number of quantile bins of a numeric feature's drift reference.
 PSI_BINS = 10
@@ -674,3 +674,12 @@ def basket_values(X: pd.DataFrame, column: str | None, fallback: float) -> np.nd
     raw = X[column].to_numpy(dtype=np.float64, na_value=np.nan)
     ok = np.isfinite(raw) & (raw > 0)
     return np.where(ok, raw, fallback)
+
+
+def log_relative(money: np.ndarray, basket: np.ndarray) -> np.ndarray:
+    """``log(money / basket)`` broadcast over the two arrays, float64.
+
+    Places a coupon's face value or threshold (money) relative to the user's basket (money);
+    amounts are floored at 1e-6 so a zero stays finite.
+    """
+    return np.log(np.maximum(np.asarray(money, np.float64), 1e-6)) - np.log(basket)

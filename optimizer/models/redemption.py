@@ -39,8 +39,8 @@ from optimizer.errors import InputError
 from optimizer.evaluation.metrics import classification_quality
 from optimizer.io.atomic import atomic_path
 from optimizer.io.menu import Menu
-from optimizer.models.coupon import enforce_menu_monotonicity
-from optimizer.models.features import FeatureEncoder, basket_median, basket_values
+from optimizer.models.coupon import check_on_menu, enforce_menu_monotonicity
+from optimizer.models.features import FeatureEncoder, basket_median, basket_values, log_relative
 from optimizer.progress import Progress, Step
 
 __all__ = ["RedemptionModel", "REDEMPTION_FORMAT", "REDEMPTION_MODELS"]
@@ -138,12 +138,6 @@ class RedemptionModel(BaseEstimator):
         """Coupon terms of :data:`COUPON_TERMS`, shape (*lf.shape, 5), times :data:`TERM_SCALE`."""
         return TERM_SCALE * np.stack([lf, lt, lf * lf, lt * lt, lf * lt], axis=-1)
 
-    def _relative(self, X: pd.DataFrame, faces, thresholds) -> tuple[np.ndarray, np.ndarray]:
-        log_b = np.log(self._basket(X))[:, None]
-        lf = np.log(np.maximum(np.asarray(faces, np.float64), 1e-6)).reshape(1, -1) - log_b
-        lt = np.log(np.maximum(np.asarray(thresholds, np.float64), 1e-6)).reshape(1, -1) - log_b
-        return lf, lt
-
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
@@ -172,13 +166,7 @@ class RedemptionModel(BaseEstimator):
         progress : callable, optional
             Receives one :class:`~optimizer.progress.Step` per fold and one for the final fit.
         """
-        coupon = np.asarray(coupon, dtype=object)
-        unknown = sorted(set(coupon.tolist()) - set(menu.names))
-        if unknown:
-            raise InputError(
-                f"coupon {unknown[0]!r} is not on the menu ({', '.join(menu.names)})",
-                key="coupon",
-            )
+        coupon = check_on_menu(coupon, menu)
         y = np.asarray(y, dtype=np.float64)
         if y.size < 2 or not 0 < y.sum() < y.size:
             raise InputError("redemption needs rows that redeemed and rows that did not")
@@ -208,9 +196,8 @@ class RedemptionModel(BaseEstimator):
     def _design(self, X: pd.DataFrame, faces: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
         """Rows' design matrix for one coupon each: shape (n, n_features)."""
         users, numeric = self._users(X)
-        log_b = np.log(self._basket(X))
-        lf = np.log(np.maximum(faces, 1e-6)) - log_b
-        lt = np.log(np.maximum(thresholds, 1e-6)) - log_b
+        basket = self._basket(X)
+        lf, lt = log_relative(faces, basket), log_relative(thresholds, basket)
         return np.hstack([users, self._terms(lf, lt), lt[:, None] * numeric])
 
     def _logistic(self, C: float) -> LogisticRegression:
@@ -258,7 +245,9 @@ class RedemptionModel(BaseEstimator):
         menu = self.menu_ if menu is None else menu
         numeric, codes = self.encoder_.transform(X)
         numeric = numeric.astype(np.float64)
-        lf, lt = self._relative(X, menu.face_values, menu.thresholds)
+        basket = self._basket(X)[:, None]
+        lf = log_relative(menu.face_values[None, :], basket)
+        lt = log_relative(menu.thresholds[None, :], basket)
         m = numeric.shape[1]
         base = numeric @ self.coef_[:m] + self.intercept_
         offset = m
