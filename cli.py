@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from cli_options import (
@@ -49,6 +47,7 @@ from cli_options import (
     parse_shares,
     parse_vary,
 )
+from cli_shell import OneLineErrors, emit, err, friendly, out, say, show
 from optimizer.choices import (
     POLICIES,
     Architecture,
@@ -59,11 +58,8 @@ from optimizer.choices import (
     Solver,
 )
 from optimizer.errors import InputError
-from optimizer.reporting.terminal import progress_bars, rich_table
+from optimizer.reporting.terminal import progress_bars
 from simulator.choices import Design
-
-if TYPE_CHECKING:
-    from optimizer.reporting.table import TableData
 
 app = typer.Typer(
     name="couponopt",
@@ -73,85 +69,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    cls=OneLineErrors,
 )
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-# ------------------------------------------------------------------------------ terminal
-
-
-def show(tables: Sequence[TableData | None], console: Console = out) -> None:
-    """Render tables (:func:`optimizer.reporting.rich_table`), skipping absent ones."""
-    for data in (t for t in tables if t is not None):
-        console.print(rich_table(data))
-
-
-def say(text: str, console: Console = out, style: str = "") -> None:
-    """One line of plain text (escaped: file names and labels are never markup)."""
-    console.print(escape(text), style=style, highlight=False, soft_wrap=True)
-
-
-def emit(payload: dict[str, Any]) -> None:
-    """Print ``payload`` as strict JSON (no NaN or Infinity), nothing else."""
-    from optimizer.io.strict_json import json_dumps as dumps
-
-    sys.stdout.write(dumps(payload) + "\n")
-
-
-# -------------------------------------------------------------------------------- errors
-
-#: Library configuration keys and arguments -> the flag that sets them.
-FLAGS: dict[str, str] = {
-    "budget": "--budget", "budget.amount": "--budget", "budgets": "--vary",
-    "whatif.vary.menu": "--vary", "whatif.vary.segments": "--vary",
-    "manual.denomination": "--denomination",
-    "targeting.segments": "--segments", "constraints.max_messages": "--max-messages",
-    "constraints.max_per_denomination": "--max-per-denomination",
-    "constraints.min_roi": "--min-roi", "constraints.overrun_risk": "--overrun-risk",
-    "constraints.segment_column": "--segment-column", "constraints.exclude_file": "--exclude",
-    "constraints.segment_shares": "--segment-share", "policies": "--policies", "match": "--match",
-    "match_on": "--match-on", "objective": "--objective", "solver": "--solver",
-    "v2_threshold": "--v2-threshold", "users": "--users", "scores": "--scores",
-    "population.users": "--population", "population.seed": "--seed", "segment": "--segments",
-    "test_share": "--test-share", "reference": "--reference", "menu": "--menu", "kind": "--kind",
-    "crossfit": "--crossfit", "plans": "--plan", "models": "--models", "clip": "--clip",
-    "estimators": "--estimators", "bootstrap": "--bootstrap", "outcome_model": "--outcome-model",
-    "marginal_return": "--marginal-return",
-}  # fmt: skip
-
-
-def _flag_for(key: str | None, ctx: typer.Context | None) -> str | None:
-    """The flag of ``key`` (else the key itself is named).
-
-    Always for an argument; for a configuration key (dotted) only when this command line set
-    it, since otherwise its value came from the file.
-    """
-    flag = FLAGS.get(key or "")
-    for param in ctx.command.params if flag and ctx else ():
-        if flag in param.opts:
-            source = ctx.get_parameter_source(param.name)
-            given = source is not None and source.name == "COMMANDLINE"
-            return flag if given or "." not in (key or "") else None
-    return None
-
-
-def friendly(command: F) -> F:
-    """Library input errors as one line on stderr and exit code 2; Ctrl-C as exit 130."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except InputError as exc:
-            flag = None if exc.source else _flag_for(exc.key, kwargs.get("ctx"))
-            say(f"error: {exc.line(flag)}", err, "bold red")
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            say("interrupted: no output was written", err, "bold red")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
@@ -213,11 +132,15 @@ def _load_scores(request: Any, scores: Path, users: Path | None, base: Path | No
     return table, request.read_users(base, users)
 
 
-def _writable(path: Path | None, suffixes: Sequence[str] | None = None) -> None:
-    """Refuse an output path that cannot be written (default: a table file) before any work."""
+def _writable(path: Path | None, suffixes: Sequence[str] | None = None, folder: Any = None) -> None:
+    """Refuse an output path that cannot be written (default: a table file) before any work.
+
+    ``folder``: the path is a folder replaced whole, writing those names (check_replaceable).
+    """
+    from optimizer.io import check_replaceable
     from optimizer.io.tables import check_writable
 
-    check_writable(path, suffixes)
+    check_writable(path, suffixes) if folder is None else path and check_replaceable(path, folder)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -474,7 +397,7 @@ def whatif(
     config = request.campaign
     base = None if vary else scenario.parent if scenario else None
     grid = build_grid(config, parse_vary(vary) if vary else config.whatif.vary, base)
-    _writable(out_path)
+    _writable(out_path), _writable(plots, folder=())
     with progress_bars(err) as progress:
         if scores is None:
             result = run_whatif(
@@ -640,6 +563,8 @@ def train(
     from optimizer.models import ConversionModels, train_on_data
     from optimizer.reporting.tables import training_table
 
+    entries = (*ConversionModels.ENTRIES, "holdout.parquet")
+    _writable(out_dir, folder=entries)
     config = _config(scenario, None, None, world=False) if scenario else None
     settings = {"max_epochs": max_epochs, "calibration": str(calibration)}
     params = dict(
@@ -662,7 +587,7 @@ def train(
             models = ConversionModels(**params)
             models.fit(log_df, users_df, the_menu, progress=progress, source=log)
             models.summary_["users_path"] = str(users.resolve())
-    with atomic_directory(out_dir, whole=True) as staging:  # a retrained folder keeps nothing old
+    with atomic_directory(out_dir, whole=True, writes=entries) as staging:  # keeps nothing old
         write_table(select_log_rows(log_df, models.holdout_), staging / "holdout.parquet")
         models.save(staging)  # last: its manifest lists every file, the holdout too
     if as_json:
@@ -729,7 +654,7 @@ def evaluate(
     from optimizer.models import ConversionModels, evaluation_rows
     from optimizer.reporting.tables import knee_sentence, quality_table, uplift_table
 
-    models = ConversionModels.load(models_dir)
+    models, _ = ConversionModels.load(models_dir), _writable(plots, folder=())
     log_path = log or models_dir / "holdout.parquet"
     rows = evaluation_rows(models, log_path, users, held_out=log is None)
     evaluation = evaluate_scores(rows, models.predict(rows), models.menu_)

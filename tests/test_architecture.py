@@ -131,16 +131,17 @@ def test_no_library_module_names_a_command_line_flag():
 
 
 def test_the_command_line_is_thin():
-    """Commands below about 900 lines (1,200 with their options), no body over about 60 lines.
+    """Commands below about 900 lines (1,250 with their options and shell), bodies under ~60.
 
     Twelve commands in 900 lines: the work lives in the library. The options' glossary grows
-    with each command (1,150 before `value` and its eleven options).
+    with each command (1,150 before `value` and its eleven options); the shell (cli_shell.py:
+    terminal, errors, exit codes) moved out of cli.py with issue 15's one-line usage errors.
     """
     source = (ROOT / "cli.py").read_text()
     assert len(source.splitlines()) <= 900
-    assert (
-        len(source.splitlines()) + len((ROOT / "cli_options.py").read_text().splitlines()) <= 1200
-    )
+    shell = ("cli_options.py", "cli_shell.py")
+    lines = sum(len((ROOT / f).read_text().splitlines()) for f in shell)
+    assert len(source.splitlines()) + lines <= 1250
     tree = ast.parse(source)
     commands = [
         node

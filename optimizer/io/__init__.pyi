@@ -10,6 +10,9 @@ from .atomic import (
     atomic_path as atomic_path,
 )
 from .atomic import (
+    check_replaceable as check_replaceable,
+)
+from .atomic import (
     clean_leftovers as clean_leftovers,
 )
 from .atomic import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ __all__ = [
     "write_manifest",
     "verify_manifest",
     "clean_leftovers",
+    "check_replaceable",
     "MANIFEST",
 ]
 
@@ -84,8 +86,61 @@ def clean_leftovers(directory: str | Path) -> list[Path]:
     return removed
 
 
+def _listed(directory: Path) -> set[str]:
+    """Top-level names the manifest of ``directory`` lists (empty when it has none)."""
+    try:
+        files = json.loads((directory / MANIFEST).read_text())["files"]
+        return {str(name).split("/", 1)[0] for name in files}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
+
+
+def check_replaceable(directory: str | Path, writes: Iterable[str] = ()) -> None:
+    """Refuse to replace ``directory`` whole when it holds anything its writer did not write.
+
+    A directory may be replaced when it does not exist, is empty, or holds only entries that
+    its :data:`MANIFEST` lists (an earlier run of the same writer), entries matching
+    ``writes`` (the names this run writes, shell patterns) and the manifest itself. Anything
+    else is a user's file that a whole replacement would delete.
+
+    Parameters
+    ----------
+    directory : path
+    writes : iterable of str
+        Top-level names (``fnmatch`` patterns) the writer produces.
+
+    Raises
+    ------
+    InputError
+        One line naming the directory and the first foreign entry; or the path is a file.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError("exists and is not a directory", source=directory)
+    parent = next(p for p in directory.absolute().parents if p.exists())
+    if not parent.is_dir():
+        raise InputError(f"{parent} is a file, not a directory", source=directory)
+    if not os.access(parent if not directory.exists() else directory.parent, os.W_OK | os.X_OK):
+        raise InputError("cannot be written here (no permission)", source=directory)
+    if not directory.is_dir():
+        return
+    patterns = (*writes, MANIFEST)
+    listed = _listed(directory)
+    for entry in sorted(directory.iterdir()):
+        name = entry.name
+        if name in listed or any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            continue
+        raise InputError(
+            f"holds {name!r}, which this command does not write; the folder is replaced whole, "
+            "so choose an empty or new folder",
+            source=directory,
+        )
+
+
 @contextlib.contextmanager
-def atomic_directory(directory: str | Path, *, whole: bool = False) -> Iterator[Path]:
+def atomic_directory(
+    directory: str | Path, *, whole: bool = False, writes: Iterable[str] | None = None
+) -> Iterator[Path]:
     """Yield a temporary sibling directory and publish it into ``directory`` on success.
 
     Nothing is published before everything was written, so an interrupted run leaves
@@ -95,10 +150,17 @@ def atomic_directory(directory: str | Path, *, whole: bool = False) -> Iterator[
     the directory is replaced as a whole (the old one renamed aside, the new one renamed in,
     the old one removed), so no entry of an earlier run survives and a reader sees the old
     directory, the new one, or, for an instant, none, never a mixture.
+
+    ``writes`` (with ``whole=True``): the top-level names this run writes; an existing
+    directory holding anything else is refused before any work (:func:`check_replaceable`),
+    and again at publication, so a user's files are never deleted.
     """
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise InputError("exists and is not a directory", source=directory)
+    if whole and writes is not None:
+        writes = tuple(writes)
+        check_replaceable(directory, writes)
     directory.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(directory)
     if not whole:
@@ -108,6 +170,8 @@ def atomic_directory(directory: str | Path, *, whole: bool = False) -> Iterator[
     try:
         yield staging
         if whole:
+            if writes is not None:
+                check_replaceable(directory, (*writes, *(p.name for p in staging.iterdir())))
             old = None
             if directory.is_dir():
                 old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=directory.parent))

@@ -6,13 +6,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from optimizer.io.atomic import atomic_path
+from optimizer.io.atomic import atomic_directory, write_manifest
 
 __all__ = ["write_figures"]
 
 
 def write_figures(figures: Mapping[str, Any], directory: str | Path, dpi: int = 120) -> list[Path]:
-    """Write every figure as ``<name>.png`` into ``directory`` (created when missing).
+    """Write every figure as ``<name>.png`` into ``directory``, published whole.
+
+    The folder is replaced as a whole once every figure is drawn, with a ``manifest.json``
+    of checksums written last: a reader sees the earlier figures or the new ones, never a
+    mixture. A folder holding anything but figures this run or an earlier one wrote is
+    refused (:func:`optimizer.io.check_replaceable`), before anything is drawn.
 
     Parameters
     ----------
@@ -28,11 +33,9 @@ def write_figures(figures: Mapping[str, Any], directory: str | Path, dpi: int = 
         The files written, in the mapping's order.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, figure in figures.items():
-        path = directory / f"{name}.png"
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        written.append(path)
-    return written
+    names = [f"{name}.png" for name in figures]
+    with atomic_directory(directory, whole=True, writes=names) as staging:
+        for name, figure in zip(names, figures.values(), strict=True):
+            figure.savefig(staging / name, format="png", dpi=dpi, bbox_inches="tight")
+        write_manifest(staging)
+    return [directory / name for name in names]

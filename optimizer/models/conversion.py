@@ -575,6 +575,12 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
                 out[redeem_column(name)] = redeem[:, k]
         return out
 
+    #: Every top-level name :meth:`save` may write (``manifest.json`` aside).
+    ENTRIES: tuple[str, ...] = (
+        "models.json", "natural", "coupon", "boosted", "shared_trunk", "ensemble", "halves",
+        "redemption",
+    )  # fmt: skip
+
     def saved_entries(self) -> tuple[str, ...]:
         """The entries :meth:`save` writes into a models directory."""
         nets = {"boosted": ("boosted/",), "shared_trunk": ("shared_trunk/",)}.get(

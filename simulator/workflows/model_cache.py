@@ -111,7 +111,8 @@ def score_scenario(
         models = ConversionModels(segment=list(scenario.target_stages)).fit(
             world.history, world.users, scenario.menu, progress=progress
         )
-        with atomic_directory(target, whole=True) as staging:  # replaces a damaged cache whole
+        # replaces a damaged cache whole
+        with atomic_directory(target, whole=True, writes=ConversionModels.ENTRIES) as staging:
             models.save(staging)
     say("scoring users")
     scores = models.predict(world.users, scenario.menu)

@@ -4,6 +4,9 @@ from .generation import (
     OUTPUT_TABLES as OUTPUT_TABLES,
 )
 from .generation import (
+    WORLD_FILES as WORLD_FILES,
+)
+from .generation import (
     World as World,
 )
 from .generation import (

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from optimizer.io.atomic import atomic_directory
+from optimizer.io.atomic import atomic_directory, write_manifest
 from optimizer.io.contract import ARCHETYPES, ASSIGNMENTS
 from optimizer.io.mapping import contract_data
 from optimizer.io.menu import NO_COUPON, save_menu
@@ -44,11 +44,19 @@ __all__ = [
     "build_world",
     "write_world",
     "OUTPUT_TABLES",
+    "WORLD_FILES",
     "world_campaign",
 ]
 
 #: Table files written by :func:`write_world` (without suffix).
 OUTPUT_TABLES: tuple[str, ...] = ("users", "history", "truth")
+#: Every top-level name a world folder holds (``manifest.json`` aside).
+WORLD_FILES: tuple[str, ...] = (
+    *(f"{name}.{ext}" for name in OUTPUT_TABLES for ext in ("parquet", "csv")),
+    "menu.toml",
+    "scenario.toml",
+    "campaign.toml",
+)
 
 
 @dataclass
@@ -315,7 +323,10 @@ def write_world(
     scenario : Scenario
         The world to generate.
     out_dir : str or Path
-        Output directory (created if needed). Files appear only once all are complete.
+        Output directory, replaced whole once everything is written (a reader sees the old
+        world or the new one, never a mixture), with a ``manifest.json`` of SHA-256
+        checksums written last. A folder holding anything but a world's files is refused
+        before any work (so a user's files are never deleted).
     csv : bool
         Also write ``.csv`` copies of the three tables.
     params : WorldParams
@@ -329,7 +340,7 @@ def write_world(
         Users per stage, natural conversion rate, mean true lifts, archetypes, log arms.
     """
     summary = WorldSummary(scenario.menu.names, scenario.target_stages)
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir, whole=True, writes=WORLD_FILES) as staging:
         sinks = {name: _TableSink(staging, name, csv) for name in OUTPUT_TABLES}
         try:
             for chunk in iter_world(scenario, params, progress):
@@ -346,6 +357,7 @@ def write_world(
             world_campaign(scenario).model_dump(mode="json", exclude_none=True),
             staging / "campaign.toml",
         )
+        write_manifest(staging)
     return summary
 
 

@@ -158,6 +158,7 @@ def test_generate_writes_every_table(runner, tmp_path, small_scenario):
         "menu.toml",
         "scenario.toml",
         "campaign.toml",
+        "manifest.json",
     }
     scenario = load_scenario(out / "scenario.toml")
     assert scenario.population.users == 3000 and scenario.population.seed == 5

@@ -311,15 +311,18 @@ def test_retraining_replaces_the_folder_whole(world_dir, tmp_path):
     out = tmp_path / "models"
     (out / "redemption").mkdir(parents=True)
     (out / "redemption" / "model.json").write_text("{}")
-    (out / "stale.txt").write_text("old")
-    result = CliRunner().invoke(
-        app,
-        ["train", "--log", str(world_dir / "history.parquet"), "--users",
-         str(world_dir / "users.parquet"), "--out", str(out), "--segments", "dormant",
-         "--max-epochs", "2"],
-    )  # fmt: skip
+    (out / "notes.txt").write_text("mine")
+    command = ["train", "--log", str(world_dir / "history.parquet"), "--users",
+               str(world_dir / "users.parquet"), "--out", str(out), "--segments", "dormant",
+               "--max-epochs", "2"]  # fmt: skip
+    # A file the trainer does not write is the user's: refused before training, kept.
+    refused = CliRunner().invoke(app, command)
+    assert refused.exit_code == 2 and "'notes.txt'" in refused.stderr, refused.output
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert (out / "notes.txt").read_text() == "mine" and "Training" not in refused.stdout
+    (out / "notes.txt").unlink()
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
-    assert not (out / "stale.txt").exists()
     manifest = (out / "manifest.json").read_text()
     assert "holdout.parquet" in manifest and "models.json" in manifest
     models = ConversionModels.load(out)

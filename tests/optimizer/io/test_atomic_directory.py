@@ -11,6 +11,7 @@ from optimizer.errors import InputError
 from optimizer.io.atomic import (
     MANIFEST,
     atomic_directory,
+    check_replaceable,
     clean_leftovers,
     verify_manifest,
     write_manifest,
@@ -79,3 +80,59 @@ def test_the_manifest_finds_every_kind_of_damage(tmp_path):
     (tmp_path / MANIFEST).unlink()
     with pytest.raises(InputError, match="no manifest.json"):
         verify_manifest(tmp_path)
+
+
+def test_a_folder_holding_a_users_file_is_never_replaced(tmp_path):
+    """Only what the writer writes, or what an earlier run's manifest lists, may go."""
+    target = tmp_path / "out"
+    check_replaceable(target, ["a.txt"])  # absent: fine
+    target.mkdir()
+    (target / "a.txt").write_text("earlier run")
+    check_replaceable(target, ["*.txt"])
+    (target / "mine.csv").write_text("the user's")
+    with pytest.raises(InputError, match="holds 'mine.csv'"):
+        check_replaceable(target, ["a.txt"])
+    with pytest.raises(InputError, match="holds 'mine.csv'"):  # refused before any work
+        with atomic_directory(target, whole=True, writes=["a.txt"]):
+            raise AssertionError("the work must not start")
+    assert (target / "mine.csv").read_text() == "the user's"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging left
+    # An entry an earlier run listed in its manifest is the writer's, whatever its name.
+    write_manifest(target)
+    check_replaceable(target, [])
+    # The names this run wrote count at publication too.
+    (target / "mine.csv").unlink()
+    with atomic_directory(target, whole=True, writes=["a.txt"]) as staging:
+        (staging / "sub").mkdir()
+    assert [p.name for p in target.iterdir()] == ["sub"]
+
+
+def test_a_file_in_the_way_is_refused_in_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="exists and is not a directory"):
+        check_replaceable(tmp_path / "file")
+    with pytest.raises(InputError, match="is a file, not a directory"):
+        check_replaceable(tmp_path / "file" / "out")
+
+
+def test_figures_folders_are_published_whole(tmp_path):
+    """A figure of an earlier run does not survive beside new ones; a user's file stops it."""
+    from optimizer.io import verify_manifest, write_figures
+
+    class Figure:  # anything with matplotlib's savefig
+        def __init__(self, text):
+            self.text = text
+
+        def savefig(self, path, **_):
+            open(path, "w").write(self.text)
+
+    target = tmp_path / "plots"
+    write_figures({"old": Figure("1"), "kept": Figure("2")}, target)
+    write_figures({"kept": Figure("3")}, target)
+    assert sorted(p.name for p in target.iterdir()) == ["kept.png", MANIFEST]
+    assert (target / "kept.png").read_text() == "3"
+    verify_manifest(target, ["kept.png"])
+    (target / "notes.md").write_text("mine")
+    with pytest.raises(InputError, match="holds 'notes.md'"):
+        write_figures({"kept": Figure("4")}, target)
+    assert (target / "kept.png").read_text() == "3"

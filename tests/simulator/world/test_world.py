@@ -251,3 +251,24 @@ def test_same_seed_same_world_and_blocks_are_independent(small_scenario):
     pd.testing.assert_frame_equal(
         block1.users, bigger.users.iloc[BLOCK_USERS:].reset_index(drop=True)
     )
+
+
+def test_a_world_folder_is_replaced_whole_and_checked(tmp_path):
+    """Regenerating leaves no file of the earlier world; a user's file stops it before work."""
+    from optimizer.errors import InputError
+    from optimizer.io import verify_manifest
+    from simulator.world.generation import write_world
+
+    out = tmp_path / "world"
+    write_world(Scenario().with_overrides(users=1_000, seed=3), out, csv=True)
+    first = (out / "users.parquet").read_bytes()
+    write_world(Scenario().with_overrides(users=1_200, seed=4), out, csv=False)
+    assert not (out / "users.csv").exists()  # the earlier run's copy is gone
+    assert (out / "users.parquet").read_bytes() != first
+    verify_manifest(out, ["users.parquet", "history.parquet", "truth.parquet", "menu.toml"])
+    assert len(pd.read_parquet(out / "users.parquet")) == 1_200
+    (out / "analysis.ipynb").write_text("{}")
+    with pytest.raises(InputError, match="holds 'analysis.ipynb'"):
+        write_world(Scenario().with_overrides(users=1_000, seed=5), out)
+    assert len(pd.read_parquet(out / "users.parquet")) == 1_200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]
