@@ -56,7 +56,7 @@ def emit(payload: dict[str, Any]) -> None:
 #: Library configuration keys and arguments -> the flag that sets them.
 FLAGS: dict[str, str] = {
     "budget": "--budget", "budget.amount": "--budget", "budgets": "--vary",
-    "whatif.vary.menu": "--vary", "whatif.vary.segments": "--vary",
+    "whatif.vary": "--vary", "whatif.vary.menu": "--vary", "whatif.vary.segments": "--vary",
     "manual.denomination": "--denomination",
     "targeting.segments": "--segments", "constraints.max_messages": "--max-messages",
     "constraints.max_per_denomination": "--max-per-denomination",

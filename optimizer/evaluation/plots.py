@@ -10,10 +10,12 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from optimizer.evaluation.quality import Evaluation
+from optimizer.io.figures import plain_text_figures
 
 __all__ = ["evaluation_figures"]
 
 
+@plain_text_figures
 def evaluation_figures(evaluation: Evaluation) -> dict[str, Figure]:
     """The coverage, precision-recall and Qini figures of ``evaluation``.
 

@@ -73,6 +73,12 @@ from .datasets import (
     load_starbucks as load_starbucks,
 )
 from .figures import (
+    plain_text as plain_text,
+)
+from .figures import (
+    plain_text_figures as plain_text_figures,
+)
+from .figures import (
     write_figures as write_figures,
 )
 from .mapping import (

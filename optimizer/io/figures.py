@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from optimizer.io.atomic import atomic_directory, write_manifest
 
-__all__ = ["write_figures"]
+__all__ = ["write_figures", "plain_text", "plain_text_figures"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def plain_text() -> Iterator[None]:
+    r"""Within it, matplotlib draws text as written: a ``$`` in a label is never mathtext.
+
+    Labels come from users' files (coupon names, segments, currencies); read as mathtext,
+    ``$\q$`` stops the drawing. Text objects keep the setting they were made with, and tick
+    labels are made when drawing, so both building and saving a figure go inside.
+    """
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        yield
+
+
+def plain_text_figures(build: F) -> F:
+    """Decorate a figure builder so that every text it makes is drawn as written."""
+
+    @functools.wraps(build)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with plain_text():
+            return build(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def write_figures(figures: Mapping[str, Any], directory: str | Path, dpi: int = 120) -> list[Path]:
@@ -34,7 +63,7 @@ def write_figures(figures: Mapping[str, Any], directory: str | Path, dpi: int = 
     """
     directory = Path(directory)
     names = [f"{name}.png" for name in figures]
-    with atomic_directory(directory, whole=True, writes=names) as staging:
+    with atomic_directory(directory, whole=True, writes=names) as staging, plain_text():
         for name, figure in zip(names, figures.values(), strict=True):
             figure.savefig(staging / name, format="png", dpi=dpi, bbox_inches="tight")
         write_manifest(staging)

@@ -175,6 +175,9 @@ from .whatif import (
     GridResult as GridResult,
 )
 from .whatif import (
+    MAX_GRID_POINTS as MAX_GRID_POINTS,
+)
+from .whatif import (
     build_grid as build_grid,
 )
 from .whatif import (

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from optimizer.io.figures import plain_text_figures
+
 __all__ = ["grid_figures"]
 
 
@@ -37,6 +39,7 @@ def _lines(ax, frame, column: str, sim: str | None) -> None:
                 )  # fmt: skip
 
 
+@plain_text_figures
 def grid_figures(
     frame: pd.DataFrame, currency: str = "CNY", simulated: bool = False
 ) -> dict[str, Figure]:

@@ -16,6 +16,7 @@ budget (a user whose coupon no longer fits ends the list, as an operator's expor
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -24,7 +25,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from optimizer.choices import BASELINES, POLICIES, SOLVERS, Policy, Solver
-from optimizer.errors import InputError
+from optimizer.errors import InputError, Notice
 from optimizer.planning.plan import Plan
 from optimizer.segments import rfm_score
 from optimizer.solvers.constraints import Constraints, fill_plan, linear_rows, repair_plan
@@ -53,6 +54,9 @@ __all__ = [
 AUTO_EXACT_MAX_USERS = 5_000
 #: Time limit (seconds) of the exact solver when ``auto`` picked it.
 AUTO_EXACT_TIME_LIMIT = 60.0
+#: Time limit (seconds) of the exact solver when asked for by name: past it, the best plan
+#: found is kept and a note says it is not proven optimal.
+EXACT_TIME_LIMIT = 600.0
 #: The article's natural-probability threshold, used by v2 when no knee is known.
 ARTICLE_V2_THRESHOLD = 0.9
 
@@ -175,7 +179,7 @@ def _plan_at(
         solver = settings.solver
         if solver not in SOLVERS:
             raise InputError(f"must be one of {', '.join(SOLVERS)}", key="solver")
-        time_limit = None
+        time_limit = EXACT_TIME_LIMIT
         if solver == "auto":
             solver = "pulp" if problem.n_users <= AUTO_EXACT_MAX_USERS else "dual"
             time_limit = AUTO_EXACT_TIME_LIMIT
@@ -184,6 +188,14 @@ def _plan_at(
             if solver == "pulp":
                 sol = solve_milp(prob, budget, settings.constraints, time_limit=time_limit)
                 details["status"] = sol.status
+                if sol.status != "Optimal":
+                    kept = "the best plan found is kept" if sol.status == "Feasible" else (
+                        "no plan was found, so nobody is targeted")  # fmt: skip
+                    warnings.warn(
+                        f"the exact solver stopped at its {time_limit:g} s limit ({sol.status}): "
+                        f"{kept}, not proven optimal; the dual solver certifies a gap at any size",
+                        Notice, stacklevel=2,
+                    )  # fmt: skip
             else:
                 sol = solve_dual(prob, budget, settings.constraints, seed=settings.seed)
                 details["multipliers"] = sol.multipliers

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
@@ -33,6 +34,7 @@ __all__ = [
     "Context",
     "Grid",
     "GridResult",
+    "MAX_GRID_POINTS",
     "build_grid",
     "plan_grid",
     "marginal_value",
@@ -83,6 +85,10 @@ class Context:
     margin_rate: float
     segments: tuple[str, ...]
     label: str
+
+
+#: The most points a what-if grid may hold (its axes' sizes multiplied): each point is a plan.
+MAX_GRID_POINTS = 10_000
 
 
 @dataclass
@@ -166,13 +172,22 @@ def build_grid(campaign: CampaignConfig, vary: Vary, base: str | Path | None = N
                 f"menu {label!r} has no {manual!r}, the manual practice's coupon",
                 key="whatif.vary.menu",
             )
-    return Grid(
+    grid = Grid(
         budget=vary.budgets() or [campaign.budget.amount],
         menu=menus,
         sms_cost=list(vary.sms_cost or [campaign.costs.sms_cost]),
         margin_rate=list(vary.margin_rate or [campaign.costs.margin_rate]),
         segments=[tuple(s) for s in (vary.segments or [campaign.targeting.segments])],
     )
+    axes = (grid.budget, grid.menu, grid.sms_cost, grid.margin_rate, grid.segments)
+    points = int(np.prod([len(axis) for axis in axes]))
+    if points > MAX_GRID_POINTS:
+        raise InputError(
+            f"the grid has {points:,} points ({' x '.join(str(len(a)) for a in axes)}: budgets,"
+            f" menus, SMS costs, margins, segments); at most {MAX_GRID_POINTS:,}",
+            key="whatif.vary",
+        )
+    return grid
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from optimizer.io.figures import plain_text
 from optimizer.reporting.table import TableData
 
 __all__ = ["Note", "Cards", "Images", "Section", "render_page", "figure_png"]
@@ -63,7 +64,8 @@ class Section:
 def figure_png(figure: Any, dpi: int = 110) -> bytes:
     """A matplotlib figure as PNG bytes."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    with plain_text():  # labels from users' files are never mathtext
+        figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 

@@ -432,3 +432,24 @@ def test_spend_error_of_the_models_enters_the_overrun_rule(campaign):
     bernoulli = float(np.sqrt((wary.problem.menu.face_values[k] ** 2 * q * (1 - q)).sum()))
     assert sd == pytest.approx(np.sqrt(bernoulli**2 + ((np.array(expected) * paid) ** 2).sum()))
     assert bernoulli < sd
+
+
+def test_an_exact_solve_stopped_by_its_time_limit_says_so(campaign, monkeypatch):
+    """Past the limit the best plan found is kept, with a note; nothing passes as optimal."""
+    import optimizer.planning.policies as policies
+    from optimizer.errors import Notice
+    from optimizer.solvers.milp import solve_milp
+
+    seen = {}
+
+    def limited(problem, budget, constraints=None, *, time_limit=None, gap=1e-7):
+        seen["limit"] = time_limit
+        found = solve_milp(problem, budget, constraints)
+        return replace(found, status="Feasible", upper_bound=None)  # as a stopped run returns
+
+    monkeypatch.setattr(policies, "solve_milp", limited)
+    candidates, _ = campaign
+    small = candidates.subset(np.arange(300))
+    with pytest.warns(Notice, match="stopped at its 600 s limit .Feasible.: the best plan"):
+        plan = _plan(small, 100.0, ["optimal"], solver="pulp")["optimal"]
+    assert seen["limit"] == policies.EXACT_TIME_LIMIT and plan.gap is None

@@ -46,3 +46,20 @@ def test_simulated_points_play_the_requests_campaign(small_scenario):
     assert row["users_targeted"] <= 60
     # 60 messages at most: their cost and at most 60 redeemed coupons of 50 (money).
     assert row["sim_campaign_cost"] <= 60 * small_scenario.costs.sms_cost + 60 * 50
+
+
+def test_a_runaway_grid_is_refused_before_any_plan(small_scenario):
+    """Axes multiply: 1,000 budgets x 11 SMS costs is over the limit, named in one line."""
+    from optimizer.errors import InputError
+    from optimizer.planning import MAX_GRID_POINTS
+
+    costs = [0.01 * i for i in range(11)]
+    ok = build_grid(
+        small_scenario, Vary(budget=[1000.0 * (i + 1) for i in range(900)], sms_cost=costs)
+    )
+    assert len(ok.budget) * len(ok.sms_cost) == 9_900 <= MAX_GRID_POINTS
+    with pytest.raises(InputError, match="11,000 points") as caught:
+        build_grid(
+            small_scenario, Vary(budget={"start": 1, "stop": 1e6, "points": 1000}, sms_cost=costs)
+        )
+    assert caught.value.key == "whatif.vary"
