@@ -41,6 +41,7 @@ from cli_options import (
     SegmentsOpt,
     SolverOpt,
     UsersOpt,
+    flag,
     names_opt,
     opt,
     parse_caps,
@@ -84,7 +85,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, opt("--version", callback=_version, is_eager=True)] = False,
+    version: Annotated[bool, flag("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
     """Coupon-campaign optimizer."""
 
@@ -154,7 +155,7 @@ def generate(
     population: PopulationOpt = None,
     seed: SeedOpt = None,
     scenario: ScenarioOpt = None,
-    csv: Annotated[bool, opt("--csv")] = False,
+    csv: Annotated[bool, flag("--csv")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a synthetic customer world with known ground truth.
@@ -190,12 +191,12 @@ def optimize(
     objective: ObjectiveOpt = Objective.CONVERSIONS,
     solver: SolverOpt = Solver.AUTO,
     policies: Annotated[str | None, names_opt("--policies", POLICIES, "optimize")] = None,
-    compare: Annotated[bool, opt("--compare")] = False,
+    compare: Annotated[bool, flag("--compare")] = False,
     denomination: Annotated[str | None, opt("--denomination")] = None,
     v2_threshold: Annotated[float | None, opt("--v2-threshold", min=0.0, max=1.0)] = None,
     match: MatchOpt = None,
     match_on: MatchOnOpt = None,
-    screen: Annotated[bool, opt("--screen")] = False,
+    screen: Annotated[bool, flag("--screen")] = False,
     max_per_denomination: Annotated[
         str | None, opt("--max-per-denomination", parser=parse_caps, metavar="NAME=COUNT,...")
     ] = None,
@@ -207,9 +208,9 @@ def optimize(
     segment_column: Annotated[str | None, opt("--segment-column")] = None,
     segments: SegmentsOpt = None,
     exclude: Annotated[Path | None, opt("--exclude", **File)] = None,
-    overrun_risk: Annotated[float | None, opt("--overrun-risk", min=0.0, max=1.0)] = None,
+    overrun_risk: Annotated[float | None, opt("--overrun-risk", metavar="RISK")] = None,
     marginal_return: Annotated[float | None, opt("--marginal-return", min=0.0)] = None,
-    value_log: Annotated[bool, opt("--value")] = False,
+    value_log: Annotated[bool, flag("--value")] = False,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
     out_path: Annotated[Path | None, opt("--out", "optimize", **File)] = None,
@@ -355,7 +356,7 @@ def whatif(
     vary: Annotated[list[str] | None, opt("--vary")] = None,
     policies: PoliciesOpt = None,
     objective: ObjectiveOpt = Objective.CONVERSIONS,
-    simulate_points: Annotated[bool, opt("--simulate")] = False,
+    simulate_points: Annotated[bool, flag("--simulate")] = False,
     replications: Annotated[int, opt("--replications", min=2)] = 3,
     workers: Annotated[int | None, opt("--workers", min=1)] = None,
     plots: PlotsOpt = None,
@@ -363,7 +364,7 @@ def whatif(
     users: UsersOpt = None,
     menu: MenuOpt = None,
     solver: SolverOpt = Solver.AUTO,
-    value_log: Annotated[bool, opt("--value")] = False,
+    value_log: Annotated[bool, flag("--value")] = False,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
     out_path: Annotated[Path | None, opt("--out", "whatif", **File)] = None,
@@ -441,7 +442,7 @@ def report(
     scores: Annotated[Path | None, opt("--scores", "report", **File)] = None,
     users: UsersOpt = None,
     models_dir: Annotated[Path | None, opt("--models", "report", **Dir)] = None,
-    simulate_arms: Annotated[bool, opt("--simulate", "Add the simulated A/B test.")] = False,
+    simulate_arms: Annotated[bool, flag("--simulate", "Add the simulated A/B test.")] = False,
     replications: Annotated[int, opt("--replications", min=2)] = 3,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
@@ -495,7 +496,7 @@ def init(
     users: Annotated[Path, opt("--users", "init", **File)],
     out_path: Annotated[Path, opt("--out", "init", **File)],
     log: Annotated[Path | None, opt("--log", "init", **File)] = None,
-    force: Annotated[bool, opt("--force", "Overwrite an existing --out file.")] = False,
+    force: Annotated[bool, flag("--force", "Overwrite an existing --out file.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a starting campaign configuration for your own customer table and campaign log.
@@ -688,7 +689,7 @@ def value(
     bootstrap: Annotated[int, opt("--bootstrap", min=0)] = 200,
     clip: Annotated[float | None, opt("--clip", min=1.0)] = None,
     outcome_model: Annotated[OutcomeModel, opt("--outcome-model")] = OutcomeModel.BOOSTING,
-    allow_unrandomized: Annotated[bool, opt("--allow-unrandomized")] = False,
+    allow_unrandomized: Annotated[bool, flag("--allow-unrandomized")] = False,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
     out_path: Annotated[Path | None, opt("--out", "value", **File)] = None,

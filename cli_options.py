@@ -176,7 +176,8 @@ HELP: dict[str, str] = {
     "--segment-share": "Share of messages per segment, e.g. dormant=0.5:,lapsed=:0.2.",
     "--segment-column": "User-table column of the --segment-share labels (lifecycle_stage).",
     "--exclude": "Users who get nothing: a table with user_id, or a .txt list of ids.",
-    "--overrun-risk": "At most this P(realised spend > budget) (normal approximation).",
+    "--overrun-risk": "At most this P(realised spend > budget) (normal approximation), in (0, 1];"
+    " 1 turns the rule off.",
     "--marginal-return": "A flexible budget instead of --budget: spend while one more unit of "
     "money adds at least this much to the objective (per unit of money).",
     "--reference": "Arm the others are compared with (default: manual, else the first arm).",
@@ -249,6 +250,11 @@ def opt(flag: str, help: str | None = None, **kwargs: Any) -> Any:  # noqa: A002
     return typer.Option(flag, help=HELP.get(f"{help} {name}", help) or HELP[name], **kwargs)
 
 
+def flag(name: str, help: str | None = None, **kwargs: Any) -> Any:  # noqa: A002
+    """A flag that takes no value (shown without a type in the help)."""
+    return opt(name, help, metavar=" ", **kwargs)
+
+
 def names_opt(
     flag: str,
     choices: Sequence[str],
@@ -283,4 +289,4 @@ ArchitecturesOpt = Annotated[str | None, names_opt("--architectures", ARCHITECTU
 SegmentsOpt = Annotated[str | None, opt("--segments", parser=_listed(None, ""), metavar="L,...")]
 PlotsOpt = Annotated[Path | None, opt("--plots", **Dir)]
 ModelsOpt = Annotated[Path, opt("--models", **Dir)]
-JsonOpt = Annotated[bool, opt("--json")]
+JsonOpt = Annotated[bool, flag("--json")]
