@@ -1,9 +1,7 @@
 """`couponopt`: the command-line face of the coupon-campaign optimizer.
 
-A thin typer app over the library: every command turns its flags into library arguments, calls
-the library, and renders what comes back (:class:`~optimizer.reporting.TableData` tables, or
-strict JSON with ``--json``). Library errors name configuration keys; they are printed as one
-line (naming the flag when the value came from one) with exit code 2.
+A thin typer app over the library: each command turns its flags into library arguments, calls
+the library and renders what comes back; errors and exit codes live in :mod:`cli_shell`.
 """
 
 from __future__ import annotations
@@ -755,23 +753,26 @@ def value(
 @friendly
 def validate(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Parquet/CSV table or TOML file to check.")],
+    path: Annotated[Path, typer.Argument(help="Table, TOML file, or a folder with a manifest.")],
     kind: Annotated[Kind | None, opt("--kind")] = None,
     menu: Annotated[Path | None, opt("--menu", "data", **File)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a file against the data contract; exit code 2 with one line if it breaks it.
+    """Check a file against the data contract (a folder: against its manifest); exit 2 if not.
 
     A campaign file with a [data] section also has its customer table and log read and
     checked as training would read them.
     """
     from optimizer.io import check_data, guess_kind, load_menu, load_table, menu_beside
+    from optimizer.io.atomic import manifest_files
     from simulator.scenario import Scenario, load_configuration
 
-    if not path.is_file():
-        raise InputError("not a file" if path.exists() else "file not found", source=path)
-    kind = Kind(kind or guess_kind(path))
-    if kind == Kind.SCENARIO:
+    if path.is_dir():  # a world, models or figures folder: every file against its manifest
+        kind, facts = "folder", {"files": len(manifest_files(path))}  # type: ignore[assignment]
+        text = f"{facts['files']} files, whole"
+    elif not path.is_file():
+        raise InputError("file not found", source=path)
+    elif (kind := Kind(kind or guess_kind(path))) == Kind.SCENARIO:
         config = load_configuration(path)
         which = "scenario" if isinstance(config, Scenario) else "campaign"
         facts = {"name": config.name, "denominations": list(config.menu.names)}

@@ -1,10 +1,8 @@
 """How `couponopt` talks: tables and lines on the terminal, strict JSON, errors and exit codes.
 
-Exit codes (the README's table): 0 done; 1 the system refused (a full disk, a permission, an
-I/O error), one line naming the file; 2 bad input (a flag, a file, a column, a key), one line
-naming it; 130 interrupted (nothing half-written is left). A usage error of the command line
-itself (an unknown flag, a value of the wrong type) is one line and exit 2 as well, never a
-box or a traceback.
+Exit codes (the README's table), each with one line on stderr, never a box or a traceback:
+0 done; 1 the system refused (a full disk, a permission); 2 bad input (a flag, a file, a
+column, a key, an unknown flag or a value of the wrong type); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,10 +19,8 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from optimizer.errors import InputError
+from optimizer.reporting.table import TableData
 from optimizer.reporting.terminal import rich_table
-
-if TYPE_CHECKING:
-    from optimizer.reporting.table import TableData
 
 out = Console()
 err = Console(stderr=True)
@@ -101,7 +97,7 @@ def friendly(command: F) -> F:
             raise typer.Exit(2) from None
         except OSError as exc:
             where = exc.filename or "couponopt"
-            say(f"error: {where}: {exc.strerror or exc}", err, "bold red")
+            say(f"error: {_one_line(f'{where}: {exc.strerror or exc}')}", err, "bold red")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             say("interrupted: no output was written", err, "bold red")

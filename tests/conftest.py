@@ -45,3 +45,16 @@ def _model_cache(tmp_path_factory):
     import os
 
     os.environ["COUPONOPT_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzzing and crash suites' counts: inputs tried and how each ended."""
+    import sys
+
+    for name in ("tests.cli.test_fuzz", "tests.cli.test_crash"):
+        module = sys.modules.get(name)
+        tally = getattr(module, "TALLY", None)
+        if tally:
+            terminalreporter.section(name.rsplit(".", 1)[-1])
+            for key in sorted(tally):
+                terminalreporter.write_line(f"{key}: {tally[key]}")

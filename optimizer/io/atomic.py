@@ -22,6 +22,7 @@ __all__ = [
     "verify_manifest",
     "clean_leftovers",
     "check_replaceable",
+    "manifest_files",
     "MANIFEST",
 ]
 
@@ -40,11 +41,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only on success.
 
     The temporary file lives in the same directory, so the final ``os.replace`` is atomic.
-    On any exception (KeyboardInterrupt included) the temporary file is removed.
+    On any exception (KeyboardInterrupt included) the temporary file is removed; one a killed
+    run left (``.<name>.<pid>.*.tmp``, its process gone) is removed by the next write of
+    ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_leftovers(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())
@@ -66,22 +72,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_leftovers(directory: str | Path) -> list[Path]:
+def clean_leftovers(directory: str | Path, *, every_name: bool = False) -> list[Path]:
     """Remove what interrupted runs left beside ``directory``; return what was removed.
 
-    Staging directories (``.<name>.<pid>.*.tmp``) and replaced directories
-    (``.<name>.<pid>.*.old``) of :func:`atomic_directory` whose process is gone; a live run's
-    are kept.
+    Staging files and directories (``.<name>.<pid>.*.tmp``) and replaced directories
+    (``.<name>.<pid>.*.old``) of :func:`atomic_path` and :func:`atomic_directory` whose
+    process is gone; a live run's are kept. ``every_name``: those of any name in ``directory``
+    itself (a folder the tool owns, such as the model cache), not only ``directory``'s own.
     """
     directory = Path(directory)
-    pattern = re.compile(rf"^\.{re.escape(directory.name)}\.(\d+)\..*\.(tmp|old)$")
+    folder, name = (
+        (directory, r".+") if every_name else (directory.parent, re.escape(directory.name))
+    )
+    pattern = re.compile(rf"^\.{name}\.(\d+)\.[a-z0-9_]+\.(tmp|old)$")
     removed = []
-    if not directory.parent.is_dir():
+    if not folder.is_dir():
         return removed
-    for entry in directory.parent.iterdir():
+    for entry in folder.iterdir():
         found = pattern.match(entry.name)
-        if found and entry.is_dir() and not _alive(int(found.group(1))):
-            shutil.rmtree(entry, ignore_errors=True)
+        if found and not _alive(int(found.group(1))):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
 
@@ -212,6 +225,24 @@ def write_manifest(directory: str | Path) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps({"format": 1, "files": entries}, indent=1))
     return target
+
+
+def manifest_files(directory: str | Path) -> list[str]:
+    """Check ``directory`` whole (:func:`verify_manifest`, nothing unlisted); its files.
+
+    Raises
+    ------
+    InputError
+        As :func:`verify_manifest`, or a file is present that the manifest does not list.
+    """
+    directory = Path(directory)
+    verify_manifest(directory)
+    listed = set(json.loads((directory / MANIFEST).read_text())["files"])
+    for path in sorted(directory.rglob("*")):
+        name = path.relative_to(directory).as_posix()
+        if path.is_file() and name != MANIFEST and name not in listed:
+            raise InputError(f"not in {MANIFEST}: added after the folder was written", source=path)
+    return sorted(listed)
 
 
 def verify_manifest(directory: str | Path, needed: Iterable[str] = ()) -> None:

@@ -193,6 +193,17 @@ def _check_numeric(series: pd.Series, spec: ColumnSpec, source: str) -> pd.Serie
     if missing.any() and not spec.nullable:
         _fail(source, spec, missing, "missing value (NaN or empty)", "a value in every row")
     present = ~missing
+    if values.dtype.kind == "f":
+        infinite = present & np.isinf(values)
+        if infinite.any():
+            _fail(source, spec, infinite, "infinite value", _expected_text(spec))
+    if spec.kind in ("int", "float") and np.dtype(spec.dtype).kind in "iuf":
+        kind = np.dtype(spec.dtype)
+        top = np.iinfo(kind).max if kind.kind in "iu" else np.finfo(kind).max
+        bottom = np.iinfo(kind).min if kind.kind in "iu" else -top
+        outside = present & ((values > top) | (values < bottom))
+        if outside.any():
+            _fail(source, spec, outside, f"value beyond {spec.dtype}", _expected_text(spec))
     if spec.kind in ("int", "flag") and values.dtype.kind == "f":
         fractional = present & (values != np.round(values))
         if fractional.any():

@@ -166,6 +166,9 @@ from .whatif import (
     AXES as AXES,
 )
 from .whatif import (
+    MAX_GRID_POINTS as MAX_GRID_POINTS,
+)
+from .whatif import (
     Context as Context,
 )
 from .whatif import (
@@ -173,9 +176,6 @@ from .whatif import (
 )
 from .whatif import (
     GridResult as GridResult,
-)
-from .whatif import (
-    MAX_GRID_POINTS as MAX_GRID_POINTS,
 )
 from .whatif import (
     build_grid as build_grid,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from optimizer.errors import InputError, Notice
-from optimizer.io.atomic import atomic_directory
+from optimizer.io.atomic import atomic_directory, clean_leftovers
 from optimizer.io.menu import Menu
 from optimizer.models.conversion import ConversionModels
 from optimizer.progress import Progress, report
@@ -97,6 +97,7 @@ def score_scenario(
     world = build_world(scenario)
     root = cache_dir() if cache is None else cache
     target = root / f"models-{_key(scenario)}"
+    clean_leftovers(root, every_name=True)  # what killed runs left, whatever their scenario
     models = None
     if target.exists():
         say("loading cached models")

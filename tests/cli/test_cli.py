@@ -206,6 +206,64 @@ def test_existing_outputs_survive_a_failed_run(runner, tmp_path, monkeypatch):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_full_disk_is_one_line_exit_1_and_leaves_nothing(runner, tmp_path, monkeypatch):
+    """The system refusing a write (ENOSPC here) ends in one line naming the file, exit 1."""
+    import errno
+
+    out = tmp_path / "world"
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "users.parquet"))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    monkeypatch.setattr("pyarrow.parquet.ParquetWriter.write_table", full)
+    result = runner.invoke(app, ["generate", "--population", "1000", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "No space left" in lines[0]
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no world, no staging folder
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["optimize", "--budget", "nan"], "Invalid value for '--budget'"),
+        (["optimize", "--bugdet", "5"], "No such option: --bugdet"),
+        (["optimize", "--scores", "."], "'.' is a directory"),
+        (["whatif", "--vary", "budget="], "give at least one budget"),
+        (["optimize", "--objective", "fame"], "'fame'"),
+        (["nosuchcommand"], "No such command"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(runner, args, fragment):
+    """click's usage errors print as one line (not typer's box), naming the flag, exit 2."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert "╭" not in result.output and "Traceback" not in result.output
+
+
+def test_validate_checks_a_folder_against_its_manifest(runner, tmp_path):
+    out = tmp_path / "world"
+    assert (
+        runner.invoke(app, ["generate", "--population", "1000", "--out", str(out)]).exit_code == 0
+    )
+    result = runner.invoke(app, ["validate", str(out), "--json"])
+    assert result.exit_code == 0 and strict_json(result.stdout)["files"] == 6, result.output
+    (out / "notes.txt").write_text("added")
+    result = runner.invoke(app, ["validate", str(out)])
+    assert result.exit_code == 2 and "notes.txt: not in manifest.json" in result.stderr
+    (out / "notes.txt").unlink()
+    data = (out / "users.parquet").read_bytes()
+    (out / "users.parquet").write_bytes(data[: len(data) // 2])
+    result = runner.invoke(app, ["validate", str(out)])
+    assert (
+        result.exit_code == 2 and "users.parquet" in result.stderr and "truncated" in result.stderr
+    )
+
+
 def test_schema_command_lists_the_contract(runner):
     result = runner.invoke(app, ["schema", "--kind", "scores"])
     assert result.exit_code == 0

@@ -53,6 +53,29 @@ def test_leftovers_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
     assert left == [".other.1.a.tmp", f".out.{os.getpid()}.k.tmp"]
 
 
+def test_a_killed_file_write_is_cleaned_by_the_next(tmp_path):
+    """atomic_path's temporary file of a dead run goes at the next write of the same name."""
+    from optimizer.io.atomic import atomic_path
+
+    dead = 2**22 + 54321
+    (tmp_path / f".plan.parquet.{dead}.abc123.tmp").write_text("half")
+    (tmp_path / f".plan.parquet.{os.getpid()}.live.tmp").write_text("running")
+    (tmp_path / f".other.csv.{dead}.abc.tmp").write_text("another output's")
+    with atomic_path(tmp_path / "plan.parquet") as tmp:
+        assert tmp.name.startswith(f".plan.parquet.{os.getpid()}.")
+        tmp.write_text("whole")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [f".other.csv.{dead}.abc.tmp", f".plan.parquet.{os.getpid()}.live.tmp",
+                    "plan.parquet"]  # fmt: skip
+    # A folder the tool owns (the model cache) is cleaned of every name's leftovers.
+    (tmp_path / f".models-ab.{dead}.q1.tmp").mkdir()
+    removed = clean_leftovers(tmp_path, every_name=True)
+    assert sorted(p.name for p in removed) == [
+        f".models-ab.{dead}.q1.tmp",
+        f".other.csv.{dead}.abc.tmp",
+    ]
+
+
 def test_the_manifest_finds_every_kind_of_damage(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.bin").write_bytes(b"abcdef" * 100)

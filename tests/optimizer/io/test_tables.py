@@ -100,6 +100,14 @@ USER_CASES = {
         _set("avg_order_value", 2, -5.0),
         ["column 'avg_order_value'", "negative money", "row 3"],
     ),
+    "infinite money": (
+        _set("avg_order_value", 2, np.inf),
+        ["column 'avg_order_value'", "infinite value", "row 3"],
+    ),
+    "beyond the column's type": (
+        _set("orders_365d", 5, 1e12),
+        ["column 'orders_365d'", "value beyond int32", "row 6"],
+    ),
     "probability below 0": (
         _set("coupon_redeem_share", 4, -0.1),
         ["column 'coupon_redeem_share'", "probability below 0", "[0, 1]"],
