@@ -131,15 +131,13 @@ def _load_scores(request: Any, scores: Path, users: Path | None, base: Path | No
     return table, request.read_users(base, users)
 
 
-def _writable(path: Path | None, suffixes: Sequence[str] | None = None, folder: Any = None) -> None:
-    """Refuse an output path that cannot be written (default: a table file) before any work.
+def _writable(path: Path | None, suffixes: Sequence[str] | None = None, folder: Any = ()) -> None:
+    """Refuse, before any work, an output file (or ``folder``: writer, names) not writable."""
+    from optimizer.io import check_replaceable, check_writable
 
-    ``folder``: the path is a folder replaced whole, writing those names (check_replaceable).
-    """
-    from optimizer.io import check_replaceable
-    from optimizer.io.tables import check_writable
-
-    check_writable(path, suffixes) if folder is None else path and check_replaceable(path, folder)
+    if folder and path:
+        return check_replaceable(path, folder[1], folder[0])
+    check_writable(path, suffixes)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -370,12 +368,12 @@ def whatif(
 ) -> None:
     """Answer what-if questions: the plans (and simulated outcomes) across a grid.
 
-    Vary the budget, the coupon menu, the SMS cost, the margin or the targeted segments (--vary,
-    or the file's [whatif] section); models are trained once, each menu/cost/segment
-    combination builds its problem once and the budget axis is swept on it.
+    Vary the budget, menu, SMS cost, margin or targeted segments (--vary, or the file's [whatif]
+    section); models are trained once, the budget axis swept on each combination's problem.
     """
-    from optimizer.io import load_menu, write_figures, write_table
+    from optimizer.io import figure_files, load_menu, write_figures, write_table
     from optimizer.planning import (
+        GRID_FIGURES,
         ROI_DEFINITION,
         Overrides,
         build_grid,
@@ -396,7 +394,7 @@ def whatif(
     config = request.campaign
     base = None if vary else scenario.parent if scenario else None
     grid = build_grid(config, parse_vary(vary) if vary else config.whatif.vary, base)
-    _writable(out_path), _writable(plots, folder=())
+    _writable(out_path), _writable(plots, folder=("what-if figures", figure_files(GRID_FIGURES)))
     with progress_bars(err) as progress:
         if scores is None:
             result = run_whatif(
@@ -416,7 +414,7 @@ def whatif(
                 table, people, c.menu, column=column, segments=c.segments, exclude=exclude
             ), progress=progress, value=valued)  # fmt: skip
     figures = grid_figures(result.frame, config.currency, result.simulated) if plots else {}
-    written = write_figures(figures, plots) if plots else []
+    written = write_figures(figures, plots, writer="what-if figures") if plots else []
     if out_path is not None:
         write_table(result.frame, out_path)
     if as_json:
@@ -563,7 +561,7 @@ def train(
     from optimizer.reporting.tables import training_table
 
     entries = (*ConversionModels.ENTRIES, "holdout.parquet")
-    _writable(out_dir, folder=entries)
+    _writable(out_dir, folder=("models", entries))
     config = _config(scenario, None, None, world=False) if scenario else None
     settings = {"max_epochs": max_epochs, "calibration": str(calibration)}
     params = dict(
@@ -586,7 +584,7 @@ def train(
             models = ConversionModels(**params)
             models.fit(log_df, users_df, the_menu, progress=progress, source=log)
             models.summary_["users_path"] = str(users.resolve())
-    with atomic_directory(out_dir, whole=True, writes=entries) as staging:  # keeps nothing old
+    with atomic_directory(out_dir, whole=True, writes=entries, writer="models") as staging:
         write_table(select_log_rows(log_df, models.holdout_), staging / "holdout.parquet")
         models.save(staging)  # last: its manifest lists every file, the holdout too
     if as_json:
@@ -648,16 +646,18 @@ def evaluate(
     coverage curve (share of users taken, share of natural converters covered, precision and
     probability threshold there).
     """
-    from optimizer.evaluation import evaluate_scores, evaluation_figures
-    from optimizer.io import write_figures
+    from optimizer.evaluation import EVALUATION_FIGURES, evaluate_scores, evaluation_figures
+    from optimizer.io import figure_files, write_figures
     from optimizer.models import ConversionModels, evaluation_rows
     from optimizer.reporting.tables import knee_sentence, quality_table, uplift_table
 
-    models, _ = ConversionModels.load(models_dir), _writable(plots, folder=())
+    models = ConversionModels.load(models_dir)
+    _writable(plots, folder=("evaluation figures", figure_files(EVALUATION_FIGURES)))
     log_path = log or models_dir / "holdout.parquet"
     rows = evaluation_rows(models, log_path, users, held_out=log is None)
     evaluation = evaluate_scores(rows, models.predict(rows), models.menu_)
-    written = write_figures(evaluation_figures(evaluation), plots) if plots else []
+    figures = evaluation_figures(evaluation) if plots else {}
+    written = write_figures(figures, plots, writer="evaluation figures") if plots else []
     if as_json:
         return emit({"log": log_path, **evaluation.to_dict(), "plots": written})
     show([quality_table(evaluation, str(log_path)), uplift_table(evaluation)])

@@ -100,7 +100,7 @@ def friendly(command: F) -> F:
             say(f"error: {_one_line(f'{where}: {exc.strerror or exc}')}", err, "bold red")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            say("interrupted: no output was written", err, "bold red")
+            say("interrupted: nothing half-written was left", err, "bold red")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -124,7 +124,7 @@ class OneLineErrors(TyperGroup):
                 where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
                 say(f"error: {_one_line(exc.format_message())}{where}", err, "bold red")
         except typer.Abort:
-            say("interrupted: no output was written", err, "bold red")
+            say("interrupted: nothing half-written was left", err, "bold red")
             code = 130
         if not standalone_mode:
             return code

@@ -94,6 +94,9 @@ from .outcome_models import (
     fold_of as fold_of,
 )
 from .plots import (
+    EVALUATION_FIGURES as EVALUATION_FIGURES,
+)
+from .plots import (
     evaluation_figures as evaluation_figures,
 )
 from .quality import (

@@ -15,6 +15,10 @@ from optimizer.io.figures import plain_text_figures
 __all__ = ["evaluation_figures"]
 
 
+#: The figures :func:`evaluation_figures` draws.
+EVALUATION_FIGURES: tuple[str, ...] = ("coverage", "precision_recall", "qini")
+
+
 @plain_text_figures
 def evaluation_figures(evaluation: Evaluation) -> dict[str, Figure]:
     """The coverage, precision-recall and Qini figures of ``evaluation``.

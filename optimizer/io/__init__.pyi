@@ -73,6 +73,9 @@ from .datasets import (
     load_starbucks as load_starbucks,
 )
 from .figures import (
+    figure_files as figure_files,
+)
+from .figures import (
     plain_text as plain_text,
 )
 from .figures import (
@@ -152,6 +155,9 @@ from .strict_json import (
 )
 from .tables import (
     FILE_KINDS as FILE_KINDS,
+)
+from .tables import (
+    check_writable as check_writable,
 )
 from .tables import (
     count_rows as count_rows,

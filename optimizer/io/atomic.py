@@ -9,7 +9,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -24,10 +26,15 @@ __all__ = [
     "check_replaceable",
     "manifest_files",
     "MANIFEST",
+    "STALE_SECONDS",
 ]
 
 #: The file listing every other file of a directory written whole, with its SHA-256 and size.
 MANIFEST = "manifest.json"
+
+
+#: A leftover of a run on another machine (shared folders) is removed after this many seconds.
+STALE_SECONDS = 24 * 3600
 
 
 def _umask() -> int:
@@ -36,27 +43,56 @@ def _umask() -> int:
     return mask
 
 
+def _host() -> str:
+    """The machine's name as it appears in staging names (letters, digits, '-')."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _tag() -> str:
+    """``<pid>@<host>``: who owns a staging file or folder."""
+    return f"{os.getpid()}@{_host()}"
+
+
+def _normal(path: str | Path) -> Path:
+    """``path`` absolute and normalised (no ``.``/``..``), a final symlink followed."""
+    path = Path(os.path.abspath(path))
+    if path.is_symlink():
+        path = path.resolve()
+    if path.parent == path:
+        raise InputError("is the root of the file system; choose a folder", source=path)
+    return path
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file or a directory) to disk, so a rename after it survives power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only on success.
 
-    The temporary file lives in the same directory, so the final ``os.replace`` is atomic.
-    On any exception (KeyboardInterrupt included) the temporary file is removed; one a killed
-    run left (``.<name>.<pid>.*.tmp``, its process gone) is removed by the next write of
-    ``path``.
+    The temporary file lives in the same directory, so the final ``os.replace`` is atomic;
+    it is flushed to disk first, and the directory after. On any exception (KeyboardInterrupt
+    included) the temporary file is removed; one a killed run left
+    (``.<name>.<pid>@<host>.*.tmp``, its process gone) is removed by the next write of ``path``.
     """
-    path = Path(path)
+    path = _normal(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
-    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_tag()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
+        _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync(path.parent)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -72,124 +108,191 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _gone(entry: Path, pid: int, host: str | None) -> bool:
+    """Whether the run that left ``entry`` is over: its pid gone here, or old elsewhere."""
+    if host is None or host == _host():
+        return not _alive(pid)
+    try:
+        return time.time() - entry.lstat().st_mtime > STALE_SECONDS
+    except OSError:
+        return False
+
+
 def clean_leftovers(directory: str | Path, *, every_name: bool = False) -> list[Path]:
     """Remove what interrupted runs left beside ``directory``; return what was removed.
 
-    Staging files and directories (``.<name>.<pid>.*.tmp``) and replaced directories
-    (``.<name>.<pid>.*.old``) of :func:`atomic_path` and :func:`atomic_directory` whose
-    process is gone; a live run's are kept. ``every_name``: those of any name in ``directory``
-    itself (a folder the tool owns, such as the model cache), not only ``directory``'s own.
+    Staging files and directories (``.<name>.<pid>@<host>.*.tmp``) and replaced directories
+    (``.<name>.<pid>@<host>.*.old``) of :func:`atomic_path` and :func:`atomic_directory` whose
+    run is over (its pid gone on this machine; older than :data:`STALE_SECONDS` when written
+    from another machine sharing the folder); a live run's are kept. A replaced directory whose
+    run died before the new one was renamed in is put back where it was, not removed.
+    ``every_name``: those of any name in ``directory`` itself (a folder the tool owns, such as
+    the model cache), not only ``directory``'s own.
     """
-    directory = Path(directory)
-    folder, name = (
-        (directory, r".+") if every_name else (directory.parent, re.escape(directory.name))
+    directory = _normal(directory)
+    folder = directory if every_name else directory.parent
+    name = r".+" if every_name else re.escape(directory.name)
+    pattern = re.compile(
+        rf"^\.(?P<name>{name})\.(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9-]+))?\.[a-z0-9_]+"
+        r"\.(?P<kind>tmp|old)$"
     )
-    pattern = re.compile(rf"^\.{name}\.(\d+)\.[a-z0-9_]+\.(tmp|old)$")
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
-    for entry in folder.iterdir():
+    for entry in sorted(folder.iterdir()):
         found = pattern.match(entry.name)
-        if found and not _alive(int(found.group(1))):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed.append(entry)
+        if not found or not _gone(entry, int(found["pid"]), found["host"]):
+            continue
+        target, previous = folder / found["name"], entry / "previous"
+        if found["kind"] == "old" and previous.is_dir() and not target.exists():
+            os.replace(previous, target)  # the run died between its two renames: undo the first
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
     return removed
 
 
-def _listed(directory: Path) -> set[str]:
-    """Top-level names the manifest of ``directory`` lists (empty when it has none)."""
+def _listed(directory: Path, writer: str) -> set[str] | None:
+    """The files ``writer``'s manifest in ``directory`` lists; None when it is not one."""
     try:
-        files = json.loads((directory / MANIFEST).read_text())["files"]
-        return {str(name).split("/", 1)[0] for name in files}
+        data = json.loads((directory / MANIFEST).read_text())
+        files = data["files"]
+        if data.get("format") != 1 or data.get("writer") != writer or not isinstance(files, dict):
+            return None
+        if not all(
+            isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in files.values()
+        ):
+            return None
+        return {str(name) for name in files}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return set()
+        return None
 
 
-def check_replaceable(directory: str | Path, writes: Iterable[str] = ()) -> None:
+def _foreign(directory: Path, writes: tuple[str, ...], writer: str) -> str | None:
+    """The first entry of ``directory`` its writer did not write, or None."""
+    listed = _listed(directory, writer)
+    if listed is None:  # no manifest of this writer: the names it writes, at the top
+        for entry in sorted(directory.iterdir()):
+            if not any(fnmatch.fnmatchcase(entry.name, p) for p in writes):
+                return entry.name
+        return None
+    folders = {part for name in listed for part in _parents(name)}
+    for path in sorted(directory.rglob("*")):  # with a manifest: every file must be listed
+        name = path.relative_to(directory).as_posix()
+        if path.is_dir() and not path.is_symlink():
+            if name not in folders and not any(fnmatch.fnmatchcase(name, p) for p in writes):
+                return name
+        elif name != MANIFEST and name not in listed:
+            return name
+    return None
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def check_replaceable(directory: str | Path, writes: Iterable[str] = (), writer: str = "") -> None:
     """Refuse to replace ``directory`` whole when it holds anything its writer did not write.
 
-    A directory may be replaced when it does not exist, is empty, or holds only entries that
-    its :data:`MANIFEST` lists (an earlier run of the same writer), entries matching
-    ``writes`` (the names this run writes, shell patterns) and the manifest itself. Anything
+    A directory may be replaced when it does not exist, is empty, or holds only what an
+    earlier run of the same ``writer`` listed in its :data:`MANIFEST` (every file, at any
+    depth), or, without such a manifest, only top-level entries matching ``writes``. Anything
     else is a user's file that a whole replacement would delete.
 
     Parameters
     ----------
     directory : path
     writes : iterable of str
-        Top-level names (``fnmatch`` patterns) the writer produces.
+        Top-level names (``fnmatch`` patterns) the writer produces, its manifest included.
+    writer : str
+        Who writes the folder (``"world"``, ``"models"``, ...), as :func:`write_manifest` records.
 
     Raises
     ------
     InputError
-        One line naming the directory and the first foreign entry; or the path is a file.
+        One line naming the directory and the first foreign entry; the path is a file, inside
+        a file, the root, or in a folder that cannot be written.
     """
-    directory = Path(directory)
+    given = Path(directory)
+    directory = _normal(directory)
     if directory.exists() and not directory.is_dir():
-        raise InputError("exists and is not a directory", source=directory)
-    parent = next(p for p in directory.absolute().parents if p.exists())
+        raise InputError("exists and is not a directory", source=given)
+    parent = next(p for p in directory.parents if p.exists())
     if not parent.is_dir():
-        raise InputError(f"{parent} is a file, not a directory", source=directory)
+        raise InputError(f"{parent} is a file, not a directory", source=given)
     if not os.access(parent if not directory.exists() else directory.parent, os.W_OK | os.X_OK):
-        raise InputError("cannot be written here (no permission)", source=directory)
+        raise InputError("cannot be written here (no permission)", source=given)
     if not directory.is_dir():
         return
-    patterns = (*writes, MANIFEST)
-    listed = _listed(directory)
-    for entry in sorted(directory.iterdir()):
-        name = entry.name
-        if name in listed or any(fnmatch.fnmatchcase(name, p) for p in patterns):
-            continue
+    foreign = _foreign(directory, (*writes, MANIFEST), writer)
+    if foreign is not None:
         raise InputError(
-            f"holds {name!r}, which this command does not write; the folder is replaced whole, "
-            "so choose an empty or new folder",
-            source=directory,
+            f"holds {foreign!r}, which this command does not write; the folder is replaced "
+            "whole, so choose an empty or new folder",
+            source=given,
         )
 
 
 @contextlib.contextmanager
 def atomic_directory(
-    directory: str | Path, *, whole: bool = False, writes: Iterable[str] | None = None
+    directory: str | Path,
+    *,
+    whole: bool = False,
+    writes: Iterable[str] | None = None,
+    writer: str = "",
 ) -> Iterator[Path]:
     """Yield a temporary sibling directory and publish it into ``directory`` on success.
 
-    Nothing is published before everything was written, so an interrupted run leaves
-    ``directory`` as it was (and :func:`clean_leftovers`, called first, removes what interrupted
-    runs left). ``whole=False``: each entry is moved in with ``os.replace``; existing entries of
-    the same names are replaced, other entries of ``directory`` are left alone. ``whole=True``:
-    the directory is replaced as a whole (the old one renamed aside, the new one renamed in,
-    the old one removed), so no entry of an earlier run survives and a reader sees the old
-    directory, the new one, or, for an instant, none, never a mixture.
+    Nothing is published before everything was written (and flushed to disk), so an
+    interrupted run leaves ``directory`` as it was (and :func:`clean_leftovers`, called first,
+    removes what interrupted runs left). ``whole=False``: each entry is moved in with
+    ``os.replace``; existing entries of the same names are replaced, other entries of
+    ``directory`` are left alone. ``whole=True``: the directory is replaced as a whole (the old
+    one renamed aside, the new one renamed in, the old one removed), so no entry of an earlier
+    run survives and a reader sees the old directory, the new one, or, for an instant, none,
+    never a mixture; if the second rename fails the first is undone, and if the run dies
+    between the two the next run puts the old directory back.
 
-    ``writes`` (with ``whole=True``): the top-level names this run writes; an existing
-    directory holding anything else is refused before any work (:func:`check_replaceable`),
-    and again at publication, so a user's files are never deleted.
+    ``writes`` and ``writer`` (with ``whole=True``): the top-level names this run writes and
+    who writes them; an existing directory holding anything else is refused before any work
+    (:func:`check_replaceable`), and again at publication, so a user's files are never deleted.
+    ``writes=None``: no check (a folder the tool owns, such as a model cache entry).
     """
-    directory = Path(directory)
+    given = Path(directory)
+    directory = _normal(directory)
     if directory.exists() and not directory.is_dir():
-        raise InputError("exists and is not a directory", source=directory)
+        raise InputError("exists and is not a directory", source=given)
     if whole and writes is not None:
         writes = tuple(writes)
-        check_replaceable(directory, writes)
+        check_replaceable(directory, writes, writer)
     directory.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(directory)
     if not whole:
         directory.mkdir(exist_ok=True)
-    prefix = f".{directory.name}.{os.getpid()}."
+    prefix = f".{directory.name}.{_tag()}."
     staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=directory.parent))
     try:
         yield staging
+        for path in (*staging.rglob("*"), staging):
+            if not path.is_symlink():
+                _fsync(path)
         if whole:
             if writes is not None:
-                check_replaceable(directory, (*writes, *(p.name for p in staging.iterdir())))
+                check_replaceable(directory, writes, writer)
             old = None
-            if directory.is_dir():
-                old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=directory.parent))
-                os.replace(directory, old / "previous")
-            os.replace(staging, directory)
+            try:
+                if directory.is_dir():
+                    old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=directory.parent))
+                    os.replace(directory, old / "previous")
+                os.replace(staging, directory)
+            except BaseException:
+                if old is not None and (old / "previous").is_dir() and not directory.exists():
+                    os.replace(old / "previous", directory)  # undo the first rename
+                raise
+            _fsync(directory.parent)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
         else:
@@ -198,6 +301,7 @@ def atomic_directory(
                 if item.is_dir() and target.is_dir():
                     shutil.rmtree(target)
                 os.replace(item, target)
+            _fsync(directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -210,10 +314,12 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def write_manifest(directory: str | Path) -> Path:
+def write_manifest(directory: str | Path, writer: str = "") -> Path:
     """Write :data:`MANIFEST` into ``directory``: every other file's SHA-256 and size.
 
     Call it last, once every file is written; :func:`verify_manifest` checks them on reading.
+    ``writer`` names who wrote the folder, so that only the same writer replaces it whole
+    (:func:`check_replaceable`).
     """
     directory = Path(directory)
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
@@ -223,7 +329,7 @@ def write_manifest(directory: str | Path) -> Path:
     }
     target = directory / MANIFEST
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps({"format": 1, "files": entries}, indent=1))
+        tmp.write_text(json.dumps({"format": 1, "writer": writer, "files": entries}, indent=1))
     return target
 
 

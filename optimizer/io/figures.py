@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from optimizer.io.atomic import atomic_directory, write_manifest
 
-__all__ = ["write_figures", "plain_text", "plain_text_figures"]
+__all__ = ["write_figures", "figure_files", "plain_text", "plain_text_figures"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,13 +40,20 @@ def plain_text_figures(build: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def write_figures(figures: Mapping[str, Any], directory: str | Path, dpi: int = 120) -> list[Path]:
+def figure_files(names: Iterable[str]) -> tuple[str, ...]:
+    """The file names :func:`write_figures` gives figures of these names."""
+    return tuple(f"{name}.png" for name in names)
+
+
+def write_figures(
+    figures: Mapping[str, Any], directory: str | Path, dpi: int = 120, writer: str = "figures"
+) -> list[Path]:
     """Write every figure as ``<name>.png`` into ``directory``, published whole.
 
     The folder is replaced as a whole once every figure is drawn, with a ``manifest.json``
     of checksums written last: a reader sees the earlier figures or the new ones, never a
-    mixture. A folder holding anything but figures this run or an earlier one wrote is
-    refused (:func:`optimizer.io.check_replaceable`), before anything is drawn.
+    mixture. A folder holding anything but figures this run or an earlier run of the same
+    ``writer`` wrote is refused (:func:`optimizer.io.check_replaceable`), never emptied.
 
     Parameters
     ----------
@@ -55,6 +62,8 @@ def write_figures(figures: Mapping[str, Any], directory: str | Path, dpi: int = 
     directory : str or Path
     dpi : int
         Resolution, dots per inch.
+    writer : str
+        Who writes the folder (e.g. ``"what-if figures"``): another writer's folder is refused.
 
     Returns
     -------
@@ -62,9 +71,10 @@ def write_figures(figures: Mapping[str, Any], directory: str | Path, dpi: int = 
         The files written, in the mapping's order.
     """
     directory = Path(directory)
-    names = [f"{name}.png" for name in figures]
-    with atomic_directory(directory, whole=True, writes=names) as staging, plain_text():
+    names = figure_files(figures)
+    folder = atomic_directory(directory, whole=True, writes=names, writer=writer)
+    with folder as staging, plain_text():
         for name, figure in zip(names, figures.values(), strict=True):
             figure.savefig(staging / name, format="png", dpi=dpi, bbox_inches="tight")
-        write_manifest(staging)
+        write_manifest(staging, writer=writer)
     return [directory / name for name in names]

@@ -199,9 +199,12 @@ def _check_numeric(series: pd.Series, spec: ColumnSpec, source: str) -> pd.Serie
             _fail(source, spec, infinite, "infinite value", _expected_text(spec))
     if spec.kind in ("int", "float") and np.dtype(spec.dtype).kind in "iuf":
         kind = np.dtype(spec.dtype)
-        top = np.iinfo(kind).max if kind.kind in "iu" else np.finfo(kind).max
-        bottom = np.iinfo(kind).min if kind.kind in "iu" else -top
-        outside = present & ((values > top) | (values < bottom))
+        if kind.kind in "iu":  # bounds as exact floats: 2**63 - 1 rounds up to 2**63 in float64
+            top, bottom = float(np.iinfo(kind).max) + 1, float(np.iinfo(kind).min)
+            outside = present & ((values >= top) | (values < bottom))
+        else:
+            top = float(np.finfo(kind).max)
+            outside = present & (np.abs(values) > top)
         if outside.any():
             _fail(source, spec, outside, f"value beyond {spec.dtype}", _expected_text(spec))
     if spec.kind in ("int", "flag") and values.dtype.kind == "f":

@@ -638,7 +638,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         }
         with atomic_path(path / "models.json") as tmp:
             tmp.write_text(json.dumps(meta, indent=1))
-        write_manifest(path)  # last: every file of the directory, with its SHA-256
+        write_manifest(path, writer="models")  # last: every file of the directory, with its SHA-256
 
     @classmethod
     def load(cls, path: str | Path) -> ConversionModels:

@@ -67,6 +67,9 @@ from .plan import (
     check_plan as check_plan,
 )
 from .plots import (
+    GRID_FIGURES as GRID_FIGURES,
+)
+from .plots import (
     grid_figures as grid_figures,
 )
 from .policies import (

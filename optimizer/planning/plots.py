@@ -39,6 +39,10 @@ def _lines(ax, frame, column: str, sim: str | None) -> None:
                 )  # fmt: skip
 
 
+#: The figures :func:`grid_figures` draws.
+GRID_FIGURES: tuple[str, ...] = ("frontier", "roi", "mix")
+
+
 @plain_text_figures
 def grid_figures(
     frame: pd.DataFrame, currency: str = "CNY", simulated: bool = False

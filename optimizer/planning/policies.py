@@ -188,12 +188,16 @@ def _plan_at(
             if solver == "pulp":
                 sol = solve_milp(prob, budget, settings.constraints, time_limit=time_limit)
                 details["status"] = sol.status
-                if sol.status != "Optimal":
-                    kept = "the best plan found is kept" if sol.status == "Feasible" else (
-                        "no plan was found, so nobody is targeted")  # fmt: skip
+                if sol.status == "Feasible":  # stopped by the limit with an incumbent
                     warnings.warn(
-                        f"the exact solver stopped at its {time_limit:g} s limit ({sol.status}): "
-                        f"{kept}, not proven optimal; the dual solver certifies a gap at any size",
+                        f"the exact solver stopped at its {time_limit:g} s limit: the best plan "
+                        "found is kept, not proven optimal; the dual solver certifies a gap at "
+                        "any size", Notice, stacklevel=2,
+                    )  # fmt: skip
+                elif sol.status != "Optimal":
+                    warnings.warn(
+                        f"the exact solver ended with status {sol.status} (time limit "
+                        f"{time_limit:g} s): no plan was found, so nobody is targeted",
                         Notice, stacklevel=2,
                     )  # fmt: skip
             else:

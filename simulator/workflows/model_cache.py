@@ -113,7 +113,7 @@ def score_scenario(
             world.history, world.users, scenario.menu, progress=progress
         )
         # replaces a damaged cache whole
-        with atomic_directory(target, whole=True, writes=ConversionModels.ENTRIES) as staging:
+        with atomic_directory(target, whole=True) as staging:  # the tool's own folder
             models.save(staging)
     say("scoring users")
     scores = models.predict(world.users, scenario.menu)

@@ -340,7 +340,7 @@ def write_world(
         Users per stage, natural conversion rate, mean true lifts, archetypes, log arms.
     """
     summary = WorldSummary(scenario.menu.names, scenario.target_stages)
-    with atomic_directory(out_dir, whole=True, writes=WORLD_FILES) as staging:
+    with atomic_directory(out_dir, whole=True, writes=WORLD_FILES, writer="world") as staging:
         sinks = {name: _TableSink(staging, name, csv) for name in OUTPUT_TABLES}
         try:
             for chunk in iter_world(scenario, params, progress):
@@ -357,7 +357,7 @@ def write_world(
             world_campaign(scenario).model_dump(mode="json", exclude_none=True),
             staging / "campaign.toml",
         )
-        write_manifest(staging)
+        write_manifest(staging, writer="world")
     return summary
 
 

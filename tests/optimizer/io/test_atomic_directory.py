@@ -62,7 +62,7 @@ def test_a_killed_file_write_is_cleaned_by_the_next(tmp_path):
     (tmp_path / f".plan.parquet.{os.getpid()}.live.tmp").write_text("running")
     (tmp_path / f".other.csv.{dead}.abc.tmp").write_text("another output's")
     with atomic_path(tmp_path / "plan.parquet") as tmp:
-        assert tmp.name.startswith(f".plan.parquet.{os.getpid()}.")
+        assert tmp.name.startswith(f".plan.parquet.{os.getpid()}@")
         tmp.write_text("whole")
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == [f".other.csv.{dead}.abc.tmp", f".plan.parquet.{os.getpid()}.live.tmp",
@@ -120,14 +120,78 @@ def test_a_folder_holding_a_users_file_is_never_replaced(tmp_path):
             raise AssertionError("the work must not start")
     assert (target / "mine.csv").read_text() == "the user's"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging left
-    # An entry an earlier run listed in its manifest is the writer's, whatever its name.
-    write_manifest(target)
-    check_replaceable(target, [])
-    # The names this run wrote count at publication too.
+    # An entry an earlier run of the same writer listed in its manifest is the writer's.
+    write_manifest(target, writer="w")
+    check_replaceable(target, [], writer="w")
+    with pytest.raises(InputError, match="holds 'a.txt'"):  # another writer's manifest
+        check_replaceable(target, [], writer="other")
     (target / "mine.csv").unlink()
-    with atomic_directory(target, whole=True, writes=["a.txt"]) as staging:
-        (staging / "sub").mkdir()
-    assert [p.name for p in target.iterdir()] == ["sub"]
+    with atomic_directory(target, whole=True, writes=["b.txt"], writer="w") as staging:
+        (staging / "b.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+
+
+def test_a_manifest_guards_every_file_at_any_depth(tmp_path):
+    """With the writer's manifest, a file it does not list is foreign, however deep."""
+    target = tmp_path / "models"
+    (target / "natural").mkdir(parents=True)
+    (target / "natural" / "weights.pt").write_text("w")
+    write_manifest(target, writer="models")
+    check_replaceable(target, ["natural"], writer="models")
+    (target / "natural" / "my_notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="holds 'natural/my_notes.txt'"):
+        check_replaceable(target, ["natural"], writer="models")
+    # A manifest.json that is not ours (no writer, not format 1) protects nothing.
+    (target / "natural" / "my_notes.txt").unlink()
+    (target / MANIFEST).write_text(json.dumps({"files": ["code.py"]}))
+    (target / "code.py").write_text("print()")
+    with pytest.raises(InputError, match="holds 'code.py'"):
+        check_replaceable(target, ["natural"], writer="models")
+
+
+def test_a_run_killed_between_its_two_renames_loses_nothing(tmp_path, monkeypatch):
+    """The earlier folder, renamed aside, is put back: by the failing run, or by the next."""
+    from optimizer.io import atomic as atomic_module
+
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "a.txt").write_text("earlier")
+    real, calls = os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(atomic_module.os, "replace", second_fails)
+    with pytest.raises(OSError), atomic_directory(target, whole=True) as staging:
+        (staging / "a.txt").write_text("new")
+    monkeypatch.setattr(atomic_module.os, "replace", real)
+    assert (target / "a.txt").read_text() == "earlier"
+    # SIGKILL between the renames: only the renamed-aside copy is left; the next run restores it.
+    dead = 2**22 + 777
+    aside = tmp_path / f".out.{dead}@{atomic_module._host()}.zz9.old"
+    aside.mkdir()
+    os.replace(target, aside / "previous")
+    clean_leftovers(target)
+    assert (target / "a.txt").read_text() == "earlier" and not aside.exists()
+
+
+def test_paths_are_normalised_and_links_followed(tmp_path, monkeypatch):
+    real = tmp_path / "shared"
+    real.mkdir()
+    (real / "a.txt").write_text("old")
+    (tmp_path / "link").symlink_to(real)
+    with atomic_directory(tmp_path / "link", whole=True, writes=["a.txt"]) as staging:
+        (staging / "a.txt").write_text("new")
+    assert (tmp_path / "link").is_symlink() and (real / "a.txt").read_text() == "new"
+    with pytest.raises(InputError, match="root of the file system"):
+        check_replaceable("/")
+    (real / "mine.csv").write_text("x")
+    monkeypatch.chdir(real)
+    with pytest.raises(InputError, match="holds 'mine.csv'"):
+        check_replaceable(".", ["a.txt"])
 
 
 def test_a_file_in_the_way_is_refused_in_one_line(tmp_path):
@@ -159,3 +223,15 @@ def test_figures_folders_are_published_whole(tmp_path):
     with pytest.raises(InputError, match="holds 'notes.md'"):
         write_figures({"kept": Figure("4")}, target)
     assert (target / "kept.png").read_text() == "3"
+
+
+def test_another_machines_leftovers_go_only_when_old(tmp_path):
+    """A pid means nothing across machines sharing a folder: their staging goes after a day."""
+    fresh = tmp_path / ".out.123@elsewhere.abc.tmp"
+    stale = tmp_path / ".out.456@elsewhere.def.tmp"
+    fresh.mkdir()
+    stale.mkdir()
+    old = os.stat(stale).st_mtime - 2 * 24 * 3600
+    os.utime(stale, (old, old))
+    assert clean_leftovers(tmp_path / "out") == [stale]
+    assert fresh.exists()

@@ -450,6 +450,6 @@ def test_an_exact_solve_stopped_by_its_time_limit_says_so(campaign, monkeypatch)
     monkeypatch.setattr(policies, "solve_milp", limited)
     candidates, _ = campaign
     small = candidates.subset(np.arange(300))
-    with pytest.warns(Notice, match="stopped at its 600 s limit .Feasible.: the best plan"):
+    with pytest.warns(Notice, match="stopped at its 600 s limit: the best plan found is kept"):
         plan = _plan(small, 100.0, ["optimal"], solver="pulp")["optimal"]
     assert seen["limit"] == policies.EXACT_TIME_LIMIT and plan.gap is None
