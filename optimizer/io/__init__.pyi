@@ -133,6 +133,9 @@ from .menu import (
     DEFAULT_MENU as DEFAULT_MENU,
 )
 from .menu import (
+    MONEY_MAX as MONEY_MAX,
+)
+from .menu import (
     NO_COUPON as NO_COUPON,
 )
 from .menu import (

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from optimizer.io.menu import NO_COUPON, Menu
+from optimizer.io.menu import MONEY_MAX, NO_COUPON, Menu
 from optimizer.segments import STAGES
 
 __all__ = [
@@ -92,6 +92,8 @@ class ColumnSpec:
         """Inclusive upper bound, with the unit's implied bound."""
         if self.unit == "probability" and self.max is None:
             return 1.0
+        if self.unit == "money" and self.max is None:
+            return MONEY_MAX
         return self.max
 
     @property

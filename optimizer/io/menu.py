@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from optimizer.io.tomlfile import load_validated, write_toml
 
 __all__ = [
+    "MONEY_MAX",
     "NO_COUPON",
     "DEFAULT_MENU",
     "Denomination",
@@ -43,6 +44,10 @@ __all__ = [
     "save_menu",
     "menu_beside",
 ]
+
+#: The most money any input may hold (currency units): a trillion. Larger amounts are typos,
+#: and solvers lose precision long before float64 runs out.
+MONEY_MAX = 1e12
 
 #: The label used in logs and plans for "no coupon sent".
 NO_COUPON = "none"
@@ -78,23 +83,40 @@ class Denomination(BaseModel):
     name: str
     kind: Literal["coupon", "message"] = Field("coupon", description="coupon or message")
     face_value: float = Field(
-        0.0, ge=0, allow_inf_nan=False, description="money off when redeemed, currency units"
+        0.0,
+        ge=0,
+        le=MONEY_MAX,
+        allow_inf_nan=False,
+        description="money off when redeemed, currency units",
     )
     threshold: float = Field(
-        0.0, ge=0, allow_inf_nan=False, description="minimum order value, currency units"
+        0.0,
+        ge=0,
+        le=MONEY_MAX,
+        allow_inf_nan=False,
+        description="minimum order value, currency units",
     )
     redemption_share: float = Field(
         default=1.0, gt=0, le=1, description="share of coupon converters who redeem"
     )
     send_cost: float | None = Field(
-        None, ge=0, allow_inf_nan=False, description="money per send (default: costs.sms_cost)"
+        None,
+        ge=0,
+        le=MONEY_MAX,
+        allow_inf_nan=False,
+        description="money per send (default: costs.sms_cost)",
     )
     conversion_cost: float = Field(
-        0.0, ge=0, allow_inf_nan=False, description="money per conversion under this treatment"
+        0.0,
+        ge=0,
+        le=MONEY_MAX,
+        allow_inf_nan=False,
+        description="money per conversion under this treatment",
     )
     conversion_value: float | None = Field(
         None,
         gt=0,
+        le=MONEY_MAX,
         allow_inf_nan=False,
         description="GMV of a conversion under this treatment (default: the user's basket)",
     )

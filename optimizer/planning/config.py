@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from optimizer.choices import Policy
 from optimizer.io.mapping import DataConfig
-from optimizer.io.menu import DEFAULT_MENU, Menu
+from optimizer.io.menu import DEFAULT_MENU, MONEY_MAX, Menu
 from optimizer.io.tomlfile import load_validated, validate
 from optimizer.solvers.constraints import Constraints, SegmentShare
 
@@ -48,13 +48,16 @@ class _Strict(BaseModel):
 class Costs(_Strict):
     """Money per message and margin; money in the configuration's currency units."""
 
-    sms_cost: float = Field(0.05, ge=0, allow_inf_nan=False, description="cost per message sent")
+    sms_cost: float = Field(
+        0.05, ge=0, le=MONEY_MAX, allow_inf_nan=False, description="cost per message sent"
+    )
     margin_rate: float = Field(
         0.30, ge=0, le=1, description="gross margin as a share of GMV, for incremental profit"
     )
     order_value: float | None = Field(
         None,
         gt=0,
+        le=MONEY_MAX,
         allow_inf_nan=False,
         description="money per order (value of one conversion) for users without a basket column",
     )
@@ -64,7 +67,11 @@ class Budget(_Strict):
     """The campaign budget."""
 
     amount: float = Field(
-        50_000, ge=0, allow_inf_nan=False, description="campaign budget, currency units"
+        50_000,
+        ge=0,
+        le=MONEY_MAX,
+        allow_inf_nan=False,
+        description="campaign budget, currency units",
     )
 
 
@@ -129,6 +136,7 @@ class PlanConstraints(_Strict):
     min_roi: float | None = Field(
         None,
         ge=0,
+        le=1e6,
         allow_inf_nan=False,
         description="expected incremental GMV / expected cost at least this",
     )
@@ -185,8 +193,8 @@ class PlanConstraints(_Strict):
 class BudgetRange(_Strict):
     """Evenly spaced budgets from ``start`` to ``stop`` (money), ``points`` of them."""
 
-    start: float = Field(ge=0, allow_inf_nan=False)
-    stop: float = Field(ge=0, allow_inf_nan=False)
+    start: float = Field(ge=0, le=MONEY_MAX, allow_inf_nan=False)
+    stop: float = Field(ge=0, le=MONEY_MAX, allow_inf_nan=False)
     points: int = Field(ge=2, le=1000)
 
     @model_validator(mode="after")
@@ -222,8 +230,8 @@ class Vary(_Strict):
         if isinstance(value, list):
             if not value:
                 raise ValueError("give at least one budget")
-            if any(not math.isfinite(v) or v < 0 for v in value):
-                raise ValueError("budgets must be finite and >= 0")
+            if any(not math.isfinite(v) or not 0 <= v <= MONEY_MAX for v in value):
+                raise ValueError(f"budgets must be finite, >= 0 and <= {MONEY_MAX:g}")
             if len(set(value)) != len(value):
                 raise ValueError("a budget is listed twice")
         return value
@@ -238,8 +246,10 @@ class Vary(_Strict):
     @field_validator("sms_cost")
     @classmethod
     def _costs(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and any(not math.isfinite(v) or v < 0 for v in value):
-            raise ValueError("SMS costs must be finite and >= 0")
+        if value is not None and any(
+            not math.isfinite(v) or not 0 <= v <= MONEY_MAX for v in value
+        ):
+            raise ValueError(f"SMS costs must be finite, >= 0 and <= {MONEY_MAX:g}")
         return value
 
     @field_validator("margin_rate")

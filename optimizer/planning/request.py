@@ -437,6 +437,11 @@ def resolve_request(
     target = given.get("marginal_return")
     if target is not None and not target >= 0:
         raise InputError("must be 0 or more (objective per unit of money)", key="marginal_return")
+    if target is not None and given.get("budget") is not None:
+        raise InputError(
+            "a flexible budget replaces the budget: give one of them, not both",
+            key="marginal_return",
+        )
     threshold = given.get("v2_threshold")
     if threshold is not None and not 0 <= threshold <= 1:
         raise InputError("must be a probability in [0, 1]", key="v2_threshold")

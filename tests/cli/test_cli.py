@@ -348,3 +348,5 @@ def test_a_flexible_budget_plans_every_policy_at_the_money_worth_its_return(runn
     more = ["optimize", "--population", "30000", "--budget", str(optimal["budget"] * 1.5)]
     fixed = strict_json(runner.invoke(app, [*more, "--json"]).stdout)
     assert fixed["plans"]["optimal"]["marginal_return"] < optimal["marginal_return"]
+    both = runner.invoke(app, [*more, "--marginal-return", "0.01"])  # never one silently ignored
+    assert both.exit_code == 2 and both.stderr.startswith("error: --marginal-return: a flexible")

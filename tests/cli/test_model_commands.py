@@ -315,6 +315,7 @@ def test_retraining_replaces_the_folder_whole(world_dir, tmp_path):
     command = ["train", "--log", str(world_dir / "history.parquet"), "--users",
                str(world_dir / "users.parquet"), "--out", str(out), "--segments", "dormant",
                "--max-epochs", "2"]  # fmt: skip
+
     # A file the trainer does not write is the user's: refused before training, kept.
     def never(*args, **kwargs):
         raise AssertionError("training started before the output folder was checked")

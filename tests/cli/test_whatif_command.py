@@ -52,7 +52,7 @@ def test_vary_text_errors_are_usage_errors(runner):
         ("budget=5000:1000:3", "budget: stop 1000 must exceed start 5000"),
         ("budget=1:2", "expected budget=START:STOP:POINTS"),
         ("budget=abc", "Input should be a valid number"),
-        ("sms_cost=-1", "SMS costs must be finite and >= 0"),
+        ("sms_cost=-1", "SMS costs must be finite, >= 0"),
         ("margin_rate=1.5", "margin rates must be in [0, 1]"),
         ("colour=red", "AXIS one of budget, menu, sms_cost, margin_rate, segments"),
     ):
