@@ -106,7 +106,7 @@ def test_build_grid_reads_every_axis_and_keeps_the_rest(tmp_path):
         ("budget", {"start": 5000, "stop": 1000, "points": 3}, "stop 1000 must exceed start 5000"),
         ("budget", [1, -2], "budgets must be finite, >= 0"),
         ("sms_cost", [-1], "SMS costs must be finite, >= 0"),
-        ("sms_cost", [2e12], "<= 1e+12"),  # a trillion: larger money is a typo
+        ("sms_cost", [2e12], r"<= 1e\+12"),  # a trillion: larger money is a typo
         ("margin_rate", [1.5], "margin rates must be in [0, 1]"),
         ("segments", [()], "every segment set needs at least one non-empty label"),
     ],
