@@ -78,3 +78,12 @@ from .problem import (
 from .problem import (
     build_problem as build_problem,
 )
+from .streaming import (
+    Chunk as Chunk,
+)
+from .streaming import (
+    StreamedBudget as StreamedBudget,
+)
+from .streaming import (
+    solve_budget_streamed as solve_budget_streamed,
+)

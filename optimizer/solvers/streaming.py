@@ -1,0 +1,311 @@
+"""One budget over more users than memory holds: the bracket-and-core solve, streamed in chunks.
+
+The solve of :mod:`optimizer.solvers.budget` needs each user only through their own options, so
+it runs over any re-readable sequence of chunks (a Parquet dataset read batch by batch, a
+partition of a cluster table):
+
+1. a sample pass keeps each user with probability ``m / n`` (seeded per chunk), and the sample's
+   hull brackets the budget's price ``lam*`` between ``lam_lo`` and ``lam_hi``;
+2. a bracket pass evaluates every user's option at both prices (two vectorised argmaxes per
+   chunk), sums the cost and value of each side, and keeps only the *core*: the users whose
+   option differs between the two prices, with their option rows. A bracket that misses the
+   budget is widened and the pass repeated;
+3. the core is solved exactly by the hull greedy with the budget the fixed users leave.
+
+The result is a rule, not an array: every user outside the core takes their option at
+``lam_hi``, the core users take the option listed for them. :meth:`StreamedBudget.choose`
+applies it to any chunk, so the plan is written in one more pass, chunk by chunk, and memory
+stays at one chunk plus the core (a few percent of the users), whatever the number of users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.solvers.hull import _lp_bound, greedy_choice, hull_of
+from optimizer.solvers.problem import CampaignProblem
+
+__all__ = ["Chunk", "StreamedBudget", "solve_budget_streamed", "SAMPLE_USERS"]
+
+#: Users in the sample that brackets the price.
+SAMPLE_USERS = 100_000
+#: Rows per torch kernel inside a chunk (a few MB of temporaries).
+KERNEL_ROWS = 1 << 18
+
+
+@dataclass
+class Chunk:
+    """The options of some users: what the budget solve reads.
+
+    Attributes
+    ----------
+    user_id : ndarray of int64, shape (m,)
+        Unique across all chunks of a source.
+    value : ndarray of float64, shape (m, k)
+        Objective gain of each option (conversions or money).
+    cost : ndarray of float64, shape (m, k)
+        Expected cost of each option (money).
+    eligible : ndarray of bool, shape (m, k)
+    """
+
+    user_id: np.ndarray
+    value: np.ndarray
+    cost: np.ndarray
+    eligible: np.ndarray
+
+    @classmethod
+    def of(cls, problem: CampaignProblem, rows: slice = slice(None)) -> Chunk:
+        """The rows ``rows`` of ``problem`` (views, no copy)."""
+        return cls(
+            problem.user_id[rows], problem.value[rows], problem.cost[rows], problem.eligible[rows]
+        )
+
+    @property
+    def n_users(self) -> int:
+        """Users in the chunk."""
+        return int(self.user_id.size)
+
+
+#: A source of chunks: called once per pass, it yields every user exactly once.
+ChunkSource = Callable[[], Iterable[Chunk]]
+
+
+def options_at(
+    chunk: Chunk, prices: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's option at each price, and each price's total cost and value.
+
+    User i's option at price ``lam`` is ``argmax_k (v_ik - lam c_ik)`` among eligible options
+    with ``v_ik > 0``, or none (-1) when no option scores above 0.
+
+    Returns
+    -------
+    choice : ndarray of int8, shape (len(prices), m)
+    cost, value : ndarray, shape (len(prices),)
+        Total cost (money) and value of each price's options.
+    """
+    import torch  # imported here: only the large-scale paths need it
+
+    m = chunk.n_users
+    choice = np.full((len(prices), m), -1, dtype=np.int8)
+    cost = np.zeros(len(prices))
+    value = np.zeros(len(prices))
+    values = torch.from_numpy(np.ascontiguousarray(chunk.value, dtype=np.float64))
+    costs = torch.from_numpy(np.ascontiguousarray(chunk.cost, dtype=np.float64))
+    eligible = torch.from_numpy(np.ascontiguousarray(chunk.eligible))
+    with torch.no_grad():
+        for lo in range(0, m, KERNEL_ROWS):
+            hi = min(m, lo + KERNEL_ROWS)
+            v, c = values[lo:hi], costs[lo:hi]
+            v = torch.where(eligible[lo:hi] & (v > 0), v, float("-inf"))
+            for side, lam in enumerate(prices):
+                best, arg = (v - lam * c).max(dim=1)
+                take = best > 0
+                choice[side, lo:hi] = torch.where(take, arg, -1).numpy()
+                at = arg[:, None]
+                cost[side] += float(torch.where(take, c.gather(1, at)[:, 0], 0.0).sum())
+                value[side] += float(torch.where(take, v.gather(1, at)[:, 0], 0.0).sum())
+    return choice, cost, value
+
+
+@dataclass
+class StreamedBudget:
+    """The plan of a streamed budget solve, as a rule any chunk can apply.
+
+    Attributes
+    ----------
+    price_hi : float
+        Users outside the core take their option at this price (objective units per money).
+    core_user_id : ndarray of int64, shape (c,)
+        The core's users, sorted.
+    core_choice : ndarray of int16, shape (c,)
+        Their options (-1 none).
+    value, cost : float
+        Objective value and expected cost (money) of the plan.
+    upper_bound : float
+        LP relaxation value at the budget.
+    price : float
+        The budget's multiplier ``lam*``.
+    n_users, core_users, passes : int
+        Users in the source, users solved exactly, passes over the source (sample pass
+        included; writing the plan is one more).
+    choice : ndarray of int16, shape (n,), optional
+        Every user's option in source order, when the solve was asked to keep them.
+    """
+
+    price_hi: float
+    core_user_id: np.ndarray
+    core_choice: np.ndarray
+    value: float
+    cost: float
+    upper_bound: float
+    price: float
+    n_users: int
+    core_users: int
+    passes: int
+    choice: np.ndarray | None = None
+
+    def choose(self, chunk: Chunk) -> np.ndarray:
+        """The plan's option for each user of ``chunk``, int16 shape (m,) (-1 none)."""
+        choice = options_at(chunk, (self.price_hi,))[0][0].astype(np.int16)
+        if self.core_user_id.size:
+            at = np.searchsorted(self.core_user_id, chunk.user_id)
+            at = np.minimum(at, self.core_user_id.size - 1)
+            found = self.core_user_id[at] == chunk.user_id
+            choice[found] = self.core_choice[at[found]]
+        return choice
+
+
+def _rows(chunk: Chunk, rows: np.ndarray) -> Chunk:
+    """The users ``rows`` (indices or a mask) of ``chunk``, copied."""
+    return Chunk(chunk.user_id[rows], chunk.value[rows], chunk.cost[rows], chunk.eligible[rows])
+
+
+def _sample(source: ChunkSource, share: float, seed: int) -> tuple[Chunk, int]:
+    """Each user kept with probability ``share`` (seeded per chunk); also counts the users."""
+    kept: list[Chunk] = []
+    n = 0
+    for index, chunk in enumerate(source()):
+        n += chunk.n_users
+        take = np.random.default_rng([seed, index]).random(chunk.n_users) < share
+        kept.append(_rows(chunk, take))
+    k = kept[0].value.shape[1] if kept else 0
+    return _concat(kept, k), n
+
+
+def _concat(chunks: list[Chunk], k: int) -> Chunk:
+    if not chunks:
+        return Chunk(np.empty(0, np.int64), np.empty((0, k)), np.empty((0, k)),
+                     np.empty((0, k), bool))  # fmt: skip
+    return Chunk(
+        np.concatenate([c.user_id for c in chunks]),
+        np.concatenate([c.value for c in chunks]),
+        np.concatenate([c.cost for c in chunks]),
+        np.concatenate([c.eligible for c in chunks]),
+    )
+
+
+def _prices(sample: Chunk, share: float, budget: float, width: float) -> tuple[float, float, float]:
+    """Prices at the sample-scaled budgets ``B (1 + width)`` and ``B (1 - width)``, and a floor."""
+    seg = hull_of(sample.value, sample.cost, sample.eligible)
+    slopes = seg.d_value / np.maximum(seg.d_cost, 1e-300)
+
+    def price(b: float) -> float:
+        at = int(np.searchsorted(seg.cum_cost, b * share, side="right"))
+        return float(slopes[at]) if at < slopes.size else 0.0
+
+    floor = float(slopes[-1]) if slopes.size else 1e-12
+    return price(budget * (1 + width)), price(budget * (1 - width)), max(floor, 1e-12)
+
+
+def solve_budget_streamed(
+    source: ChunkSource,
+    budget: float,
+    *,
+    n_users: int | None = None,
+    sample_users: int = SAMPLE_USERS,
+    width: float | None = None,
+    seed: int = 0,
+    keep: bool = False,
+) -> StreamedBudget:
+    """The hull greedy's plan and LP bound at one budget, reading the users chunk by chunk.
+
+    Parameters
+    ----------
+    source : callable
+        Returns a fresh iterable of :class:`Chunk` each time it is called (once per pass),
+        every user exactly once, in the same order.
+    budget : float
+        Expected-cost budget (money).
+    n_users : int, optional
+        Users in the source (counted by the sample pass when not given).
+    sample_users : int
+        Expected users of the sample that brackets the price.
+    width : float, optional
+        Relative half-width of the bracket in budget terms (default ``max(0.02, 6 / sqrt(m))``).
+    seed : int
+        Seed of the sample.
+    keep : bool
+        Also keep every user's option (n bytes): for sources that fit in memory, which then
+        need no pass to write the plan.
+
+    Returns
+    -------
+    StreamedBudget
+        The plan as a rule (:meth:`StreamedBudget.choose`), its value, cost and LP bound.
+    """
+    share = 1.0 if not n_users else min(1.0, sample_users / n_users)
+    sample, n = _sample(source, share, seed)
+    if n_users is None:  # the count is known only now: thin the sample to its size
+        share = min(1.0, sample_users / max(n, 1))
+        thin = np.random.default_rng(seed).random(sample.n_users) < share
+        sample = _rows(sample, thin)
+    m = max(sample.n_users, 1)
+    width = max(0.02, 6.0 / np.sqrt(m)) if width is None else width
+    lam_lo, lam_hi, floor = _prices(sample, sample.n_users / max(n, 1), budget, width)
+    passes = 1
+    while True:
+        passes += 1
+        cost = np.zeros(2)
+        value = np.zeros(2)
+        core: list[Chunk] = []
+        core_hi: list[np.ndarray] = []
+        kept: list[np.ndarray] = []
+        where: list[np.ndarray] = []
+        k = offset = 0
+        for chunk in source():
+            choice, c, v = options_at(chunk, (lam_lo, lam_hi))
+            cost += c
+            value += v
+            if keep:
+                kept.append(choice[1])
+            k = chunk.value.shape[1]
+            moved = np.flatnonzero(choice[0] != choice[1])
+            if moved.size:
+                core.append(_rows(chunk, moved))
+                core_hi.append(choice[1, moved].astype(np.int64))
+                where.append(offset + moved)
+            offset += chunk.n_users
+        if cost[1] > budget:  # even the high price spends too much: raise it
+            lam_lo, lam_hi = lam_hi, max(2.0 * lam_hi, floor)
+            continue
+        if cost[0] < budget and lam_lo > 0:  # the low price spends too little: lower it
+            lam_hi, lam_lo = lam_lo, (0.0 if lam_lo < 1e-12 else 0.5 * lam_lo)
+            continue
+        break
+    rest = _concat(core, k)
+    at_hi = np.concatenate(core_hi) if core_hi else np.empty(0, np.int64)
+    rows = np.arange(rest.n_users)
+    on = at_hi >= 0
+    fixed_cost = cost[1] - float(rest.cost[rows[on], at_hi[on]].sum())
+    fixed_value = value[1] - float(rest.value[rows[on], at_hi[on]].sum())
+    seg = hull_of(rest.value, rest.cost, rest.eligible)
+    room = budget - fixed_cost
+    sub_choice = greedy_choice(seg, rest.n_users, room)
+    on = sub_choice >= 0
+    plan_value = fixed_value + float(rest.value[rows[on], sub_choice[on]].sum())
+    plan_cost = fixed_cost + float(rest.cost[rows[on], sub_choice[on]].sum())
+    at = int(np.searchsorted(seg.cum_cost, room, side="right"))
+    price = float(seg.d_value[at] / seg.d_cost[at]) if at < seg.d_cost.size else lam_lo
+    order = np.argsort(rest.user_id, kind="stable")
+    final = None
+    if keep:  # the core's options replace their high-price ones, in source order
+        final = np.concatenate(kept).astype(np.int16) if kept else np.empty(0, np.int16)
+        if where:
+            final[np.concatenate(where)] = sub_choice
+    return StreamedBudget(
+        price_hi=lam_hi,
+        core_user_id=rest.user_id[order],
+        core_choice=sub_choice[order].astype(np.int16),
+        value=plan_value,
+        cost=plan_cost,
+        upper_bound=max(plan_value, fixed_value + _lp_bound(seg, room)),
+        price=price,
+        n_users=n,
+        core_users=int(rest.n_users),
+        passes=passes,
+        choice=final,
+    )
