@@ -16,6 +16,9 @@ from .atomic import (
     clean_leftovers as clean_leftovers,
 )
 from .atomic import (
+    manifest_files as manifest_files,
+)
+from .atomic import (
     verify_manifest as verify_manifest,
 )
 from .atomic import (

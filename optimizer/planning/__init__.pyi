@@ -54,6 +54,12 @@ from .config import (
 from .decision_focused import (
     decision_focused_models as decision_focused_models,
 )
+from .out_of_core import (
+    OutOfCorePlan as OutOfCorePlan,
+)
+from .out_of_core import (
+    plan_budget_out_of_core as plan_budget_out_of_core,
+)
 from .plan import (
     ROI_DEFINITION as ROI_DEFINITION,
 )

@@ -1,0 +1,220 @@
+"""Plan a budget for more users than memory holds: scores streamed from Parquet, plan to a dataset.
+
+The scores file (and, for the money objectives, the user table in the same order, as
+``couponopt score`` writes them) is read chunk by chunk, each chunk validated against the
+contract and turned into its users' options; :func:`optimizer.solvers.solve_budget_streamed`
+solves the budget over the chunks, and the plan is written as a Parquet dataset of one file
+per chunk (``part-00000.parquet``, ...) with a manifest, published whole. Memory is one chunk,
+the price sample, the core and the user ids (8 bytes per user, to check each appears once),
+whatever the number of users.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from optimizer.errors import InputError
+from optimizer.io.atomic import atomic_directory, write_manifest
+from optimizer.io.contract import scores_schema
+from optimizer.io.menu import NO_COUPON, Menu
+from optimizer.io.tables import iter_table, table_columns, validate_frame
+from optimizer.progress import Progress, Step
+from optimizer.solvers.problem import CampaignProblem, build_problem
+from optimizer.solvers.streaming import SAMPLE_USERS, Chunk, solve_budget_streamed
+
+__all__ = ["OutOfCorePlan", "plan_budget_out_of_core", "PLAN_PARTS"]
+
+#: The file names of a plan dataset's parts (``fnmatch`` pattern).
+PLAN_PARTS = "part-*.parquet"
+
+
+@dataclass
+class OutOfCorePlan:
+    """What an out-of-core plan did: its figures and the work it took.
+
+    Attributes
+    ----------
+    users, targeted : int
+        Users planned and users sent a coupon.
+    value, cost : float
+        Objective value and expected cost (money) of the plan.
+    upper_bound : float
+        LP bound at the budget; ``gap`` is ``1 - value / upper_bound``.
+    price : float
+        The budget's multiplier (objective units per money).
+    core_users, passes, parts : int
+        Users solved exactly, passes over the scores (the writing pass included), files.
+    seconds : float
+    out : str
+        The plan dataset's folder.
+    """
+
+    users: int
+    targeted: int
+    value: float
+    cost: float
+    upper_bound: float
+    gap: float
+    price: float
+    core_users: int
+    passes: int
+    parts: int
+    seconds: float
+    out: str
+
+    def to_dict(self) -> dict[str, object]:
+        """The figures as plain data (for JSON)."""
+        return asdict(self)
+
+
+def _frames(scores: Path, users: Path | None, chunk_rows: int, menu: Menu, redeem: bool,
+            basket_column: str) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:  # fmt: skip
+    """Validated score chunks, with the aligned users' baskets when ``users`` is given."""
+    schema = scores_schema(menu, redemption=redeem)
+    people = iter_table(users, chunk_rows) if users is not None else None
+    for offset, frame in iter_table(scores, chunk_rows):
+        table = validate_frame(frame, schema, scores, row_offset=offset)
+        basket = None
+        if people is not None:
+            at, them = next(people, (None, None))
+            if (
+                them is None
+                or len(them) != len(table)
+                or at != offset
+                or not np.array_equal(
+                    them["user_id"].to_numpy(np.int64), table["user_id"].to_numpy(np.int64)
+                )
+            ):
+                raise InputError(
+                    f"rows {offset + 1}-{offset + len(table)} are not the users of the scores "
+                    "file in the same order (write the scores with `couponopt score`)",
+                    source=users,
+                )
+            if basket_column not in them:
+                raise InputError("missing column", source=users, column=basket_column)
+            basket = pd.to_numeric(them[basket_column], errors="coerce").to_numpy(np.float64)
+        yield table, basket
+
+
+def plan_budget_out_of_core(
+    scores: str | Path,
+    menu: Menu,
+    budget: float,
+    out: str | Path,
+    *,
+    objective: str = "conversions",
+    sms_cost: float = 0.05,
+    margin_rate: float = 0.3,
+    users: str | Path | None = None,
+    basket_column: str = "avg_order_value",
+    chunk_rows: int = 1_000_000,
+    sample_users: int = SAMPLE_USERS,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> OutOfCorePlan:
+    """The optimal plan under ``budget``, read and written in chunks of ``chunk_rows`` users.
+
+    Parameters
+    ----------
+    scores : path
+        Parquet or CSV scores file (the contract's scores table for ``menu``).
+    menu : Menu
+    budget : float
+        Expected-cost budget (money).
+    out : path
+        Folder of the plan dataset: one ``part-NNNNN.parquet`` per chunk (``user_id``,
+        ``denomination``, ``p_natural``, ``p_coupon``, ``expected_uplift``, ``expected_cost``)
+        and a manifest; replaced whole.
+    objective : {"conversions", "gmv", "profit"}
+    sms_cost, margin_rate : float
+        Money per message; gross margin share of GMV.
+    users : path, optional
+        The user table in the scores' order (needed for ``gmv`` and ``profit``: the basket).
+    basket_column : str
+        The users' column of average order values (money).
+    chunk_rows : int
+        Users per chunk (memory is about ``chunk_rows x k x 60`` bytes).
+    sample_users : int
+        Users of the sample that brackets the budget's price.
+    seed : int
+    progress : callable, optional
+        Receives a ``"planning out of core"`` step per chunk of each pass.
+
+    Returns
+    -------
+    OutOfCorePlan
+    """
+    start = time.perf_counter()
+    scores, out = Path(scores), Path(out)
+    if objective != "conversions" and users is None:
+        raise InputError(f"the {objective} objective needs the users' baskets", key="users")
+    redeem_cols = [f"p_redeem__{name}" for name in menu.names]
+    redeem = all(c in table_columns(scores) for c in redeem_cols)
+    users_path = Path(users) if users is not None else None
+    ids: list[np.ndarray] = []
+    passes = [0]
+
+    def chunks() -> Iterator[tuple[pd.DataFrame, CampaignProblem]]:
+        passes[0] += 1
+        done = 0
+        for table, basket in _frames(scores, users_path, chunk_rows, menu, redeem, basket_column):
+            problem = build_problem(
+                table["user_id"].to_numpy(np.int64),
+                table["p_natural"].to_numpy(np.float64),
+                table[[f"p_coupon__{n}" for n in menu.names]].to_numpy(np.float64),
+                menu, objective=objective, sms_cost=sms_cost, margin_rate=margin_rate,
+                basket=basket, redeem=table[redeem_cols].to_numpy(np.float32) if redeem else None,
+            )  # fmt: skip
+            if passes[0] == 1:
+                ids.append(problem.user_id.copy())
+            done += problem.n_users
+            if progress is not None:
+                progress(Step("planning out of core", done, None, f"pass {passes[0]}"))
+            yield table, problem
+
+    def source() -> Iterator[Chunk]:
+        return (Chunk.of(problem) for _, problem in chunks())
+
+    found = solve_budget_streamed(source, budget, sample_users=sample_users, seed=seed)
+    every = np.concatenate(ids) if ids else np.empty(0, np.int64)
+    every.sort()
+    if every.size and (every[1:] == every[:-1]).any():
+        twice = int(every[1:][every[1:] == every[:-1]][0])
+        raise InputError(f"user_id {twice} appears more than once", source=scores)
+    del every, ids[:]
+    names = np.array([*menu.names, NO_COUPON], dtype=object)
+    parts = targeted = 0
+    with atomic_directory(out, whole=True, writes=(PLAN_PARTS,), writer="plan") as staging:
+        for _, problem in chunks():
+            choice = found.choose(Chunk.of(problem)).astype(np.int64)
+            rows = np.arange(problem.n_users)
+            on = choice >= 0
+            p0, p = problem.p0, problem.p
+            taken = np.where(on, choice, 0)
+            frame = pa.table({
+                "user_id": problem.user_id,
+                "denomination": pa.array(names[choice]).dictionary_encode(),
+                "p_natural": p0.astype(np.float32),
+                "p_coupon": np.where(on, p[rows, taken], p0).astype(np.float32),
+                "expected_uplift": np.where(on, p[rows, taken] - p0, 0.0).astype(np.float32),
+                "expected_cost": np.where(on, problem.cost[rows, taken], 0.0),
+            })  # fmt: skip
+            pq.write_table(frame, staging / f"part-{parts:05d}.parquet")
+            parts += 1
+            targeted += int(on.sum())
+        write_manifest(staging, writer="plan")
+    gap = 1.0 - found.value / found.upper_bound if found.upper_bound > 0 else 0.0
+    return OutOfCorePlan(
+        users=found.n_users, targeted=targeted, value=found.value, cost=found.cost,
+        upper_bound=found.upper_bound, gap=max(gap, 0.0), price=found.price,
+        core_users=found.core_users, passes=passes[0], parts=parts,
+        seconds=time.perf_counter() - start, out=str(out),
+    )  # fmt: skip
