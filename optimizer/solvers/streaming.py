@@ -28,7 +28,19 @@ import numpy as np
 from optimizer.solvers.hull import _lp_bound, greedy_choice, hull_of
 from optimizer.solvers.problem import CampaignProblem
 
-__all__ = ["Chunk", "StreamedBudget", "solve_budget_streamed", "SAMPLE_USERS"]
+__all__ = [
+    "Chunk",
+    "PassPart",
+    "StreamedBudget",
+    "solve_budget_streamed",
+    "sample_prices",
+    "bracket_part",
+    "widened",
+    "solve_core",
+    "default_width",
+    "options_at",
+    "SAMPLE_USERS",
+]
 
 #: Users in the sample that brackets the price.
 SAMPLE_USERS = 100_000
@@ -188,8 +200,28 @@ def _concat(chunks: list[Chunk], k: int) -> Chunk:
     )
 
 
-def _prices(sample: Chunk, share: float, budget: float, width: float) -> tuple[float, float, float]:
-    """Prices at the sample-scaled budgets ``B (1 + width)`` and ``B (1 - width)``, and a floor."""
+def sample_prices(
+    sample: Chunk, share: float, budget: float, width: float
+) -> tuple[float, float, float]:
+    """The bracket of the budget's price from a sample of users.
+
+    Parameters
+    ----------
+    sample : Chunk
+        Users drawn uniformly, each with probability ``share``.
+    share : float
+        The sample's share of all users.
+    budget : float
+        Expected-cost budget (money).
+    width : float
+        Relative half-width of the bracket in budget terms.
+
+    Returns
+    -------
+    lam_lo, lam_hi, floor : float
+        The prices at the sample-scaled budgets ``B (1 + width)`` and ``B (1 - width)``, and
+        the sample's smallest hull slope (a start when the bracket must be raised from 0).
+    """
     seg = hull_of(sample.value, sample.cost, sample.eligible)
     slopes = seg.d_value / np.maximum(seg.d_cost, 1e-300)
 
@@ -199,6 +231,105 @@ def _prices(sample: Chunk, share: float, budget: float, width: float) -> tuple[f
 
     floor = float(slopes[-1]) if slopes.size else 1e-12
     return price(budget * (1 + width)), price(budget * (1 - width)), max(floor, 1e-12)
+
+
+@dataclass
+class PassPart:
+    """What a bracket pass keeps of some users: totals at both prices and the core.
+
+    Parts of chunks (or of partitions on a cluster) add up with :meth:`merge`.
+
+    Attributes
+    ----------
+    cost, value : ndarray, shape (2,)
+        Total cost (money) and value of the options at (``lam_lo``, ``lam_hi``).
+    core : Chunk
+        Users whose option differs between the two prices, with their option rows.
+    core_hi : ndarray of int64, shape (c,)
+        Their options at ``lam_hi``.
+    """
+
+    cost: np.ndarray
+    value: np.ndarray
+    core: Chunk
+    core_hi: np.ndarray
+
+    @classmethod
+    def merge(cls, parts: list[PassPart], k: int) -> PassPart:
+        """The parts of several chunks as one."""
+        return cls(
+            sum((p.cost for p in parts), np.zeros(2)),
+            sum((p.value for p in parts), np.zeros(2)),
+            _concat([p.core for p in parts], k),
+            np.concatenate([p.core_hi for p in parts]) if parts else np.empty(0, np.int64),
+        )
+
+
+def bracket_part(
+    chunk: Chunk, prices: tuple[float, float]
+) -> tuple[PassPart, np.ndarray, np.ndarray]:
+    """One chunk's share of a bracket pass.
+
+    Returns the part, the users' options at ``lam_hi`` (int8, shape (m,)) and the core's
+    positions in the chunk.
+    """
+    choice, cost, value = options_at(chunk, prices)
+    moved = np.flatnonzero(choice[0] != choice[1])
+    part = PassPart(cost, value, _rows(chunk, moved), choice[1, moved].astype(np.int64))
+    return part, choice[1], moved
+
+
+def widened(
+    part: PassPart, budget: float, prices: tuple[float, float], floor: float
+) -> tuple[float, float] | None:
+    """A wider bracket when a pass's totals miss the budget, else None (the bracket holds)."""
+    lam_lo, lam_hi = prices
+    if part.cost[1] > budget:  # even the high price spends too much: raise it
+        return lam_hi, max(2.0 * lam_hi, floor)
+    if part.cost[0] < budget and lam_lo > 0:  # the low price spends too little: lower it
+        return (0.0 if lam_lo < 1e-12 else 0.5 * lam_lo), lam_lo
+    return None
+
+
+def solve_core(
+    part: PassPart, budget: float, prices: tuple[float, float], n_users: int, passes: int
+) -> tuple[StreamedBudget, np.ndarray]:
+    """The core solved exactly with the budget the fixed users leave: the plan's rule.
+
+    Returns the plan and the core's options in the part's core order.
+    """
+    rest, at_hi = part.core, part.core_hi
+    rows = np.arange(rest.n_users)
+    on = at_hi >= 0
+    fixed_cost = part.cost[1] - float(rest.cost[rows[on], at_hi[on]].sum())
+    fixed_value = part.value[1] - float(rest.value[rows[on], at_hi[on]].sum())
+    seg = hull_of(rest.value, rest.cost, rest.eligible)
+    room = budget - fixed_cost
+    sub_choice = greedy_choice(seg, rest.n_users, room)
+    on = sub_choice >= 0
+    plan_value = fixed_value + float(rest.value[rows[on], sub_choice[on]].sum())
+    plan_cost = fixed_cost + float(rest.cost[rows[on], sub_choice[on]].sum())
+    at = int(np.searchsorted(seg.cum_cost, room, side="right"))
+    price = float(seg.d_value[at] / seg.d_cost[at]) if at < seg.d_cost.size else prices[0]
+    order = np.argsort(rest.user_id, kind="stable")
+    plan = StreamedBudget(
+        price_hi=prices[1],
+        core_user_id=rest.user_id[order],
+        core_choice=sub_choice[order].astype(np.int16),
+        value=plan_value,
+        cost=plan_cost,
+        upper_bound=max(plan_value, fixed_value + _lp_bound(seg, room)),
+        price=price,
+        n_users=n_users,
+        core_users=int(rest.n_users),
+        passes=passes,
+    )
+    return plan, sub_choice
+
+
+def default_width(sample_users: int) -> float:
+    """The bracket's half-width for a sample of that many users: several standard errors."""
+    return max(0.02, 6.0 / np.sqrt(max(sample_users, 1)))
 
 
 def solve_budget_streamed(
@@ -225,7 +356,7 @@ def solve_budget_streamed(
     sample_users : int
         Expected users of the sample that brackets the price.
     width : float, optional
-        Relative half-width of the bracket in budget terms (default ``max(0.02, 6 / sqrt(m))``).
+        Relative half-width of the bracket in budget terms (default :func:`default_width`).
     seed : int
         Seed of the sample.
     keep : bool
@@ -243,69 +374,27 @@ def solve_budget_streamed(
         share = min(1.0, sample_users / max(n, 1))
         thin = np.random.default_rng(seed).random(sample.n_users) < share
         sample = _rows(sample, thin)
-    m = max(sample.n_users, 1)
-    width = max(0.02, 6.0 / np.sqrt(m)) if width is None else width
-    lam_lo, lam_hi, floor = _prices(sample, sample.n_users / max(n, 1), budget, width)
+    width = default_width(sample.n_users) if width is None else width
+    lam_lo, lam_hi, floor = sample_prices(sample, sample.n_users / max(n, 1), budget, width)
+    prices: tuple[float, float] | None = (lam_lo, lam_hi)
     passes = 1
-    while True:
+    while prices is not None:
         passes += 1
-        cost = np.zeros(2)
-        value = np.zeros(2)
-        core: list[Chunk] = []
-        core_hi: list[np.ndarray] = []
-        kept: list[np.ndarray] = []
-        where: list[np.ndarray] = []
+        parts, kept, where = [], [], []
         k = offset = 0
         for chunk in source():
-            choice, c, v = options_at(chunk, (lam_lo, lam_hi))
-            cost += c
-            value += v
-            if keep:
-                kept.append(choice[1])
+            part, at_hi, moved = bracket_part(chunk, prices)
+            parts.append(part)
             k = chunk.value.shape[1]
-            moved = np.flatnonzero(choice[0] != choice[1])
-            if moved.size:
-                core.append(_rows(chunk, moved))
-                core_hi.append(choice[1, moved].astype(np.int64))
+            if keep:
+                kept.append(at_hi)
                 where.append(offset + moved)
             offset += chunk.n_users
-        if cost[1] > budget:  # even the high price spends too much: raise it
-            lam_lo, lam_hi = lam_hi, max(2.0 * lam_hi, floor)
-            continue
-        if cost[0] < budget and lam_lo > 0:  # the low price spends too little: lower it
-            lam_hi, lam_lo = lam_lo, (0.0 if lam_lo < 1e-12 else 0.5 * lam_lo)
-            continue
-        break
-    rest = _concat(core, k)
-    at_hi = np.concatenate(core_hi) if core_hi else np.empty(0, np.int64)
-    rows = np.arange(rest.n_users)
-    on = at_hi >= 0
-    fixed_cost = cost[1] - float(rest.cost[rows[on], at_hi[on]].sum())
-    fixed_value = value[1] - float(rest.value[rows[on], at_hi[on]].sum())
-    seg = hull_of(rest.value, rest.cost, rest.eligible)
-    room = budget - fixed_cost
-    sub_choice = greedy_choice(seg, rest.n_users, room)
-    on = sub_choice >= 0
-    plan_value = fixed_value + float(rest.value[rows[on], sub_choice[on]].sum())
-    plan_cost = fixed_cost + float(rest.cost[rows[on], sub_choice[on]].sum())
-    at = int(np.searchsorted(seg.cum_cost, room, side="right"))
-    price = float(seg.d_value[at] / seg.d_cost[at]) if at < seg.d_cost.size else lam_lo
-    order = np.argsort(rest.user_id, kind="stable")
-    final = None
+        whole = PassPart.merge(parts, k)
+        bracket, prices = prices, widened(whole, budget, prices, floor)
+    plan, sub_choice = solve_core(whole, budget, bracket, n, passes)
     if keep:  # the core's options replace their high-price ones, in source order
-        final = np.concatenate(kept).astype(np.int16) if kept else np.empty(0, np.int16)
+        plan.choice = np.concatenate(kept).astype(np.int16) if kept else np.empty(0, np.int16)
         if where:
-            final[np.concatenate(where)] = sub_choice
-    return StreamedBudget(
-        price_hi=lam_hi,
-        core_user_id=rest.user_id[order],
-        core_choice=sub_choice[order].astype(np.int16),
-        value=plan_value,
-        cost=plan_cost,
-        upper_bound=max(plan_value, fixed_value + _lp_bound(seg, room)),
-        price=price,
-        n_users=n,
-        core_users=int(rest.n_users),
-        passes=passes,
-        choice=final,
-    )
+            plan.choice[np.concatenate(where)] = sub_choice
+    return plan
