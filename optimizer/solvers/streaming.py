@@ -4,8 +4,9 @@ The solve of :mod:`optimizer.solvers.budget` needs each user only through their 
 it runs over any re-readable sequence of chunks (a Parquet dataset read batch by batch, a
 partition of a cluster table):
 
-1. a sample pass keeps each user with probability ``m / n`` (seeded per chunk), and the sample's
-   hull brackets the budget's price ``lam*`` between ``lam_lo`` and ``lam_hi``;
+1. a sample pass keeps ``m`` users drawn uniformly in bounded memory (the smallest of seeded
+   random keys), and the sample's hull brackets the budget's price ``lam*`` between ``lam_lo``
+   and ``lam_hi``;
 2. a bracket pass evaluates every user's option at both prices (two vectorised argmaxes per
    chunk), sums the cost and value of each side, and keeps only the *core*: the users whose
    option differs between the two prices, with their option rows. A bracket that misses the
@@ -176,16 +177,34 @@ def _rows(chunk: Chunk, rows: np.ndarray) -> Chunk:
     return Chunk(chunk.user_id[rows], chunk.value[rows], chunk.cost[rows], chunk.eligible[rows])
 
 
-def _sample(source: ChunkSource, share: float, seed: int) -> tuple[Chunk, int]:
-    """Each user kept with probability ``share`` (seeded per chunk); also counts the users."""
-    kept: list[Chunk] = []
+def _sample(source: ChunkSource, size: int, seed: int) -> tuple[Chunk, int]:
+    """A uniform sample of ``size`` users in bounded memory; also counts the users.
+
+    Each user draws a key (seeded per chunk) and the ``size`` smallest keys are kept: a sample
+    without replacement whatever the number of users, holding at most twice ``size`` rows plus
+    one chunk's candidates.
+    """
+    kept: Chunk | None = None
+    keys = np.empty(0)
+    cut = np.inf  # the size-th smallest key so far: larger keys can never be kept
     n = 0
     for index, chunk in enumerate(source()):
         n += chunk.n_users
-        take = np.random.default_rng([seed, index]).random(chunk.n_users) < share
-        kept.append(_rows(chunk, take))
-    k = kept[0].value.shape[1] if kept else 0
-    return _concat(kept, k), n
+        drawn = np.random.default_rng([seed, index]).random(chunk.n_users)
+        take = np.flatnonzero(drawn < cut)
+        fresh = _rows(chunk, take)
+        kept = fresh if kept is None else _concat([kept, fresh], chunk.value.shape[1])
+        keys = np.concatenate([keys, drawn[take]])
+        if keys.size > 2 * size:
+            best = np.argpartition(keys, size - 1)[:size]
+            kept, keys = _rows(kept, best), keys[best]
+            cut = float(keys.max())
+    if kept is None:
+        return _concat([], 0), 0
+    if keys.size > size:
+        best = np.argpartition(keys, size - 1)[:size]
+        kept = _rows(kept, best)
+    return kept, n
 
 
 def _concat(chunks: list[Chunk], k: int) -> Chunk:
@@ -352,9 +371,9 @@ def solve_budget_streamed(
     budget : float
         Expected-cost budget (money).
     n_users : int, optional
-        Users in the source (counted by the sample pass when not given).
+        Users in the source, checked against the count of the sample pass.
     sample_users : int
-        Expected users of the sample that brackets the price.
+        Users of the sample that brackets the price (drawn without replacement).
     width : float, optional
         Relative half-width of the bracket in budget terms (default :func:`default_width`).
     seed : int
@@ -368,12 +387,9 @@ def solve_budget_streamed(
     StreamedBudget
         The plan as a rule (:meth:`StreamedBudget.choose`), its value, cost and LP bound.
     """
-    share = 1.0 if not n_users else min(1.0, sample_users / n_users)
-    sample, n = _sample(source, share, seed)
-    if n_users is None:  # the count is known only now: thin the sample to its size
-        share = min(1.0, sample_users / max(n, 1))
-        thin = np.random.default_rng(seed).random(sample.n_users) < share
-        sample = _rows(sample, thin)
+    sample, n = _sample(source, max(sample_users, 1), seed)
+    if n_users is not None and n != n_users:
+        raise ValueError(f"the source yielded {n} users; n_users says {n_users}")
     width = default_width(sample.n_users) if width is None else width
     lam_lo, lam_hi, floor = sample_prices(sample, sample.n_users / max(n, 1), budget, width)
     prices: tuple[float, float] | None = (lam_lo, lam_hi)
