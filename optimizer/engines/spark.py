@@ -21,6 +21,7 @@ the same as on one machine: the plan's value against the LP bound of the same co
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,16 @@ def plan_budget_spark(
     OutOfCorePlan
         The same figures as the single-machine path (``parts``: files written).
     """
+    with warnings.catch_warnings():  # the engine never uses Spark's pandas paths
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas",
+                                FutureWarning)  # fmt: skip
+        return _plan(scores, menu, budget, out, objective, sms_cost, margin_rate,
+                     basket_column, sample_users, seed)  # fmt: skip
+
+
+def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: str,
+          sms_cost: float, margin_rate: float, basket_column: str | None, sample_users: int,
+          seed: int) -> OutOfCorePlan:  # fmt: skip
     start = time.perf_counter()
     if objective != "conversions" and basket_column is None:
         raise InputError(f"the {objective} objective needs the users' baskets",

@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 #: The file listing every other file of a directory written whole, with its SHA-256 and size.
-MANIFEST = "manifest.json"
+#: Its leading underscore hides it from dataset readers (Spark, pyarrow, Hive), as ``_SUCCESS``.
+MANIFEST = "_manifest.json"
 
 
 #: A leftover of a run on another machine (shared folders) is removed after this many seconds.

@@ -50,7 +50,7 @@ def write_figures(
 ) -> list[Path]:
     """Write every figure as ``<name>.png`` into ``directory``, published whole.
 
-    The folder is replaced as a whole once every figure is drawn, with a ``manifest.json``
+    The folder is replaced as a whole once every figure is drawn, with a ``_manifest.json``
     of checksums written last: a reader sees the earlier figures or the new ones, never a
     mixture. A folder holding anything but figures this run or an earlier run of the same
     ``writer`` wrote is refused (:func:`optimizer.io.check_replaceable`), never emptied.

@@ -575,7 +575,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
                 out[redeem_column(name)] = redeem[:, k]
         return out
 
-    #: Every top-level name :meth:`save` may write (``manifest.json`` aside).
+    #: Every top-level name :meth:`save` may write (``_manifest.json`` aside).
     ENTRIES: tuple[str, ...] = (
         "models.json", "natural", "coupon", "boosted", "shared_trunk", "ensemble", "halves",
         "redemption",
@@ -592,7 +592,7 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         return (*nets, *members, *halves, *redemption, "models.json")
 
     def save(self, path: str | Path) -> None:
-        """Write the networks, ``models.json`` and last ``manifest.json`` into ``path``.
+        """Write the networks, ``models.json`` and last ``_manifest.json`` into ``path``.
 
         The manifest lists every file then in the directory with its SHA-256 (write extra
         files, such as a holdout table, before); :meth:`load` checks them all. Publish the

@@ -28,7 +28,7 @@ from simulator.world.generation import build_world
 __all__ = ["ScoredScenario", "score_scenario", "cache_dir", "MODEL_CACHE_VERSION"]
 
 #: Bump when training or the saved layout changes, so stale cached models are not reused.
-MODEL_CACHE_VERSION = 8
+MODEL_CACHE_VERSION = 9
 
 
 def cache_dir() -> Path:

@@ -50,7 +50,7 @@ __all__ = [
 
 #: Table files written by :func:`write_world` (without suffix).
 OUTPUT_TABLES: tuple[str, ...] = ("users", "history", "truth")
-#: Every top-level name a world folder holds (``manifest.json`` aside).
+#: Every top-level name a world folder holds (``_manifest.json`` aside).
 WORLD_FILES: tuple[str, ...] = (
     *(f"{name}.{ext}" for name in OUTPUT_TABLES for ext in ("parquet", "csv")),
     "menu.toml",
@@ -324,7 +324,7 @@ def write_world(
         The world to generate.
     out_dir : str or Path
         Output directory, replaced whole once everything is written (a reader sees the old
-        world or the new one, never a mixture), with a ``manifest.json`` of SHA-256
+        world or the new one, never a mixture), with a ``_manifest.json`` of SHA-256
         checksums written last. A folder holding anything but a world's files is refused
         before any work (so a user's files are never deleted).
     csv : bool

@@ -158,7 +158,7 @@ def test_generate_writes_every_table(runner, tmp_path, small_scenario):
         "menu.toml",
         "scenario.toml",
         "campaign.toml",
-        "manifest.json",
+        "_manifest.json",
     }
     scenario = load_scenario(out / "scenario.toml")
     assert scenario.population.users == 3000 and scenario.population.seed == 5
@@ -254,7 +254,7 @@ def test_validate_checks_a_folder_against_its_manifest(runner, tmp_path):
     assert result.exit_code == 0 and strict_json(result.stdout)["files"] == 6, result.output
     (out / "notes.txt").write_text("added")
     result = runner.invoke(app, ["validate", str(out)])
-    assert result.exit_code == 2 and "notes.txt: not in manifest.json" in result.stderr
+    assert result.exit_code == 2 and "notes.txt: not in _manifest.json" in result.stderr
     (out / "notes.txt").unlink()
     data = (out / "users.parquet").read_bytes()
     (out / "users.parquet").write_bytes(data[: len(data) // 2])

@@ -264,8 +264,8 @@ def test_a_scores_file_plans_with_its_own_menu_and_coupon(runner, models_dir, wo
         ("truncate", ("weights.pt", "truncated")),
         ("overwrite", ("weights.pt", "SHA-256")),
         ("delete", ("weights.pt", "missing")),
-        ("manifest", ("manifest.json", "damaged")),
-        ("no-manifest", ("no manifest.json",)),
+        ("manifest", ("_manifest.json", "damaged")),
+        ("no-manifest", ("no _manifest.json",)),
     ],
 )
 def test_a_damaged_models_folder_is_refused_in_one_line(
@@ -287,9 +287,9 @@ def test_a_damaged_models_folder_is_refused_in_one_line(
     elif damage == "delete":
         weights.unlink()
     elif damage == "manifest":
-        (copy / "manifest.json").write_text('{"format": 1, "fil')
+        (copy / "_manifest.json").write_text('{"format": 1, "fil')
     else:
-        (copy / "manifest.json").unlink()
+        (copy / "_manifest.json").unlink()
     out = tmp_path / "scores.parquet"
     result = runner.invoke(
         app,
@@ -329,11 +329,11 @@ def test_retraining_replaces_the_folder_whole(world_dir, tmp_path):
     (out / "notes.txt").unlink()
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
-    manifest = (out / "manifest.json").read_text()
+    manifest = (out / "_manifest.json").read_text()
     assert "holdout.parquet" in manifest and "models.json" in manifest
     models = ConversionModels.load(out)
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    listed = set(__import__("json").loads(manifest)["files"]) | {"manifest.json"}
+    listed = set(__import__("json").loads(manifest)["files"]) | {"_manifest.json"}
     assert names == listed  # nothing beside what the new run wrote
     assert (models.redemption_ is None) == (not (out / "redemption").exists())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".models.")]

@@ -84,7 +84,7 @@ def test_the_manifest_finds_every_kind_of_damage(tmp_path):
     verify_manifest(tmp_path, needed=("b.json", "sub/a.bin"))
     listed = json.loads((tmp_path / MANIFEST).read_text())["files"]
     assert set(listed) == {"b.json", "sub/a.bin"} and listed["b.json"]["bytes"] == 2
-    with pytest.raises(InputError, match="c.json is not in manifest.json"):
+    with pytest.raises(InputError, match="c.json is not in _manifest.json"):
         verify_manifest(tmp_path, needed=("c.json",))
     a = tmp_path / "sub" / "a.bin"
     a.write_bytes(b"abcdeX" + b"abcdef" * 99)  # same size
@@ -101,7 +101,7 @@ def test_the_manifest_finds_every_kind_of_damage(tmp_path):
     with pytest.raises(InputError, match="damaged"):
         verify_manifest(tmp_path)
     (tmp_path / MANIFEST).unlink()
-    with pytest.raises(InputError, match="no manifest.json"):
+    with pytest.raises(InputError, match="no _manifest.json"):
         verify_manifest(tmp_path)
 
 
@@ -141,7 +141,7 @@ def test_a_manifest_guards_every_file_at_any_depth(tmp_path):
     (target / "natural" / "my_notes.txt").write_text("mine")
     with pytest.raises(InputError, match="holds 'natural/my_notes.txt'"):
         check_replaceable(target, ["natural"], writer="models")
-    # A manifest.json that is not ours (no writer, not format 1) protects nothing.
+    # A _manifest.json that is not ours (no writer, not format 1) protects nothing.
     (target / "natural" / "my_notes.txt").unlink()
     (target / MANIFEST).write_text(json.dumps({"files": ["code.py"]}))
     (target / "code.py").write_text("print()")

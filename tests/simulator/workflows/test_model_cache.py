@@ -15,7 +15,7 @@ def test_a_damaged_cache_is_reported_and_rebuilt(small_scenario, tmp_path):
     first = score_scenario(scenario, cache=tmp_path)
     assert not first.cached
     (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("models-")]
-    assert (folder / "manifest.json").is_file()
+    assert (folder / "_manifest.json").is_file()
     with warnings.catch_warnings():
         warnings.simplefilter("error", Notice)  # a sound cache loads without a note
         again = score_scenario(scenario, cache=tmp_path)
