@@ -31,7 +31,7 @@ import pyarrow as pa
 from optimizer.errors import InputError
 from optimizer.io.atomic import atomic_directory, write_manifest
 from optimizer.io.menu import NO_COUPON, Menu
-from optimizer.planning.out_of_core import OutOfCorePlan
+from optimizer.planning.out_of_core import OutOfCorePlan, plan_batch
 from optimizer.solvers.problem import CampaignProblem, build_problem
 from optimizer.solvers.streaming import (
     SAMPLE_USERS,
@@ -141,22 +141,8 @@ def _plan_rows(spec: _Spec, rule: Any):
 
     def run(batches):
         plan: StreamedBudget = rule.value
-        names = np.array([*spec.menu.names, NO_COUPON], dtype=object)
         for batch in batches:
-            problem = spec.problem(batch)
-            choice = plan.choose(Chunk.of(problem)).astype(np.int64)
-            rows = np.arange(problem.n_users)
-            on = choice >= 0
-            taken = np.where(on, choice, 0)
-            p = problem.p[rows, taken]
-            yield pa.RecordBatch.from_pydict({
-                "user_id": pa.array(problem.user_id, pa.int64()),
-                "denomination": pa.array(names[choice].tolist(), pa.string()),
-                "p_natural": pa.array(problem.p0.astype(np.float32)),
-                "p_coupon": pa.array(np.where(on, p, problem.p0).astype(np.float32)),
-                "expected_uplift": pa.array(np.where(on, p - problem.p0, 0.0).astype(np.float32)),
-                "expected_cost": pa.array(np.where(on, problem.cost[rows, taken], 0.0)),
-            })  # fmt: skip
+            yield plan_batch(plan, spec.problem(batch))
 
     return run
 

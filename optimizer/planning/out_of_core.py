@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from optimizer.errors import InputError
@@ -28,9 +29,14 @@ from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.io.tables import iter_table, table_columns, validate_frame
 from optimizer.progress import Progress, Step
 from optimizer.solvers.problem import CampaignProblem, build_problem
-from optimizer.solvers.streaming import SAMPLE_USERS, Chunk, solve_budget_streamed
+from optimizer.solvers.streaming import (
+    SAMPLE_USERS,
+    Chunk,
+    StreamedBudget,
+    solve_budget_streamed,
+)
 
-__all__ = ["OutOfCorePlan", "plan_budget_out_of_core", "PLAN_PARTS"]
+__all__ = ["OutOfCorePlan", "plan_budget_out_of_core", "plan_batch", "PLAN_PARTS"]
 
 #: The file names of a plan dataset's parts (``fnmatch`` pattern).
 PLAN_PARTS = "part-*.parquet"
@@ -73,6 +79,29 @@ class OutOfCorePlan:
     def to_dict(self) -> dict[str, object]:
         """The figures as plain data (for JSON)."""
         return asdict(self)
+
+
+def plan_batch(plan: StreamedBudget, problem: CampaignProblem) -> pa.RecordBatch:
+    """The plan's rows for the users of ``problem``, as the plan dataset stores them.
+
+    Columns ``user_id``, ``denomination`` (a coupon's name or ``none``), ``p_natural``,
+    ``p_coupon`` (of the coupon sent, else ``p_natural``), ``expected_uplift`` and
+    ``expected_cost`` (money; 0 for users sent nothing).
+    """
+    choice = plan.choose(Chunk.of(problem)).astype(np.int64)
+    rows = np.arange(problem.n_users)
+    on = choice >= 0
+    taken = np.where(on, choice, 0)
+    p = problem.p[rows, taken]
+    names = np.array([*problem.menu.names, NO_COUPON], dtype=object)
+    return pa.RecordBatch.from_pydict({
+        "user_id": pa.array(problem.user_id, pa.int64()),
+        "denomination": pa.array(names[choice].tolist(), pa.string()),
+        "p_natural": pa.array(problem.p0.astype(np.float32)),
+        "p_coupon": pa.array(np.where(on, p, problem.p0).astype(np.float32)),
+        "expected_uplift": pa.array(np.where(on, p - problem.p0, 0.0).astype(np.float32)),
+        "expected_cost": pa.array(np.where(on, problem.cost[rows, taken], 0.0)),
+    })  # fmt: skip
 
 
 def _frames(scores: Path, users: Path | None, chunk_rows: int, menu: Menu, redeem: bool,
@@ -190,26 +219,13 @@ def plan_budget_out_of_core(
         twice = int(every[1:][every[1:] == every[:-1]][0])
         raise InputError(f"user_id {twice} appears more than once", source=scores)
     del every, ids[:]
-    names = np.array([*menu.names, NO_COUPON], dtype=object)
     parts = targeted = 0
     with atomic_directory(out, whole=True, writes=(PLAN_PARTS,), writer="plan") as staging:
         for _, problem in chunks():
-            choice = found.choose(Chunk.of(problem)).astype(np.int64)
-            rows = np.arange(problem.n_users)
-            on = choice >= 0
-            p0, p = problem.p0, problem.p
-            taken = np.where(on, choice, 0)
-            frame = pa.table({
-                "user_id": problem.user_id,
-                "denomination": pa.array(names[choice]).dictionary_encode(),
-                "p_natural": p0.astype(np.float32),
-                "p_coupon": np.where(on, p[rows, taken], p0).astype(np.float32),
-                "expected_uplift": np.where(on, p[rows, taken] - p0, 0.0).astype(np.float32),
-                "expected_cost": np.where(on, problem.cost[rows, taken], 0.0),
-            })  # fmt: skip
-            pq.write_table(frame, staging / f"part-{parts:05d}.parquet")
+            batch = plan_batch(found, problem)
+            pq.write_table(pa.Table.from_batches([batch]), staging / f"part-{parts:05d}.parquet")
             parts += 1
-            targeted += int(on.sum())
+            targeted += int(pc.sum(pc.not_equal(batch.column("denomination"), NO_COUPON)).as_py())
         write_manifest(staging, writer="plan")
     gap = 1.0 - found.value / found.upper_bound if found.upper_bound > 0 else 0.0
     return OutOfCorePlan(
