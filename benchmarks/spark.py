@@ -29,8 +29,9 @@ from rich.console import Console
 from rich.table import Table
 
 SPARK = r"""
-import json, resource, sys, time, warnings
+import json, os, resource, sys, time, warnings
 sys.path.insert(0, {root!r})
+os.environ["PYSPARK_PYTHON"] = sys.executable  # the workers run this interpreter
 warnings.simplefilter("ignore", FutureWarning)
 from pyspark.sql import SparkSession
 from optimizer.engines.spark import plan_budget_spark

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import numpy as np
 import pandas as pd
@@ -30,13 +31,17 @@ pytestmark = pytest.mark.filterwarnings(
 def spark():
     from pyspark.sql import SparkSession
 
-    session = (
-        SparkSession.builder.master("local[2]").appName("couponopt-tests")
-        .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate()
-    )  # fmt: skip
-    yield session
-    session.stop()
+    with pytest.MonkeyPatch.context() as env:
+        # The workers run this interpreter (its packages), not the first python3 on the PATH.
+        env.setenv("PYSPARK_PYTHON", sys.executable)
+        env.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
+        session = (
+            SparkSession.builder.master("local[2]").appName("couponopt-tests")
+            .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate()
+        )  # fmt: skip
+        yield session
+        session.stop()
 
 
 @pytest.fixture(scope="module")
