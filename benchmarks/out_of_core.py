@@ -28,17 +28,12 @@ from _common import ROOT, run_child, write_json
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.io.menu import Denomination, Menu  # noqa: E402
+from optimizer.io.menu import DEFAULT_MENU, Denomination, Menu  # noqa: E402
 
-MENU = Menu(
-    denomination=(
-        Denomination(name="5off49", face_value=5, threshold=49),
-        Denomination(name="10off99", face_value=10, threshold=99),
-        Denomination(name="20off199", face_value=20, threshold=199),
-        Denomination(name="30off299", face_value=30, threshold=299),
-        Denomination(name="50off399", face_value=50, threshold=399),
-    )
-)
+#: The article's four coupons and a 30off299 between the two dearest: five denominations.
+MENU = Menu(denomination=(*DEFAULT_MENU.denomination[:3],
+                          Denomination(name="30off299", face_value=30, threshold=299),
+                          DEFAULT_MENU.denomination[3]))  # fmt: skip
 BLOCK = 1_000_000
 
 OUT_OF_CORE = r"""

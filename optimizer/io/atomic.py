@@ -24,6 +24,7 @@ __all__ = [
     "verify_manifest",
     "clean_leftovers",
     "check_replaceable",
+    "check_parent",
     "manifest_files",
     "MANIFEST",
     "STALE_SECONDS",
@@ -195,6 +196,17 @@ def _parents(name: str) -> list[str]:
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def check_parent(path: str | Path, source: str | Path | None = None) -> None:
+    """Refuse an output ``path`` whose nearest existing ancestor is a file (one line).
+
+    ``source``: the name the error gives (default ``path``).
+    """
+    path = Path(path)
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir():
+        raise InputError(f"{parent} is a file, not a directory", source=source or path)
+
+
 def check_replaceable(directory: str | Path, writes: Iterable[str] = (), writer: str = "") -> None:
     """Refuse to replace ``directory`` whole when it holds anything its writer did not write.
 
@@ -221,9 +233,8 @@ def check_replaceable(directory: str | Path, writes: Iterable[str] = (), writer:
     directory = _normal(directory)
     if directory.exists() and not directory.is_dir():
         raise InputError("exists and is not a directory", source=given)
+    check_parent(directory, given)
     parent = next(p for p in directory.parents if p.exists())
-    if not parent.is_dir():
-        raise InputError(f"{parent} is a file, not a directory", source=given)
     if not os.access(parent if not directory.exists() else directory.parent, os.W_OK | os.X_OK):
         raise InputError("cannot be written here (no permission)", source=given)
     if not directory.is_dir():

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 
 from optimizer.errors import InputError, format_rows
-from optimizer.io.atomic import atomic_path
+from optimizer.io.atomic import atomic_path, check_parent
 from optimizer.io.contract import (
     USERS,
     ColumnSpec,
@@ -634,6 +634,4 @@ def check_writable(path: Path | None, suffixes: Sequence[str] | None = None) -> 
         raise InputError(f"expected a {' or '.join(suffixes)} file name", source=path)
     if path.is_dir():
         raise InputError("is a directory; expected a file name", source=path)
-    parent = next(p for p in path.parents if p.exists())
-    if not parent.is_dir():
-        raise InputError(f"{parent} is a file, not a directory", source=path)
+    check_parent(path)
