@@ -33,6 +33,9 @@ from .dual import (
 from .dual import (
     solve_dual as solve_dual,
 )
+from .dual import (
+    solve_dual_rows as solve_dual_rows,
+)
 from .hull import (
     HullSegments as HullSegments,
 )
@@ -77,6 +80,15 @@ from .problem import (
 )
 from .problem import (
     build_problem as build_problem,
+)
+from .problem import (
+    concat_problems as concat_problems,
+)
+from .streamed_dual import (
+    StreamedDual as StreamedDual,
+)
+from .streamed_dual import (
+    solve_dual_streamed as solve_dual_streamed,
 )
 from .streaming import (
     Chunk as Chunk,

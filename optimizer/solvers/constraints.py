@@ -269,7 +269,10 @@ def linear_rows(
         entry = constraints.min_roi * problem.cost - problem.gmv_uplift()
         rows.append(LinearRow("min_roi", 0.0, entry=entry))
     for share in constraints.segment_shares:
-        member = (problem.segment == problem.segment_names.index(share.segment)).astype(float)
+        # A label the problem's users lack (a chunk of a larger source) has no members here.
+        names = problem.segment_names
+        code = names.index(share.segment) if share.segment in names else -1
+        member = (problem.segment == code).astype(float)
         if share.min > 0:
             rows.append(LinearRow(f"segment_min:{share.segment}", 0.0, user=share.min - member))
         if share.max < 1:

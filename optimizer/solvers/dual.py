@@ -57,7 +57,7 @@ from optimizer.solvers.constraints import (
 from optimizer.solvers.hull import HullSegments, hull_segments, solve_hull
 from optimizer.solvers.problem import CampaignProblem
 
-__all__ = ["DualSolution", "solve_dual", "POLISH_GAP", "CORE_USERS"]
+__all__ = ["DualSolution", "solve_dual", "solve_dual_rows", "POLISH_GAP", "CORE_USERS"]
 
 #: The core polish runs while the certified relative gap is above this.
 POLISH_GAP = 1e-4
@@ -209,7 +209,6 @@ def _minimise(
 
 
 def _polish(
-    problem: CampaignProblem,
     value: np.ndarray,
     rows: Sequence[LinearRow],
     lam: np.ndarray,
@@ -221,7 +220,7 @@ def _polish(
     """Re-optimise the least decided users exactly, the others fixed (never worse)."""
     from optimizer.solvers.milp import solve_rows
 
-    n = problem.n_users
+    n = value.shape[0]
     reduced = _reduced(value, rows, lam)
     padded = np.concatenate([np.zeros((n, 1)), np.where(np.isfinite(reduced), reduced, -1e300)], 1)
     top2 = -np.partition(-padded, 1, axis=1)[:, :2]
@@ -252,6 +251,110 @@ def _polish(
 def _plan_value(value: np.ndarray, choice: np.ndarray) -> float:
     rows = np.flatnonzero(choice >= 0)
     return float(value[rows, choice[rows]].sum())
+
+
+def _dual_plan(
+    value: np.ndarray, rows: Sequence[LinearRow], seed: int
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Multipliers by the smoothed dual, then the argmax plan repaired and filled.
+
+    Returns the plan (int64, shape (n,)), the best dual bound and the multipliers at it.
+    """
+    n = value.shape[0]
+    dual = _SmoothedDual(value, rows)
+    y = np.zeros(len(rows))
+    dual(y, TEMPERATURES[0])
+    if n > 2 * WARM_START_USERS:
+        sample = np.sort(np.random.default_rng(seed).choice(n, WARM_START_USERS, replace=False))
+        share = WARM_START_USERS / n
+        sub = _SmoothedDual(
+            value[sample],
+            [r.take(sample, r.rhs * share) for r in rows],
+            scales=(dual.vscale, dual.ascale),
+        )
+        y = _minimise(sub, y, TEMPERATURES, maxiter=200)
+        y = _minimise(dual, y, TEMPERATURES[-3:], maxiter=40)
+    else:
+        y = _minimise(dual, y, TEMPERATURES, maxiter=200)
+    lam = dual.best_lam
+    reduced = _reduced(value, rows, lam)
+    choice, score = _argmax_choice(reduced)
+    choice = repair_plan(choice, rows, score)
+    # Fill: the users left out, best reduced value first, with their best positive option.
+    best = np.argmax(np.where(value > 0, reduced, -np.inf), axis=1)
+    best_reduced = np.take_along_axis(reduced, best[:, None], axis=1)[:, 0]
+    positive = np.take_along_axis(value, best[:, None], axis=1)[:, 0] > 0
+    out = np.flatnonzero((choice < 0) & positive & np.isfinite(best_reduced))
+    out = out[np.argsort(-best_reduced[out], kind="stable")]
+    return fill_plan(choice, rows, out, best[out]), float(dual.best_bound), lam
+
+
+def _polished(
+    value: np.ndarray,
+    rows: Sequence[LinearRow],
+    lam: np.ndarray,
+    choice: np.ndarray,
+    bound: float,
+    polish_gap: float,
+    core_users: int,
+    time_limit: float,
+) -> tuple[np.ndarray, float, float, int]:
+    """The core polish when the gap asks for it: plan, its value, the bound, users polished."""
+    plan_value = _plan_value(value, choice)
+    bound = max(float(bound), plan_value)
+    polished = 0
+    if bound > 0 and (bound - plan_value) / bound > polish_gap:
+        tolerance = 0.1 * polish_gap * bound
+        choice, polished = _polish(value, rows, lam, choice, core_users, time_limit, tolerance)
+        plan_value = _plan_value(value, choice)
+    return choice, plan_value, bound, polished
+
+
+def solve_dual_rows(
+    value: np.ndarray,
+    rows: Sequence[LinearRow],
+    *,
+    polish_gap: float = POLISH_GAP,
+    core_users: int = CORE_USERS,
+    polish_time_limit: float = 5.0,
+    seed: int = 0,
+) -> DualSolution:
+    """The decomposition over given rows (any right-hand sides, negative ones included).
+
+    The building block of :func:`solve_dual` for callers that assemble their own rows, such as
+    the streamed solve's core, whose right-hand sides are what the fixed users leave (a share
+    row's may be negative). The plan may then break a row no choice of these users can keep:
+    check it with :func:`~optimizer.solvers.constraints.violations`.
+
+    Parameters
+    ----------
+    value : ndarray, shape (n, k)
+        Option values, -inf where an option may not be sent.
+    rows : sequence of LinearRow
+        The first is the budget (its usage is the plan's ``cost``).
+    polish_gap, core_users, polish_time_limit, seed
+        As :func:`solve_dual`.
+    """
+    start = time.perf_counter()
+    n = value.shape[0]
+    if n == 0 or not (np.isfinite(value) & (value > 0)).any():
+        # D(0) = 0 bounds every plan: nothing is worth sending.
+        empty = np.full(n, -1, dtype=np.int16)
+        return DualSolution(empty, 0.0, 0.0, 0.0, {r.name: 0.0 for r in rows},
+                            time.perf_counter() - start)  # fmt: skip
+    choice, bound, lam = _dual_plan(value, rows, seed)
+    choice, plan_value, bound, polished = _polished(
+        value, rows, lam, choice, bound, polish_gap, core_users, polish_time_limit
+    )
+    return DualSolution(
+        choice=choice.astype(np.int16),
+        value=plan_value,
+        cost=rows[0].usage(choice) if rows else 0.0,
+        upper_bound=max(bound, plan_value),
+        multipliers={r.name: float(m) for r, m in zip(rows, lam, strict=True)},
+        seconds=time.perf_counter() - start,
+        core_users=polished,
+    )
 
 
 def solve_dual(
@@ -323,42 +426,10 @@ def solve_dual(
         )
         choice, bound = sol.choice.astype(np.int64), sol.upper_bound
     else:
-        dual = _SmoothedDual(value, rows)
-        y = np.zeros(len(rows))
-        dual(y, TEMPERATURES[0])
-        if n > 2 * WARM_START_USERS:
-            sample = np.sort(np.random.default_rng(seed).choice(n, WARM_START_USERS, replace=False))
-            share = WARM_START_USERS / n
-            sub = _SmoothedDual(
-                value[sample],
-                [r.take(sample, r.rhs * share) for r in rows],
-                scales=(dual.vscale, dual.ascale),
-            )
-            y = _minimise(sub, y, TEMPERATURES, maxiter=200)
-            y = _minimise(dual, y, TEMPERATURES[-3:], maxiter=40)
-        else:
-            y = _minimise(dual, y, TEMPERATURES, maxiter=200)
-        lam = dual.best_lam
-        bound = dual.best_bound
-        reduced = _reduced(value, rows, lam)
-        choice, score = _argmax_choice(reduced)
-        choice = repair_plan(choice, rows, score)
-        # Fill: the users left out, best reduced value first, with their best positive option.
-        best = np.argmax(np.where(value > 0, reduced, -np.inf), axis=1)
-        best_reduced = np.take_along_axis(reduced, best[:, None], axis=1)[:, 0]
-        positive = np.take_along_axis(value, best[:, None], axis=1)[:, 0] > 0
-        out = np.flatnonzero((choice < 0) & positive & np.isfinite(best_reduced))
-        out = out[np.argsort(-best_reduced[out], kind="stable")]
-        choice = fill_plan(choice, rows, out, best[out])
-    plan_value = _plan_value(value, choice)
-    bound = max(float(bound), plan_value)
-    polished = 0
-    if bound > 0 and (bound - plan_value) / bound > polish_gap:
-        tolerance = 0.1 * polish_gap * bound
-        choice, polished = _polish(
-            problem, value, rows, lam, choice, core_users, polish_time_limit, tolerance
-        )
-        plan_value = _plan_value(value, choice)
+        choice, bound, lam = _dual_plan(value, rows, seed)
+    choice, plan_value, bound, polished = _polished(
+        value, rows, lam, choice, bound, polish_gap, core_users, polish_time_limit
+    )
     chosen = np.flatnonzero(choice >= 0)
     return DualSolution(
         choice=choice.astype(np.int16),

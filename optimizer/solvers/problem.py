@@ -22,7 +22,7 @@ For user i and denomination k (face value f_k, threshold t_k, planning redemptio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from optimizer.choices import OBJECTIVES, Objective
 from optimizer.errors import InputError
 from optimizer.io.menu import Menu
 
-__all__ = ["Objective", "OBJECTIVES", "CampaignProblem", "build_problem"]
+__all__ = ["Objective", "OBJECTIVES", "CampaignProblem", "build_problem", "concat_problems"]
 
 
 @dataclass
@@ -90,6 +90,23 @@ class CampaignProblem:
     def n_users(self) -> int:
         """Number of users."""
         return int(self.user_id.size)
+
+    def take(self, rows: np.ndarray | slice) -> CampaignProblem:
+        """The users ``rows`` (indices, a mask or a slice) as a problem of their own."""
+        return replace(
+            self,
+            user_id=self.user_id[rows], p0=self.p0[rows], p=self.p[rows],
+            value=self.value[rows], cost=self.cost[rows], eligible=self.eligible[rows],
+            basket=self.basket[rows],
+            segment=None if self.segment is None else self.segment[rows],
+            redeem=None if self.redeem is None else self.redeem[rows],
+        )  # fmt: skip
+
+    def segment_labels(self) -> np.ndarray | None:
+        """Each user's segment label (object array, shape (n,)), None without segments."""
+        if self.segment is None:
+            return None
+        return np.asarray(self.segment_names, dtype=object)[self.segment]
 
     def redemption_at(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
         """P(redeem | converted) of option ``options[i]`` for user ``rows[i]``, shape (m,)."""
@@ -230,3 +247,31 @@ def build_problem(
     if excluded is not None:
         problem.eligible &= ~np.asarray(excluded, dtype=bool)[:, None]
     return problem
+
+
+def concat_problems(parts: list[CampaignProblem]) -> CampaignProblem:
+    """The users of several problems of the same campaign as one (segment codes re-coded).
+
+    Parameters
+    ----------
+    parts : list of CampaignProblem
+        At least one; the same menu, objective and costs (the first one's are kept).
+    """
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(q, name) for q in parts])
+
+    out = replace(
+        first,
+        user_id=joined("user_id"), p0=joined("p0"), p=joined("p"), value=joined("value"),
+        cost=joined("cost"), eligible=joined("eligible"), basket=joined("basket"),
+        redeem=None if first.redeem is None else joined("redeem"),
+    )  # fmt: skip
+    if first.segment is not None:
+        labels = np.concatenate([q.segment_labels() for q in parts])
+        codes, names = pd.factorize(labels.astype(str), sort=True)
+        out.segment, out.segment_names = codes.astype(np.int32), tuple(str(x) for x in names)
+    return out

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -40,8 +41,11 @@ __all__ = [
     "solve_core",
     "default_width",
     "options_at",
+    "uniform_sample",
     "SAMPLE_USERS",
 ]
+
+T = TypeVar("T")
 
 #: Users in the sample that brackets the price.
 SAMPLE_USERS = 100_000
@@ -177,34 +181,55 @@ def _rows(chunk: Chunk, rows: np.ndarray) -> Chunk:
     return Chunk(chunk.user_id[rows], chunk.value[rows], chunk.cost[rows], chunk.eligible[rows])
 
 
-def _sample(source: ChunkSource, size: int, seed: int) -> tuple[Chunk, int]:
-    """A uniform sample of ``size`` users in bounded memory; also counts the users.
+def uniform_sample(
+    parts: Iterable[T],
+    size: int,
+    seed: int,
+    count: Callable[[T], int],
+    take: Callable[[T, np.ndarray], T],
+    concat: Callable[[list[T]], T],
+) -> tuple[T | None, int]:
+    """A uniform sample of ``size`` users of ``parts`` in bounded memory, and their count.
 
-    Each user draws a key (seeded per chunk) and the ``size`` smallest keys are kept: a sample
-    without replacement whatever the number of users, holding at most twice ``size`` rows plus
-    one chunk's candidates.
+    Each user draws a key (seeded per part) and the ``size`` smallest keys are kept: a sample
+    without replacement whatever the number of users, holding at most twice ``size`` users
+    plus one part's candidates. ``count``, ``take`` and ``concat`` say how a part counts,
+    subsets and joins its users (chunks of options, campaign problems).
+
+    Returns
+    -------
+    sample : same type as the parts, or None when there were no parts
+    n : int
+        Users in all parts.
     """
-    kept: Chunk | None = None
+    kept: T | None = None
     keys = np.empty(0)
     cut = np.inf  # the size-th smallest key so far: larger keys can never be kept
     n = 0
-    for index, chunk in enumerate(source()):
-        n += chunk.n_users
-        drawn = np.random.default_rng([seed, index]).random(chunk.n_users)
-        take = np.flatnonzero(drawn < cut)
-        fresh = _rows(chunk, take)
-        kept = fresh if kept is None else _concat([kept, fresh], chunk.value.shape[1])
-        keys = np.concatenate([keys, drawn[take]])
+    for index, part in enumerate(parts):
+        m = count(part)
+        n += m
+        drawn = np.random.default_rng([seed, index]).random(m)
+        take_rows = np.flatnonzero(drawn < cut)
+        fresh = take(part, take_rows)
+        kept = fresh if kept is None else concat([kept, fresh])
+        keys = np.concatenate([keys, drawn[take_rows]])
         if keys.size > 2 * size:
             best = np.argpartition(keys, size - 1)[:size]
-            kept, keys = _rows(kept, best), keys[best]
+            kept, keys = take(kept, best), keys[best]
             cut = float(keys.max())
-    if kept is None:
-        return _concat([], 0), 0
-    if keys.size > size:
-        best = np.argpartition(keys, size - 1)[:size]
-        kept = _rows(kept, best)
+    if kept is not None and keys.size > size:
+        kept = take(kept, np.argpartition(keys, size - 1)[:size])
     return kept, n
+
+
+def _sample(source: ChunkSource, size: int, seed: int) -> tuple[Chunk, int]:
+    """A uniform sample of ``size`` users of the source's chunks, and their count."""
+    kept, n = uniform_sample(
+        source(), size, seed, lambda c: c.n_users, _rows,
+        lambda parts: _concat(parts, parts[0].value.shape[1]),
+    )  # fmt: skip
+    return (_concat([], 0) if kept is None else kept), n
 
 
 def _concat(chunks: list[Chunk], k: int) -> Chunk:
