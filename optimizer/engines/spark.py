@@ -234,7 +234,7 @@ def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: st
     gap = 1.0 - plan.value / plan.upper_bound if plan.upper_bound > 0 else 0.0
     return OutOfCorePlan(
         users=n, targeted=targeted, value=plan.value, cost=plan.cost,
-        upper_bound=plan.upper_bound, gap=max(gap, 0.0), price=plan.price,
+        upper_bound=plan.upper_bound, gap=max(gap, 0.0), multipliers={"budget": plan.price},
         core_users=plan.core_users, passes=passes + 1,
         parts=len(list(Path(out).glob("part-*"))), seconds=time.perf_counter() - start,
         out=str(out),

@@ -29,6 +29,8 @@ from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.io.tables import iter_table, table_columns, validate_frame
 from optimizer.progress import Progress, Step
 from optimizer.solvers.problem import CampaignProblem, build_problem
+from optimizer.solvers.constraints import Constraints
+from optimizer.solvers.streamed_dual import StreamedDual, solve_dual_streamed
 from optimizer.solvers.streaming import (
     SAMPLE_USERS,
     Chunk,
@@ -54,8 +56,8 @@ class OutOfCorePlan:
         Objective value and expected cost (money) of the plan.
     upper_bound : float
         LP bound at the budget; ``gap`` is ``1 - value / upper_bound``.
-    price : float
-        The budget's multiplier (objective units per money).
+    multipliers : dict of str to float
+        Each row's multiplier at the bound (``budget``: objective units per money).
     core_users, passes, parts : int
         Users solved exactly, passes over the scores (the writing pass included), files.
     seconds : float
@@ -69,7 +71,7 @@ class OutOfCorePlan:
     cost: float
     upper_bound: float
     gap: float
-    price: float
+    multipliers: dict[str, float]
     core_users: int
     passes: int
     parts: int
@@ -81,14 +83,17 @@ class OutOfCorePlan:
         return asdict(self)
 
 
-def plan_batch(plan: StreamedBudget, problem: CampaignProblem) -> pa.RecordBatch:
+def plan_batch(plan: StreamedBudget | StreamedDual, problem: CampaignProblem) -> pa.RecordBatch:
     """The plan's rows for the users of ``problem``, as the plan dataset stores them.
 
     Columns ``user_id``, ``denomination`` (a coupon's name or ``none``), ``p_natural``,
     ``p_coupon`` (of the coupon sent, else ``p_natural``), ``expected_uplift`` and
     ``expected_cost`` (money; 0 for users sent nothing).
     """
-    choice = plan.choose(Chunk.of(problem)).astype(np.int64)
+    if isinstance(plan, StreamedDual):
+        choice = plan.choose(problem).astype(np.int64)
+    else:
+        choice = plan.choose(Chunk.of(problem)).astype(np.int64)
     rows = np.arange(problem.n_users)
     on = choice >= 0
     taken = np.where(on, choice, 0)
@@ -105,13 +110,17 @@ def plan_batch(plan: StreamedBudget, problem: CampaignProblem) -> pa.RecordBatch
 
 
 def _frames(scores: Path, users: Path | None, chunk_rows: int, menu: Menu, redeem: bool,
-            basket_column: str) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:  # fmt: skip
-    """Validated score chunks, with the aligned users' baskets when ``users`` is given."""
+            basket_column: str | None, segment_column: str | None,
+            ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:  # fmt: skip
+    """Validated score chunks, with the aligned users' baskets and segment labels.
+
+    Both come from ``users`` when given and their column is asked for (else None).
+    """
     schema = scores_schema(menu, redemption=redeem)
     people = iter_table(users, chunk_rows) if users is not None else None
     for offset, frame in iter_table(scores, chunk_rows):
         table = validate_frame(frame, schema, scores, row_offset=offset)
-        basket = None
+        basket = segment = None
         if people is not None:
             at, them = next(people, (None, None))
             if (
@@ -127,10 +136,14 @@ def _frames(scores: Path, users: Path | None, chunk_rows: int, menu: Menu, redee
                     "file in the same order (write the scores with `couponopt score`)",
                     source=users,
                 )
-            if basket_column not in them:
-                raise InputError("missing column", source=users, column=basket_column)
-            basket = pd.to_numeric(them[basket_column], errors="coerce").to_numpy(np.float64)
-        yield table, basket
+            for column in (basket_column, segment_column):
+                if column is not None and column not in them:
+                    raise InputError("missing column", source=users, column=column)
+            if basket_column is not None:
+                basket = pd.to_numeric(them[basket_column], errors="coerce").to_numpy(np.float64)
+            if segment_column is not None:
+                segment = them[segment_column].astype(str).to_numpy()
+        yield table, basket, segment
 
 
 def plan_budget_out_of_core(
@@ -144,6 +157,8 @@ def plan_budget_out_of_core(
     margin_rate: float = 0.3,
     users: str | Path | None = None,
     basket_column: str = "avg_order_value",
+    constraints: Constraints | None = None,
+    segment_column: str = "lifecycle_stage",
     chunk_rows: int = 1_000_000,
     sample_users: int = SAMPLE_USERS,
     seed: int = 0,
@@ -169,6 +184,11 @@ def plan_budget_out_of_core(
         The user table in the scores' order (needed for ``gmv`` and ``profit``: the basket).
     basket_column : str
         The users' column of average order values (money).
+    constraints : Constraints, optional
+        Caps, message cap, minimum ROI, segment shares: solved by
+        :func:`~optimizer.solvers.solve_dual_streamed` (the budget alone by the bracket).
+    segment_column : str
+        The users' column of segment labels (segment shares need ``users``).
     chunk_rows : int
         Users per chunk (memory is about ``chunk_rows x k x 60`` bytes).
     sample_users : int
@@ -185,6 +205,10 @@ def plan_budget_out_of_core(
     scores, out = Path(scores), Path(out)
     if objective != "conversions" and users is None:
         raise InputError(f"the {objective} objective needs the users' baskets", key="users")
+    constraints = constraints or Constraints()
+    shares = bool(constraints.segment_shares)
+    if shares and users is None:
+        raise InputError("segment shares need the user table (its segment column)", key="users")
     redeem_cols = [f"p_redeem__{name}" for name in menu.names]
     redeem = all(c in table_columns(scores) for c in redeem_cols)
     users_path = Path(users) if users is not None else None
@@ -194,13 +218,15 @@ def plan_budget_out_of_core(
     def chunks() -> Iterator[tuple[pd.DataFrame, CampaignProblem]]:
         passes[0] += 1
         done = 0
-        for table, basket in _frames(scores, users_path, chunk_rows, menu, redeem, basket_column):
+        for table, basket, segment in _frames(scores, users_path, chunk_rows, menu, redeem,
+                                              basket_column, segment_column if shares else None):
             problem = build_problem(
                 table["user_id"].to_numpy(np.int64),
                 table["p_natural"].to_numpy(np.float64),
                 table[[f"p_coupon__{n}" for n in menu.names]].to_numpy(np.float64),
                 menu, objective=objective, sms_cost=sms_cost, margin_rate=margin_rate,
                 basket=basket, redeem=table[redeem_cols].to_numpy(np.float32) if redeem else None,
+                segment=segment,
             )  # fmt: skip
             if passes[0] == 1:
                 ids.append(problem.user_id.copy())
@@ -212,7 +238,15 @@ def plan_budget_out_of_core(
     def source() -> Iterator[Chunk]:
         return (Chunk.of(problem) for _, problem in chunks())
 
-    found = solve_budget_streamed(source, budget, sample_users=sample_users, seed=seed)
+    found: StreamedBudget | StreamedDual
+    if constraints.budget_only:
+        found = solve_budget_streamed(source, budget, sample_users=sample_users, seed=seed)
+        multipliers = {"budget": found.price}
+    else:
+        problems = lambda: (problem for _, problem in chunks())  # noqa: E731
+        found = solve_dual_streamed(problems, budget, constraints, sample_users=sample_users,
+                                    seed=seed)  # fmt: skip
+        multipliers = found.multipliers
     every = np.concatenate(ids) if ids else np.empty(0, np.int64)
     every.sort()
     if every.size and (every[1:] == every[:-1]).any():
@@ -230,7 +264,7 @@ def plan_budget_out_of_core(
     gap = 1.0 - found.value / found.upper_bound if found.upper_bound > 0 else 0.0
     return OutOfCorePlan(
         users=found.n_users, targeted=targeted, value=found.value, cost=found.cost,
-        upper_bound=found.upper_bound, gap=max(gap, 0.0), price=found.price,
+        upper_bound=found.upper_bound, gap=max(gap, 0.0), multipliers=multipliers,
         core_users=found.core_users, passes=passes[0], parts=parts,
         seconds=time.perf_counter() - start, out=str(out),
     )  # fmt: skip

@@ -82,3 +82,46 @@ def test_misaligned_users_duplicates_and_foreign_folders_are_refused(files, tmp_
     (tmp_path / "c" / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="notes.txt"):
         plan_budget_out_of_core(root / "scores.parquet", MENU, 100.0, tmp_path / "c")
+
+
+def test_constraints_out_of_core_hold_in_the_written_plan_and_match_memory(files, tmp_path):
+    from optimizer.solvers import Constraints, SegmentShare, solve_dual
+
+    root, scores, users = files
+    whole = _whole(scores, users, "gmv")
+    whole = build_problem(whole.user_id, whole.p0, whole.p, MENU, objective="gmv",
+                          basket=whole.basket, segment=users["lifecycle_stage"].to_numpy())  # fmt: skip
+    budget = 0.4 * float(np.where(whole.value > 0, whole.cost, 0).max(axis=1).sum())
+    labels = sorted(set(users["lifecycle_stage"]))
+    constraints = Constraints(
+        max_per_denomination={MENU.names[-1]: 150}, max_messages=2_000, min_roi=3.0,
+        segment_shares=(SegmentShare(labels[0], 0.2, 0.7),),
+    )  # fmt: skip
+    out = tmp_path / "plan"
+    found = plan_budget_out_of_core(
+        root / "scores.parquet", MENU, budget, out, objective="gmv", users=root / "users.parquet",
+        constraints=constraints, chunk_rows=900, sample_users=1_500,
+    )  # fmt: skip
+    memory = solve_dual(whole, budget, constraints)
+    plan = pd.concat([pd.read_parquet(out / n) for n in manifest_files(out)], ignore_index=True)
+    assert sorted(plan["user_id"]) == sorted(scores["user_id"])
+    plan = plan.set_index("user_id").loc[whole.user_id]
+    sent = plan["denomination"].astype(str).to_numpy()
+    index = {name: i for i, name in enumerate(MENU.names)}
+    choice = np.array([index.get(d, -1) for d in sent])
+    on = np.flatnonzero(choice >= 0)
+    # Every constraint recounted from the written plan and the raw arrays.
+    cost = float(whole.cost[on, choice[on]].sum())
+    assert cost <= budget + 1e-6 and on.size <= 2_000
+    assert (sent == MENU.names[-1]).sum() <= 150
+    assert float(whole.gmv_uplift()[on, choice[on]].sum()) >= 3.0 * cost - 1e-6
+    share = (users["lifecycle_stage"].to_numpy()[on] == labels[0]).mean()
+    assert 0.2 - 1e-9 <= share <= 0.7 + 1e-9
+    value = float(whole.value[on, choice[on]].sum())
+    assert value == pytest.approx(found.value, rel=1e-6)
+    assert found.upper_bound >= memory.value * (1 - 1e-9)
+    assert memory.upper_bound >= found.value * (1 - 1e-9)
+    assert set(found.multipliers) >= {"budget", "messages", "min_roi"}
+    with pytest.raises(InputError, match="need the user table"):
+        plan_budget_out_of_core(root / "scores.parquet", MENU, budget, tmp_path / "x",
+                                constraints=constraints)  # fmt: skip
