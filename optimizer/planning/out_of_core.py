@@ -28,8 +28,8 @@ from optimizer.io.contract import scores_schema
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.io.tables import iter_table, table_columns, validate_frame
 from optimizer.progress import Progress, Step
-from optimizer.solvers.problem import CampaignProblem, build_problem
 from optimizer.solvers.constraints import Constraints
+from optimizer.solvers.problem import CampaignProblem, build_problem
 from optimizer.solvers.streamed_dual import StreamedDual, solve_dual_streamed
 from optimizer.solvers.streaming import (
     SAMPLE_USERS,

@@ -89,8 +89,9 @@ def test_constraints_out_of_core_hold_in_the_written_plan_and_match_memory(files
 
     root, scores, users = files
     whole = _whole(scores, users, "gmv")
+    stage = users["lifecycle_stage"].to_numpy()
     whole = build_problem(whole.user_id, whole.p0, whole.p, MENU, objective="gmv",
-                          basket=whole.basket, segment=users["lifecycle_stage"].to_numpy())  # fmt: skip
+                          basket=whole.basket, segment=stage)  # fmt: skip
     budget = 0.4 * float(np.where(whole.value > 0, whole.cost, 0).max(axis=1).sum())
     labels = sorted(set(users["lifecycle_stage"]))
     constraints = Constraints(
