@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,18 @@ from optimizer.errors import InputError
 from optimizer.io.atomic import atomic_directory, write_manifest
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.planning.out_of_core import OutOfCorePlan, plan_batch
+from optimizer.solvers.constraints import Constraints, linear_rows
 from optimizer.solvers.problem import CampaignProblem, build_problem
+from optimizer.solvers.streamed_dual import (
+    BOX_ROUNDS,
+    DualPart,
+    StreamedDual,
+    box_around,
+    dual_part,
+    finish_box,
+    no_certified_plan,
+    sample_multipliers,
+)
 from optimizer.solvers.streaming import (
     SAMPLE_USERS,
     Chunk,
@@ -65,9 +77,19 @@ class _Spec:
     """How a batch of the scores table becomes a campaign problem (pickled to the workers)."""
 
     def __init__(self, menu: Menu, objective: str, sms_cost: float, margin_rate: float,
-                 basket_column: str | None):  # fmt: skip
+                 basket_column: str | None, segment_column: str | None = None,
+                 redeem: bool = False):  # fmt: skip
         self.menu, self.objective = menu, objective
         self.sms_cost, self.margin_rate, self.basket_column = sms_cost, margin_rate, basket_column
+        self.segment_column, self.redeem = segment_column, redeem
+
+    @property
+    def columns(self) -> list[str]:
+        """The scores' columns a problem is built from."""
+        names = self.menu.names
+        out = ["user_id", "p_natural", *[f"p_coupon__{n}" for n in names]]
+        out += [f"p_redeem__{n}" for n in names] if self.redeem else []
+        return out + [c for c in (self.basket_column, self.segment_column) if c]
 
     def problem(self, batch: pa.RecordBatch | pa.Table) -> CampaignProblem:
         def column(name: str, dtype: Any) -> np.ndarray:
@@ -76,10 +98,17 @@ class _Spec:
         names = self.menu.names
         p = np.column_stack([column(f"p_coupon__{n}", np.float64) for n in names])
         basket = column(self.basket_column, np.float64) if self.basket_column else None
+        segment = column(self.segment_column, object) if self.segment_column else None
+        redeem = None
+        if self.redeem:
+            redeem = np.column_stack([column(f"p_redeem__{n}", np.float32) for n in names])
+            redeem = redeem.reshape(-1, len(names))
         return build_problem(
             column("user_id", np.int64), column("p_natural", np.float64),
             p.reshape(-1, len(names)), self.menu, objective=self.objective,
             sms_cost=self.sms_cost, margin_rate=self.margin_rate, basket=basket,
+            segment=segment,
+            redeem=redeem,
         )  # fmt: skip
 
 
@@ -147,6 +176,46 @@ def _plan_rows(spec: _Spec, rule: Any):
     return run
 
 
+def _box_rows(spec: _Spec, budget: float, constraints: Constraints,
+              box: tuple[np.ndarray, ...], fields: list[pa.Field]):  # fmt: skip
+    """The per-partition function of a box pass (``mapInArrow``).
+
+    It yields the core's rows as they came (``_kind`` 1) and one row of the partition's totals
+    (``_kind`` 0, ``_totals`` = fixed value then each row's use, the other columns null).
+    """
+
+    def tagged(columns: list[pa.Array], kind: int, totals: list[float] | None) -> pa.RecordBatch:
+        m = len(columns[0]) if columns else 1
+        extra = [pa.array([kind] * m, pa.int32()),
+                 pa.array([totals] * m, pa.list_(pa.float64()))]  # fmt: skip
+        names = [f.name for f in fields] + ["_kind", "_totals"]
+        return pa.RecordBatch.from_arrays([*columns, *extra], names=names)
+
+    def run(batches):
+        value, usage = 0.0, None
+        for batch in batches:
+            part, _, core = dual_part(spec.problem(batch), budget, constraints, box)
+            value += part.value
+            usage = part.usage if usage is None else usage + part.usage
+            if core.size:
+                rows = batch.take(pa.array(core))
+                yield tagged([rows.column(f.name) for f in fields], 1, None)
+        if usage is not None:
+            nulls = [pa.nulls(1, f.type) for f in fields]
+            yield tagged(nulls, 0, [value, *(float(u) for u in usage)])
+
+    return run
+
+
+def _collect_dual_part(table: pa.Table, spec: _Spec, rows: int) -> DualPart:
+    """The partitions' rows of a box pass, merged on the driver."""
+    kind = table.column("_kind").to_numpy()
+    totals = table.filter(pa.array(kind == 0)).column("_totals").to_pylist()
+    sums = np.sum(np.array(totals, dtype=np.float64).reshape(-1, rows + 1), axis=0)
+    core = table.filter(pa.array(kind == 1)).drop_columns(["_kind", "_totals"])
+    return DualPart(float(sums[0]), sums[1:], spec.problem(core) if core.num_rows else None)
+
+
 def plan_budget_spark(
     scores: Any,
     menu: Menu,
@@ -157,16 +226,19 @@ def plan_budget_spark(
     sms_cost: float = 0.05,
     margin_rate: float = 0.3,
     basket_column: str | None = None,
+    constraints: Constraints | None = None,
+    segment_column: str = "lifecycle_stage",
     sample_users: int = SAMPLE_USERS,
     seed: int = 0,
 ) -> OutOfCorePlan:
-    """The optimal plan under ``budget`` over a Spark DataFrame of scores.
+    """The optimal plan under ``budget`` (and every constraint) over a Spark DataFrame of scores.
 
     Parameters
     ----------
     scores : pyspark.sql.DataFrame
         ``user_id``, ``p_natural``, ``p_coupon__<name>`` per denomination of ``menu`` (and
-        ``basket_column`` for the money objectives), one row per user.
+        ``p_redeem__<name>`` when a redemption model scored them, ``basket_column`` for the
+        money objectives, ``segment_column`` for segment shares), one row per user.
     menu : Menu
     budget : float
         Expected-cost budget (money).
@@ -177,8 +249,13 @@ def plan_budget_spark(
     sms_cost, margin_rate : float
     basket_column : str, optional
         The column of average order values (money), needed for ``gmv`` and ``profit``.
+    constraints : Constraints, optional
+        Caps, message cap, minimum ROI, segment shares (the streamed decomposition of
+        :mod:`optimizer.solvers.streamed_dual`, one light job per box pass).
+    segment_column : str
+        The column of segment labels (read only for segment shares).
     sample_users : int
-        Users of the sample that brackets the budget's price.
+        Users of the sample that prices the rows.
     seed : int
 
     Returns
@@ -190,37 +267,37 @@ def plan_budget_spark(
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas",
                                 FutureWarning)  # fmt: skip
         return _plan(scores, menu, budget, out, objective, sms_cost, margin_rate,
-                     basket_column, sample_users, seed)  # fmt: skip
+                     basket_column, constraints or Constraints(), segment_column,
+                     sample_users, seed)  # fmt: skip
 
 
 def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: str,
-          sms_cost: float, margin_rate: float, basket_column: str | None, sample_users: int,
+          sms_cost: float, margin_rate: float, basket_column: str | None,
+          constraints: Constraints, segment_column: str, sample_users: int,
           seed: int) -> OutOfCorePlan:  # fmt: skip
     start = time.perf_counter()
     if objective != "conversions" and basket_column is None:
         raise InputError(f"the {objective} objective needs the users' baskets",
                          key="basket_column")  # fmt: skip
-    needed = ["user_id", "p_natural", *[f"p_coupon__{n}" for n in menu.names]]
-    needed += [basket_column] if basket_column else []
-    missing = [c for c in needed if c not in scores.columns]
+    redeem = all(f"p_redeem__{n}" in scores.columns for n in menu.names)
+    shares = segment_column if constraints.segment_shares else None
+    spec = _Spec(menu, objective, sms_cost, margin_rate, basket_column, shares, redeem)
+    missing = [c for c in spec.columns if c not in scores.columns]
     if missing:
         raise InputError(f"the scores have no column {missing[0]!r}", key="scores")
-    spec = _Spec(menu, objective, sms_cost, margin_rate, basket_column)
-    scores = scores.select(*needed).persist()
+    scores = scores.select(*spec.columns).persist()
     n = scores.count()
     if n == 0:
         raise InputError("no users to plan", key="scores")
     share = min(1.0, sample_users / n)
-    sample = Chunk.of(spec.problem(scores.sample(fraction=share, seed=seed).toArrow()))
-    floor_prices = sample_prices(sample, sample.n_users / n, budget, default_width(sample.n_users))
-    prices: tuple[float, float] | None = floor_prices[:2]
+    sample = spec.problem(scores.sample(fraction=share, seed=seed).toArrow())
     passes = 1
-    while prices is not None:
-        passes += 1
-        rows = scores.mapInArrow(_bracket_rows(spec, prices), _BRACKET_SCHEMA).toArrow()
-        part = _collect_part(rows, len(menu))
-        bracket, prices = prices, widened(part, budget, prices, floor_prices[2])
-    plan, _ = solve_core(part, budget, bracket, n, passes)
+    if constraints.budget_only:
+        plan, passes = _budget_passes(scores, spec, Chunk.of(sample), n, budget)
+        multipliers = {"budget": plan.price}
+    else:
+        plan, passes = _box_passes(scores, spec, sample, n, budget, constraints, seed)
+        multipliers = plan.multipliers
     rule = scores.sparkSession.sparkContext.broadcast(plan)
     written = scores.mapInArrow(_plan_rows(spec, rule), PLAN_SCHEMA)
     with atomic_directory(out, whole=True, writes=SPARK_PLAN_FILES, writer="plan") as staging:
@@ -234,8 +311,52 @@ def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: st
     gap = 1.0 - plan.value / plan.upper_bound if plan.upper_bound > 0 else 0.0
     return OutOfCorePlan(
         users=n, targeted=targeted, value=plan.value, cost=plan.cost,
-        upper_bound=plan.upper_bound, gap=max(gap, 0.0), multipliers={"budget": plan.price},
+        upper_bound=plan.upper_bound, gap=max(gap, 0.0), multipliers=multipliers,
         core_users=plan.core_users, passes=passes + 1,
         parts=len(list(Path(out).glob("part-*"))), seconds=time.perf_counter() - start,
         out=str(out),
     )  # fmt: skip
+
+
+def _budget_passes(scores: Any, spec: _Spec, sample: Chunk, n: int,
+                   budget: float) -> tuple[StreamedBudget, int]:  # fmt: skip
+    """The bracket passes of the budget alone: the plan and the passes taken (sample's too)."""
+    floor_prices = sample_prices(sample, sample.n_users / n, budget, default_width(sample.n_users))
+    prices: tuple[float, float] | None = floor_prices[:2]
+    passes = 1
+    while prices is not None:
+        passes += 1
+        rows = scores.mapInArrow(_bracket_rows(spec, prices), _BRACKET_SCHEMA).toArrow()
+        part = _collect_part(rows, len(spec.menu))
+        bracket, prices = prices, widened(part, budget, prices, floor_prices[2])
+    plan, _ = solve_core(part, budget, bracket, n, passes)
+    return plan, passes
+
+
+def _box_passes(scores: Any, spec: _Spec, sample: CampaignProblem, n: int, budget: float,
+                constraints: Constraints, seed: int) -> tuple[StreamedDual, int]:  # fmt: skip
+    """The box passes of every constraint: the plan and the passes taken (sample's too)."""
+    from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StructField, StructType
+
+    if constraints.segment_shares:  # validated against every user's labels
+        labels = scores.select(spec.segment_column).distinct().toArrow().column(0).to_pylist()
+        constraints.validate(replace(sample, segment_names=tuple(sorted(map(str, labels)))))
+    else:
+        constraints.validate(sample)
+    rows = linear_rows(sample, budget, constraints)
+    center, unit = sample_multipliers(sample, sample.n_users / n, budget, constraints, seed)
+    schema = StructType([*scores.schema.fields, StructField("_kind", IntegerType()),
+                         StructField("_totals", ArrayType(DoubleType()))])  # fmt: skip
+    fields = list(scores.limit(0).toArrow().schema)  # the Arrow types the batches arrive in
+    width = default_width(sample.n_users)
+    box = box_around(center, unit, width)
+    passes = 1
+    for _ in range(BOX_ROUNDS):
+        passes += 1
+        table = scores.mapInArrow(_box_rows(spec, budget, constraints, box, fields), schema)
+        part = _collect_dual_part(table.toArrow(), spec, len(rows))
+        plan, box, width, _ = finish_box(part, rows, budget, constraints, box, unit, width, n,
+                                         passes, seed=seed)  # fmt: skip
+        if plan is not None:
+            return plan, passes
+    raise no_certified_plan()

@@ -218,8 +218,15 @@ def plan_budget_out_of_core(
     def chunks() -> Iterator[tuple[pd.DataFrame, CampaignProblem]]:
         passes[0] += 1
         done = 0
-        for table, basket, segment in _frames(scores, users_path, chunk_rows, menu, redeem,
-                                              basket_column, segment_column if shares else None):
+        for table, basket, segment in _frames(
+            scores,
+            users_path,
+            chunk_rows,
+            menu,
+            redeem,
+            basket_column,
+            segment_column if shares else None,
+        ):
             problem = build_problem(
                 table["user_id"].to_numpy(np.int64),
                 table["p_natural"].to_numpy(np.float64),

@@ -47,6 +47,9 @@ __all__ = [
     "sample_multipliers",
     "dual_part",
     "solve_dual_core",
+    "finish_box",
+    "box_around",
+    "no_certified_plan",
     "BOX_ROUNDS",
 ]
 
@@ -273,7 +276,11 @@ def sample_multipliers(
     return np.array([sol.multipliers[r.name] for r in rows]), unit
 
 
-def _box(center: np.ndarray, unit: np.ndarray, width: float) -> tuple[np.ndarray, ...]:
+def box_around(center: np.ndarray, unit: np.ndarray, width: float) -> tuple[np.ndarray, ...]:
+    """The box ``(center, lo, hi)`` of relative half-width ``width``.
+
+    A row whose multiplier is 0 reaches ``ZERO_REACH`` of its price scale ``unit``.
+    """
     radius = width * np.maximum(center, ZERO_REACH * unit)
     return center, np.maximum(center - radius, 0.0), center + radius
 
@@ -338,6 +345,83 @@ def solve_dual_core(
     feasible = not violations(sol.choice.astype(np.int64), core_rows)
     return (sol.choice, part.value + sol.value, float(part.usage[0]) + sol.cost,
             part.value + sol.upper_bound, lam, feasible)  # fmt: skip
+
+
+def no_certified_plan() -> InputError:
+    """The error of a streamed solve whose box never certified a plan."""
+    return InputError(
+        f"the streamed solve found no certified plan in {BOX_ROUNDS} passes (the rows may "
+        "leave no feasible plan); plan in memory",
+        key="constraints",
+    )
+
+
+def finish_box(
+    part: DualPart,
+    rows: list[LinearRow],
+    budget: float,
+    constraints: Constraints,
+    box: tuple[np.ndarray, ...],
+    unit: np.ndarray,
+    width: float,
+    n_users: int,
+    passes: int,
+    *,
+    polish_gap: float = POLISH_GAP,
+    seed: int = 0,
+) -> tuple[StreamedDual | None, tuple[np.ndarray, ...], float, np.ndarray]:
+    """After a box pass: the core solved, and the plan when the box certifies it.
+
+    Parameters
+    ----------
+    part : DualPart
+        The whole pass.
+    rows : list of LinearRow
+        The rows of the problem (names and right-hand sides).
+    budget : float
+    constraints : Constraints
+    box : (center, lo, hi)
+        The pass's box.
+    unit : ndarray, shape (r,)
+        The rows' price scales (:func:`sample_multipliers`).
+    width : float
+        The box's relative half-width.
+    n_users, passes : int
+        Users in the source; passes so far (sample pass included).
+    polish_gap, seed
+        As :func:`~optimizer.solvers.dual.solve_dual`.
+
+    Returns
+    -------
+    plan : StreamedDual or None
+        None when the core's multipliers left the box or it had no feasible plan.
+    box, width
+        The next pass's box and width (unchanged with a plan).
+    choice : ndarray of int16, shape (c,)
+        The core's options in the part's core order.
+    """
+    choice, value, cost, bound, lam, feasible = solve_dual_core(
+        part, rows, constraints, polish_gap=polish_gap, seed=seed
+    )
+    inside = bool(((lam >= box[1] - 1e-12 * unit) & (lam <= box[2] + 1e-12 * unit)).all())
+    if not (feasible and inside):
+        grown = _grown(box, lam if feasible else None, unit, width)
+        return None, grown, width * (2.0 if feasible else GROWTH), choice
+    core = part.core
+    ids = np.empty(0, np.int64) if core is None else core.user_id
+    order = np.argsort(ids, kind="stable")
+    plan = StreamedDual(
+        budget=float(budget), constraints=constraints, center=box[0],
+        core_user_id=ids[order], core_choice=choice[order].astype(np.int16),
+        value=value, cost=cost, upper_bound=max(bound, value),
+        multipliers={r.name: float(m) for r, m in zip(rows, lam, strict=True)},
+        usage={r.name: float(u) for r, u in zip(rows, part.usage, strict=True)},
+        n_users=n_users, core_users=int(ids.size), passes=passes,
+    )  # fmt: skip
+    if core is not None:  # the plan's use of each row: the fixed users' and the core's
+        for r in linear_rows(core, budget, constraints):
+            plan.usage[r.name] += r.usage(choice.astype(np.int64))
+    return plan, box, width, choice
 
 
 def solve_dual_streamed(
@@ -407,8 +491,8 @@ def solve_dual_streamed(
     center, unit = sample_multipliers(sample, sample.n_users / n, budget, constraints, seed)
     del sample
     width = default_width(sample_users) if width is None else width
+    box = box_around(center, unit, width)
     passes = 1
-    box = _box(center, unit, width)
     for _ in range(BOX_ROUNDS):
         passes += 1
         parts, kept, where, offset = [], [], [], 0
@@ -421,35 +505,14 @@ def solve_dual_streamed(
             offset += chunk.n_users
         whole_part = DualPart.merge(parts, len(rows))
         del parts
-        choice, value, cost, bound, lam, feasible = solve_dual_core(
-            whole_part, rows, constraints, polish_gap=polish_gap, seed=seed
-        )
-        inside = bool(((lam >= box[1] - 1e-12 * unit) & (lam <= box[2] + 1e-12 * unit)).all())
-        if feasible and inside:
+        plan, box, width, choice = finish_box(
+            whole_part, rows, budget, constraints, box, unit, width, n, passes,
+            polish_gap=polish_gap, seed=seed,
+        )  # fmt: skip
+        if plan is not None:
             break
-        box = _grown(box, lam if feasible else None, unit, width)
-        width *= 2.0 if feasible else GROWTH
     else:
-        raise InputError(
-            f"the streamed solve found no certified plan in {BOX_ROUNDS} passes (the rows may "
-            "leave no feasible plan); plan in memory",
-            key="constraints",
-        )
-    core = whole_part.core
-    ids = np.empty(0, np.int64) if core is None else core.user_id
-    order = np.argsort(ids, kind="stable")
-    plan = StreamedDual(
-        budget=float(budget), constraints=constraints, center=box[0],
-        core_user_id=ids[order], core_choice=choice[order].astype(np.int16),
-        value=value, cost=cost, upper_bound=max(bound, value),
-        multipliers={r.name: float(m) for r, m in zip(rows, lam, strict=True)},
-        usage={r.name: float(u) for r, u in zip(rows, whole_part.usage, strict=True)},
-        n_users=n, core_users=int(ids.size), passes=passes,
-    )  # fmt: skip
-    if core is not None:  # the plan's use of each row: the fixed users' and the core's
-        core_rows = linear_rows(core, budget, constraints)
-        for r in core_rows:
-            plan.usage[r.name] += r.usage(choice.astype(np.int64))
+        raise no_certified_plan()
     if keep:
         plan.choice = np.concatenate(kept) if kept else np.empty(0, np.int16)
         if where:

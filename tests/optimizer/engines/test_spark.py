@@ -54,6 +54,7 @@ def campaign(tmp_path_factory):
                           "avg_order_value": problem.basket})  # fmt: skip
     for j, name in enumerate(MENU.names):
         frame[f"p_coupon__{name}"] = problem.p[:, j].astype(np.float32)
+    frame["segment"] = problem.segment_labels().astype(str)
     frame.to_parquet(root / "scores.parquet", index=False, row_group_size=25_000)
     return root, frame
 
@@ -92,3 +93,47 @@ def test_spark_plan_equals_the_in_memory_plan_within_the_gap(spark, campaign, tm
     assert float(whole.cost[on, choice[on]].sum()) <= budget + 1e-6  # never over budget
     assert float(whole.value[on, choice[on]].sum()) == pytest.approx(found.value, rel=1e-9)
     np.testing.assert_allclose(plan["expected_cost"].to_numpy()[on], whole.cost[on, choice[on]])
+
+
+def test_spark_plan_under_every_constraint_kind_is_feasible_and_certified(spark, campaign,
+                                                                          tmp_path):  # fmt: skip
+    from optimizer.engines.spark import plan_budget_spark
+    from optimizer.solvers import Constraints, SegmentShare, build_problem, solve_dual
+
+    root, frame = campaign
+    whole = build_problem(
+        frame["user_id"].to_numpy(), frame["p_natural"].to_numpy(np.float64),
+        frame[[f"p_coupon__{n}" for n in MENU.names]].to_numpy(np.float64), MENU,
+        objective="gmv", basket=frame["avg_order_value"].to_numpy(),
+        segment=frame["segment"].to_numpy(),
+    )  # fmt: skip
+    budget = 0.3 * float(np.where(whole.value > 0, whole.cost, 0).max(axis=1).sum())
+    constraints = Constraints(
+        max_per_denomination={MENU.names[-1]: 5_000}, max_messages=60_000, min_roi=4.0,
+        segment_shares=(SegmentShare("c", 0.3, 1.0),),
+    )  # fmt: skip
+    out = tmp_path / "plan"
+    found = plan_budget_spark(
+        spark.read.parquet(str(root / "scores.parquet")), MENU, budget, out, objective="gmv",
+        basket_column="avg_order_value", constraints=constraints, segment_column="segment",
+        sample_users=20_000,
+    )  # fmt: skip
+    memory = solve_dual(whole, budget, constraints)
+    plan = pd.concat([pd.read_parquet(out / f) for f in manifest_files(out)
+                      if f.endswith(".parquet")])  # fmt: skip
+    assert plan["user_id"].is_unique and len(plan) == USERS
+    plan = plan.set_index("user_id").loc[whole.user_id]
+    sent = plan["denomination"].to_numpy().astype(str)
+    index = {name: i for i, name in enumerate(MENU.names)}
+    choice = np.array([index.get(d, -1) for d in sent])
+    on = np.flatnonzero(choice >= 0)
+    # Every row recounted from the written files and the raw arrays.
+    cost = float(whole.cost[on, choice[on]].sum())
+    assert cost <= budget + 1e-6 and on.size <= 60_000
+    assert (sent == MENU.names[-1]).sum() <= 5_000
+    assert float(whole.gmv_uplift()[on, choice[on]].sum()) >= 4.0 * cost - 1e-6
+    assert (frame["segment"].to_numpy()[on] == "c").mean() >= 0.3 - 1e-9
+    assert float(whole.value[on, choice[on]].sum()) == pytest.approx(found.value, rel=1e-6)
+    assert found.upper_bound >= memory.value * (1 - 1e-9)
+    assert memory.upper_bound >= found.value * (1 - 1e-9)
+    assert found.gap < 1e-3 and found.targeted == on.size
