@@ -47,15 +47,7 @@ from cli_options import (
     parse_vary,
 )
 from cli_shell import OneLineErrors, emit, err, friendly, out, say, show
-from optimizer.choices import (
-    POLICIES,
-    Architecture,
-    Calibration,
-    Head,
-    Objective,
-    Policy,
-    Solver,
-)
+from optimizer.choices import POLICIES, Architecture, Calibration, Head, Objective, Policy, Solver
 from optimizer.errors import InputError
 from optimizer.reporting.terminal import progress_bars
 from simulator.choices import Design
@@ -599,8 +591,8 @@ def train(
 def score(
     ctx: typer.Context,
     models_dir: ModelsOpt,
-    users: Annotated[Path, opt("--users", "User table to score (Parquet or CSV).", **File)],
-    out_path: Annotated[Path, opt("--out", "Scores file to write (.parquet or .csv).", **File)],
+    users: Annotated[Path, opt("--users", "User table to score: a file or a dataset folder.")],
+    out_path: Annotated[Path, opt("--out", "Scores: .parquet, .csv or a dataset folder.")],
     chunk_rows: Annotated[int | None, opt("--chunk-rows", min=1000)] = None,
     psi_threshold: Annotated[float, opt("--psi-threshold", min=0.0)] = 0.2,
     as_json: JsonOpt = False,
@@ -616,7 +608,8 @@ def score(
     from optimizer.reporting.tables import drift_table_data, scores_table
 
     models = ConversionModels.load(models_dir)
-    _writable(out_path, (".parquet", ".pq", ".csv"))
+    dataset = () if out_path.suffix else ("scores", ("part-*.parquet",))  # a folder of parts
+    _writable(out_path, (".parquet", ".pq", ".csv"), dataset)
     with progress_bars(err) as progress:
         run = score_file(models, users, out_path, chunk_rows=chunk_rows, progress=progress)
     moved = drifted(run.drift, psi_threshold)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 
 from optimizer.errors import InputError, format_rows
-from optimizer.io.atomic import atomic_path, check_parent
+from optimizer.io.atomic import MANIFEST, atomic_path, check_parent, manifest_files
 from optimizer.io.contract import (
     USERS,
     ColumnSpec,
@@ -44,6 +44,7 @@ __all__ = [
     "check_users",
     "iter_table",
     "count_rows",
+    "dataset_files",
     "iter_users",
     "load_log",
     "load_truth",
@@ -67,9 +68,41 @@ def _format_of(path: Path) -> str:
     )
 
 
-def _checked_file(path: str | Path) -> tuple[Path, str]:
-    """The path and its format, after checking that it exists and is not zero bytes."""
+def dataset_files(path: str | Path) -> list[Path]:
+    """The Parquet files of a dataset folder, in order.
+
+    A folder with a manifest (:data:`~optimizer.io.atomic.MANIFEST`: written by this tool) is
+    checked whole first and read in the manifest's order; any other folder (written by Spark
+    or another engine) is read as its visible ``*.parquet`` files in name order, any depth.
+
+    Raises
+    ------
+    InputError
+        The manifest finds a file damaged, missing or added, or the folder has no Parquet file.
+    """
     path = Path(path)
+    if (path / MANIFEST).is_file():
+        names = [n for n in manifest_files(path) if n.lower().endswith((".parquet", ".pq"))]
+        files = [path / n for n in names]
+    else:
+        files = sorted(
+            f for f in path.rglob("*")
+            if f.is_file() and f.name.lower().endswith((".parquet", ".pq"))
+            and not any(part.startswith((".", "_")) for part in f.relative_to(path).parts)
+        )  # fmt: skip
+    if not files:
+        raise InputError("folder holds no Parquet file; expected a dataset of parts", source=path)
+    return files
+
+
+def _checked_file(path: str | Path) -> tuple[Path, str]:
+    """The path and its format, after checking that it exists and is not zero bytes.
+
+    A folder is a Parquet dataset (format ``"dataset"``: :func:`dataset_files`).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return path, "dataset"
     fmt = _format_of(path)
     if not path.is_file():
         raise InputError("file not found", source=path)
@@ -107,6 +140,12 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
         The file is missing, empty, of an unknown type or not parseable.
     """
     path, fmt = _checked_file(path)
+    if fmt == "dataset":
+        parts = []
+        for part in dataset_files(path):
+            with _read_errors(part, "parquet"):
+                parts.append(pq.read_table(part, columns=columns))
+        return pa.concat_tables(parts, promote_options="permissive").to_pandas()
     with _read_errors(path, fmt):
         if fmt == "parquet":
             return pq.read_table(path, columns=columns).to_pandas()
@@ -116,6 +155,8 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
 def table_columns(path: str | Path) -> list[str]:
     """The column names of a Parquet or CSV file, read from its schema or header only."""
     path, fmt = _checked_file(path)
+    if fmt == "dataset":
+        path, fmt = dataset_files(path)[0], "parquet"
     with _read_errors(path, fmt):
         if fmt == "parquet":
             return list(pq.ParquetFile(path).schema_arrow.names)
@@ -374,18 +415,20 @@ def load_users(path: str | Path) -> pd.DataFrame:
 
 
 def count_rows(path: str | Path) -> int | None:
-    """Rows of a Parquet file from its metadata; None for CSV or an unreadable file."""
+    """Rows of a Parquet file or dataset from its metadata; None for CSV or an unreadable one."""
     path = Path(path)
-    if path.name.lower().endswith((".parquet", ".pq")) and path.is_file():
-        try:
+    try:
+        if path.is_dir():
+            return sum(int(pq.ParquetFile(f).metadata.num_rows) for f in dataset_files(path))
+        if path.name.lower().endswith((".parquet", ".pq")) and path.is_file():
             return int(pq.ParquetFile(path).metadata.num_rows)
-        except (pa.ArrowInvalid, OSError):
-            return None
+    except (pa.ArrowInvalid, OSError, InputError):
+        return None
     return None
 
 
-def _parquet_frames(parquet: pq.ParquetFile, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Chunks of ``chunk_rows`` rows, read one row group at a time.
+def _parquet_frames(files: Sequence[Path], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Chunks of ``chunk_rows`` rows of the files in order, read one row group at a time.
 
     One ``iter_batches`` over the whole file keeps the column-chunk bytes of every row group
     it has read until it is exhausted (about the file's compressed size by the end); a reader
@@ -393,7 +436,9 @@ def _parquet_frames(parquet: pq.ParquetFile, chunk_rows: int) -> Iterator[pd.Dat
     """
     pending: list[pa.RecordBatch] = []
     held = 0
-    for group in range(parquet.num_row_groups):
+    readers = (pq.ParquetFile(f) for f in files)  # opened one after the other
+    groups = ((parquet, g) for parquet in readers for g in range(parquet.num_row_groups))
+    for parquet, group in groups:
         for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[group]):
             pending.append(batch)
             held += batch.num_rows
@@ -420,11 +465,12 @@ def iter_table(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[tuple[
     """
     path, fmt = _checked_file(path)
     offset = 0
-    with _read_errors(path, fmt):
-        if fmt == "parquet":
-            batches = _parquet_frames(pq.ParquetFile(path), chunk_rows)
-        else:
+    with _read_errors(path, "parquet" if fmt == "dataset" else fmt):
+        if fmt == "csv":
             batches = pd.read_csv(path, chunksize=chunk_rows, low_memory=False)
+        else:  # a dataset's parts in order, chunked across their boundaries
+            batches = _parquet_frames(dataset_files(path) if fmt == "dataset" else [path],
+                                      chunk_rows)  # fmt: skip
         for frame in batches:
             yield offset, frame
             offset += len(frame)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,13 +15,16 @@ import pyarrow.parquet as pq
 
 from optimizer.errors import InputError
 from optimizer.evaluation.drift import drift_table
-from optimizer.io.atomic import atomic_path
+from optimizer.io.atomic import atomic_directory, atomic_path, write_manifest
 from optimizer.io.tables import count_rows, iter_users
 from optimizer.models.conversion import ConversionModels
 from optimizer.models.mapped import data_of, iter_customers
 from optimizer.progress import Progress, report
 
-__all__ = ["ScoreRun", "score_file", "auto_chunk_rows", "CHUNK_CELLS"]
+__all__ = ["ScoreRun", "score_file", "auto_chunk_rows", "CHUNK_CELLS", "SCORE_PARTS"]
+
+#: The part files of a scores dataset (``fnmatch`` pattern; ``*`` is the part's number).
+SCORE_PARTS = "part-*.parquet"
 
 #: Feature cells per scoring chunk when the chunk size is not given: memory follows cells, so
 #: a wide table gets fewer rows per chunk (500,000 rows at 15 features, 50,000 at 200).
@@ -59,7 +64,55 @@ def _writer_for(path: Path):
         return "parquet"
     if name.endswith(".csv"):
         return "csv"
-    raise InputError("unsupported output type; expected .parquet or .csv", source=path)
+    if path.is_dir() or not path.suffix:
+        return "dataset"
+    raise InputError(
+        "unsupported output type; expected .parquet, .csv or a folder (a Parquet dataset)",
+        source=path,
+    )
+
+
+class _Sink:
+    """Where scored chunks go: one Parquet or CSV file, or one part file per chunk."""
+
+    def __init__(self, kind: str, target: Path):
+        self.kind, self.target, self.writer, self.parts = kind, target, None, 0
+
+    def write(self, table: pa.Table) -> None:
+        if self.kind == "dataset":
+            name = SCORE_PARTS.replace("*", f"{self.parts:05d}")
+            pq.write_table(table, self.target / name, compression="zstd")
+        elif self.writer is None:
+            self.writer = (
+                pq.ParquetWriter(self.target, table.schema, compression="zstd")
+                if self.kind == "parquet"
+                else pacsv.CSVWriter(self.target, table.schema)
+            )
+        if self.writer is not None:
+            self.writer.write_table(table)
+        self.parts += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+@contextlib.contextmanager
+def _staged(kind: str, out_path: Path) -> Iterator[_Sink]:
+    """A sink whose output appears under ``out_path`` whole, or not at all."""
+    if kind == "dataset":
+        with atomic_directory(out_path, whole=True, writes=(SCORE_PARTS,),
+                              writer="scores") as staging:  # fmt: skip
+            sink = _Sink(kind, staging)
+            yield sink
+            write_manifest(staging, writer="scores")
+        return
+    with atomic_path(out_path) as tmp:
+        sink = _Sink(kind, tmp)
+        try:
+            yield sink
+        finally:
+            sink.close()
 
 
 def auto_chunk_rows(n_features: int) -> int:
@@ -91,7 +144,9 @@ def score_file(
         User table: the synthetic contract's (:data:`optimizer.io.contract.USERS`), or for
         models trained on a data configuration, a customer file with the same columns.
     out_path : str or Path
-        Scores table: ``user_id``, ``p_natural``, ``p_coupon__<name>``.
+        Scores table: ``user_id``, ``p_natural``, ``p_coupon__<name>``: a ``.parquet`` or
+        ``.csv`` file, or a folder, written as a Parquet dataset of one ``part-NNNNN.parquet``
+        per chunk and a manifest (what the out-of-core and Spark planners read in parallel).
     chunk_rows : int, optional
         Rows per chunk; default :func:`auto_chunk_rows` of the models' features.
     progress : callable, optional
@@ -100,40 +155,31 @@ def score_file(
     out_path = Path(out_path)
     chunk_rows = auto_chunk_rows(len(models.features)) if chunk_rows is None else chunk_rows
     kind = _writer_for(out_path)
+    if out_path.resolve() == Path(users_path).resolve():
+        raise InputError("is the user table being scored; write the scores elsewhere",
+                         source=out_path)  # fmt: skip
     encoder = models.encoder
     reference = encoder.reference()
     counts = {f: np.zeros_like(r, dtype=np.float64) for f, r in reference.items()}
     sums: dict[str, float] = {}
     rows = 0
     total = count_rows(users_path)
-    with atomic_path(out_path) as tmp:
-        writer = None
-        try:
-            chunks = (
-                iter_users(users_path, chunk_rows)
-                if data_of(models) is None
-                else iter_customers(models, users_path, chunk_rows)
-            )
-            for users in chunks:
-                scores = models.predict(users)
-                for feature, c in encoder.bin_counts(users).items():
-                    counts[feature] += c
-                for column in scores.columns[1:]:
-                    sums[column] = sums.get(column, 0.0) + float(scores[column].sum())
-                table = pa.Table.from_pandas(scores, preserve_index=False)
-                if writer is None:
-                    writer = (
-                        pq.ParquetWriter(tmp, table.schema, compression="zstd")
-                        if kind == "parquet"
-                        else pacsv.CSVWriter(tmp, table.schema)
-                    )
-                writer.write_table(table)
-                rows += len(users)
-                report(progress, "scoring users", rows, total)
-                del users, scores, table  # freed before the next chunk is read
-        finally:
-            if writer is not None:
-                writer.close()
+    with _staged(kind, out_path) as sink:
+        chunks = (
+            iter_users(users_path, chunk_rows)
+            if data_of(models) is None
+            else iter_customers(models, users_path, chunk_rows)
+        )
+        for users in chunks:
+            scores = models.predict(users)
+            for feature, c in encoder.bin_counts(users).items():
+                counts[feature] += c
+            for column in scores.columns[1:]:
+                sums[column] = sums.get(column, 0.0) + float(scores[column].sum())
+            sink.write(pa.Table.from_pandas(scores, preserve_index=False))
+            rows += len(users)
+            report(progress, "scoring users", rows, total)
+            del users, scores  # freed before the next chunk is read
     return ScoreRun(
         rows=rows,
         drift=drift_table(reference, counts),

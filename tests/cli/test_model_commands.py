@@ -79,6 +79,49 @@ def test_score_writes_the_scores_contract_and_warns_on_drift(
     pd.testing.assert_frame_equal(scores.iloc[:9000].reset_index(drop=True), direct)
 
 
+def test_score_reads_and_writes_datasets_and_the_planner_streams_them(
+    runner, models_dir, world_dir, tmp_path
+):
+    from optimizer.io import manifest_files
+    from optimizer.planning.out_of_core import plan_budget_out_of_core
+
+    users = pd.read_parquet(world_dir / "users.parquet")
+    folder = tmp_path / "users"  # a dataset of uneven parts, as another engine writes them
+    folder.mkdir()
+    for i, (lo, hi) in enumerate([(0, 4_000), (4_000, 4_100), (4_100, len(users))]):
+        users.iloc[lo:hi].to_parquet(folder / f"part-{i}.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")
+    out = tmp_path / "scores"
+    result = runner.invoke(
+        app,
+        ["score", "--models", str(models_dir), "--users", str(folder), "--out", str(out),
+         "--chunk-rows", "7000"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    parts = manifest_files(out)
+    assert len(parts) == -(-len(users) // 7000) and all(p.startswith("part-") for p in parts)
+    scores = pd.concat([pd.read_parquet(out / p) for p in parts], ignore_index=True)
+    assert scores["user_id"].tolist() == users["user_id"].tolist()  # every user once, in order
+    direct = ConversionModels.load(models_dir).predict(users.iloc[6_000:8_000])
+    pd.testing.assert_frame_equal(scores.iloc[6_000:8_000].reset_index(drop=True), direct)
+    # Scoring again replaces the dataset whole; a folder of someone else's files is refused.
+    assert runner.invoke(app, ["score", "--models", str(models_dir), "--users", str(folder),
+                               "--out", str(out)]).exit_code == 0  # fmt: skip
+    assert len(manifest_files(out)) == 1
+    again = runner.invoke(app, ["score", "--models", str(models_dir), "--users", str(folder),
+                                "--out", str(folder)])  # fmt: skip
+    assert again.exit_code == 2 and "users" in again.stderr
+    # The planner streams the scores dataset with the users dataset, chunked across parts.
+    menu = load_menu(world_dir / "menu.toml")
+    plan = plan_budget_out_of_core(out, menu, 500.0, tmp_path / "plan", objective="gmv",
+                                   users=folder, chunk_rows=3_000)  # fmt: skip
+    assert plan.users == len(users) and plan.cost <= 500.0 + 1e-6
+    (out / "part-00000.parquet").write_bytes(b"damaged")
+    result = runner.invoke(app, ["score", "--models", str(models_dir), "--users", str(out),
+                                 "--out", str(tmp_path / "x.parquet")])  # fmt: skip
+    assert result.exit_code == 2 and "part-00000.parquet" in result.stderr
+
+
 def test_scoring_the_training_population_raises_no_drift_warning(
     runner, models_dir, world_dir, tmp_path
 ):
