@@ -1,5 +1,8 @@
-"""Engines: the same planning steps over chunks on one machine or partitions on a cluster.
+"""Engines: the same steps over chunks on one machine or partitions on a cluster.
 
-:mod:`optimizer.engines.spark` runs the budget solve on Apache Spark (PySpark, an optional
-dependency: ``pip install couponopt[spark]``); import it explicitly.
+On Apache Spark (PySpark, an optional dependency: ``pip install couponopt[spark]``; import the
+modules explicitly):
+
+* :mod:`optimizer.engines.spark` plans under the budget and every constraint kind;
+* :mod:`optimizer.engines.spark_scoring` scores users with the models broadcast once.
 """

@@ -137,3 +137,44 @@ def test_spark_plan_under_every_constraint_kind_is_feasible_and_certified(spark,
     assert found.upper_bound >= memory.value * (1 - 1e-9)
     assert memory.upper_bound >= found.value * (1 - 1e-9)
     assert found.gap < 1e-3 and found.targeted == on.size
+
+
+def test_spark_scores_equal_the_models_predictions_and_bad_rows_fail_in_one_line(
+    spark, world, default_models, tmp_path
+):
+    from optimizer.engines.spark_scoring import score_spark
+    from optimizer.errors import InputError
+
+    users = world.users.iloc[:60_000]
+    users.to_parquet(tmp_path / "users.parquet", index=False, row_group_size=10_000)
+    frame = spark.read.parquet(str(tmp_path / "users.parquet")).repartition(3)
+    out = tmp_path / "scores"
+    run = score_spark(default_models, frame, out)
+    files = manifest_files(out)  # published whole, every file checked
+    scores = pd.concat([pd.read_parquet(out / f) for f in files if f.endswith(".parquet")])
+    assert run.rows == len(users) and scores["user_id"].is_unique and len(scores) == len(users)
+    scores = scores.set_index("user_id").loc[users["user_id"]].reset_index()
+    direct = default_models.predict(users)
+    assert list(scores.columns) == list(direct.columns)
+    np.testing.assert_allclose(scores.iloc[:, 1:].to_numpy(), direct.iloc[:, 1:].to_numpy(),
+                               rtol=1e-6, atol=1e-7)  # fmt: skip
+    assert run.mean_scores["p_natural"] == pytest.approx(direct["p_natural"].mean(), rel=1e-6)
+    assert set(run.drift["feature"]) == set(default_models.encoder.reference())
+    # A duplicated id anywhere, or a bad value on an executor: one line, nothing written.
+    twice = pd.concat([users.iloc[:100], users.iloc[:1]])
+    twice.to_parquet(tmp_path / "twice.parquet", index=False)
+    with pytest.raises(InputError, match="duplicated user_id"):
+        score_spark(default_models, spark.read.parquet(str(tmp_path / "twice.parquet")),
+                    tmp_path / "never")  # fmt: skip
+    bad = users.iloc[:5_000].copy()
+    bad.loc[bad.index[4_321], "days_since_last_order"] = -5
+    bad.to_parquet(tmp_path / "bad.parquet", index=False)
+    import optimizer.engines.spark_scoring as scoring
+
+    for sample in (scoring.DRIFT_SAMPLE, 1):  # found in the driver's sample, or on an executor
+        with pytest.MonkeyPatch.context() as patch, pytest.raises(InputError) as caught:
+            patch.setattr(scoring, "DRIFT_SAMPLE", sample)
+            score_spark(default_models, spark.read.parquet(str(tmp_path / "bad.parquet")),
+                        tmp_path / "never")  # fmt: skip
+        assert "days_since_last_order" in str(caught.value) and "\n" not in str(caught.value)
+        assert not (tmp_path / "never").exists()
