@@ -665,7 +665,7 @@ def value(
     ctx: typer.Context,
     scenario: ScenarioOpt = None,
     models_dir: Annotated[Path | None, opt("--models", "value", **Dir)] = None,
-    plan_files: Annotated[list[Path] | None, opt("--plan", metavar="FILE", **File)] = None,
+    plan_files: Annotated[list[Path] | None, opt("--plan", metavar="PATH")] = None,
     policies: Annotated[str | None, names_opt("--policies", POLICIES, "value")] = None,
     budget: BudgetOpt = None,
     objective: ObjectiveOpt = Objective.CONVERSIONS,
@@ -725,7 +725,8 @@ def value(
             crossfit=crossfit, progress=progress)  # fmt: skip
         frames = {name: p.to_frame() for name, p in plans.items()}
         for path in plan_files or ():
-            frames[path.stem] = read_plan(path, request.campaign.menu)
+            # Only the log's customers are kept: a plan of any size is streamed past them.
+            frames[path.stem] = read_plan(path, request.campaign.menu, found.log["user_id"])
         values = choice.values if architectures else value_plans(
             request, frames, found if rows == Rows.HELD_OUT else found.with_split(None),
             estimators=estimators or ("ipw", "snipw", "dr"), progress=progress, **valuing,

@@ -218,7 +218,8 @@ HELP: dict[str, str] = {
     "randomized log, on the customers the models held out.",
     "evaluate --log": "Randomized log to evaluate on (default: the models' holdout.parquet).",
     "evaluate --users": "User table of the logged users (default: the one used in train).",
-    "--plan": "A plan file from `couponopt optimize --out`, repeatable (named by its stem).",
+    "--plan": "A plan file from `couponopt optimize --out`, or a plan dataset folder, "
+    "repeatable (named by its stem).",
     "--rows": "held-out: only customers the models never trained on; all: every randomized row.",
     "--crossfit": "Train the models' parameters once per fold of customers and plan on "
     "out-of-fold scores: every randomized row values the plans honestly.",

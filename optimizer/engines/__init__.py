@@ -4,5 +4,7 @@ On Apache Spark (PySpark, an optional dependency: ``pip install couponopt[spark]
 modules explicitly):
 
 * :mod:`optimizer.engines.spark` plans under the budget and every constraint kind;
-* :mod:`optimizer.engines.spark_scoring` scores users with the models broadcast once.
+* :mod:`optimizer.engines.spark_scoring` scores users with the models broadcast once;
+* :mod:`optimizer.engines.spark_valuation` finds a log's customers in a plan of any size, for
+  the offline estimators.
 """

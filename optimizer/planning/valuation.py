@@ -42,7 +42,7 @@ from optimizer.io.mapping import (
     load_users_mapped,
 )
 from optimizer.io.menu import NO_COUPON, Menu
-from optimizer.io.tables import read_table
+from optimizer.io.tables import iter_table, read_table
 from optimizer.models.conversion import ConversionModels
 from optimizer.models.mapped import data_of, read_customers
 from optimizer.planning.campaign import plan_campaign
@@ -181,29 +181,58 @@ def _constant_design(log: pd.DataFrame) -> dict[str, float] | None:
     return design if abs(sum(design.values()) - 1) < 1e-6 else None
 
 
-def read_plan(path: str | Path, menu: Menu) -> pd.DataFrame:
-    """A plan file (``user_id``, ``denomination``), checked as it is read.
+def read_plan(
+    path: str | Path,
+    menu: Menu,
+    customers: np.ndarray | None = None,
+    *,
+    chunk_rows: int = 1_000_000,
+) -> pd.DataFrame:
+    """A plan file or dataset (``user_id``, ``denomination``), checked as it is read.
+
+    Parameters
+    ----------
+    path : path
+        A Parquet or CSV plan file, or a plan dataset folder (as the out-of-core and Spark
+        planners write them).
+    menu : Menu
+    customers : ndarray of int, optional
+        Keep only these customers' rows (a log's): the plan is then read in chunks of
+        ``chunk_rows`` and memory is one chunk plus the kept rows, whatever the plan's size.
+        Every row's treatment is checked; ids are checked unique among the kept rows.
+    chunk_rows : int
 
     Raises
     ------
     InputError
         A missing column, a customer listed twice, or a treatment that is not on the menu.
     """
-    frame = read_table(path)
-    for column in ("user_id", "denomination"):
-        if column not in frame.columns:
-            raise InputError(f"missing column {column!r}; not a plan file", source=path)
-    names = frame["denomination"].astype(str)
-    unknown = ~names.isin([*menu.names, NO_COUPON]).to_numpy()
-    if unknown.any():
-        raise InputError(
-            f"treatment {names[unknown].iloc[0]!r} is not on the menu",
-            source=path,
-            column="denomination",
-        )
-    if frame["user_id"].duplicated().any():
+    known = [*menu.names, NO_COUPON]
+    chunks = (
+        [(0, read_table(path))] if customers is None else iter_table(path, chunk_rows)
+    )  # fmt: skip
+    kept = []
+    wanted = None if customers is None else np.unique(np.asarray(customers, dtype=np.int64))
+    for _, frame in chunks:
+        for column in ("user_id", "denomination"):
+            if column not in frame.columns:
+                raise InputError(f"missing column {column!r}; not a plan file", source=path)
+        names = frame["denomination"].astype(str)
+        unknown = ~names.isin(known).to_numpy()
+        if unknown.any():
+            raise InputError(
+                f"treatment {names[unknown].iloc[0]!r} is not on the menu",
+                source=path,
+                column="denomination",
+            )
+        if wanted is not None:
+            ids = pd.to_numeric(frame["user_id"], errors="coerce").to_numpy()
+            frame = frame[np.isin(ids, wanted)]
+        kept.append(frame[["user_id", "denomination"]])
+    plan = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+    if plan["user_id"].duplicated().any():
         raise InputError("a customer is listed twice", source=path, column="user_id")
-    return frame[["user_id", "denomination"]]
+    return plan
 
 
 def plan_with_models(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -63,10 +64,14 @@ def test_policies_valued_on_held_out_customers(models):
 def test_plan_files_treat_all_and_none(tmp_path):
     raw = pd.read_csv(data_dir() / "hillstrom" / "hillstrom.csv.gz")
     ids = pd.RangeIndex(1, len(raw) + 1)
-    pd.DataFrame({"user_id": ids, "denomination": "womens"}).to_csv(tmp_path / "all.csv")
+    # "all" as a plan dataset of a larger base, in parts: only the log's customers are kept.
+    wider = pd.DataFrame({"user_id": np.arange(len(raw) + 50_000, 0, -1), "denomination": "womens"})
+    (tmp_path / "all").mkdir()
+    for i, lo in enumerate(range(0, len(wider), 50_000)):
+        wider.iloc[lo : lo + 50_000].to_parquet(tmp_path / "all" / f"part-{i}.parquet")
     pd.DataFrame({"user_id": ids, "denomination": "none"}).to_csv(tmp_path / "none.csv")
     result = _run(
-        "value", "--config", CONFIG, "--plan", tmp_path / "all.csv", "--plan",
+        "value", "--config", CONFIG, "--plan", tmp_path / "all", "--plan",
         tmp_path / "none.csv", "--estimators", "snipw", "--bootstrap", "0", "--json",
         "--out", tmp_path / "estimates.csv",
     )  # fmt: skip

@@ -178,3 +178,32 @@ def test_spark_scores_equal_the_models_predictions_and_bad_rows_fail_in_one_line
                         tmp_path / "never")  # fmt: skip
         assert "days_since_last_order" in str(caught.value) and "\n" not in str(caught.value)
         assert not (tmp_path / "never").exists()
+
+
+def test_the_plan_rows_of_a_log_found_on_spark_equal_reading_the_dataset(spark, tmp_path):
+    from optimizer.engines.spark_valuation import plan_rows_spark
+    from optimizer.errors import InputError
+    from optimizer.planning.valuation import read_plan
+
+    rng = np.random.default_rng(2)
+    n = 120_000
+    names = np.array([*MENU.names, "none"], dtype=object)
+    plan = pd.DataFrame({"user_id": rng.permutation(n) + 1,
+                         "denomination": names[rng.integers(0, len(names), n)]})  # fmt: skip
+    folder = tmp_path / "plan"
+    folder.mkdir()
+    for i, lo in enumerate(range(0, n, 40_000)):
+        plan.iloc[lo : lo + 40_000].to_parquet(folder / f"part-{i:05d}.parquet", index=False)
+    logged = np.concatenate([rng.choice(n, 3_000, replace=False) + 1, [n + 5, n + 6]])
+    found = plan_rows_spark(spark.read.parquet(str(folder)), logged, MENU)
+    local = read_plan(folder, MENU, logged, chunk_rows=25_000)
+    expected = plan[plan["user_id"].isin(logged)]  # naive recount
+    for frame in (found, local):
+        got = frame.sort_values("user_id").reset_index(drop=True)
+        assert got["user_id"].tolist() == sorted(expected["user_id"])
+        assert got["denomination"].tolist() == expected.sort_values("user_id")[
+            "denomination"].tolist()  # fmt: skip
+    plan.loc[7, "denomination"] = "free lunch"
+    plan.to_parquet(tmp_path / "bad.parquet", index=False)
+    with pytest.raises(InputError, match="'free lunch' is not on the menu"):
+        plan_rows_spark(spark.read.parquet(str(tmp_path / "bad.parquet")), logged, MENU)
