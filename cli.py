@@ -20,6 +20,7 @@ from cli_options import (
     ArchitecturesOpt,
     BudgetOpt,
     Dir,
+    EngineOpt,
     File,
     JsonOpt,
     Kind,
@@ -201,7 +202,8 @@ def optimize(
     value_log: Annotated[bool, flag("--value")] = False,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
-    out_path: Annotated[Path | None, opt("--out", "optimize", **File)] = None,
+    engine: EngineOpt = None,
+    out_path: Annotated[Path | None, opt("--out", "optimize")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Plan a campaign under a budget: who gets which coupon, and what it is expected to return.
@@ -230,8 +232,10 @@ def optimize(
         match_on=match_on, max_per_denomination=max_per_denomination, max_messages=max_messages,
         min_roi=min_roi, segment_shares=segment_share, segment_column=segment_column,
         target_segments=segments, exclude=exclude, overrun_risk=overrun_risk,
-        marginal_return=marginal_return,
+        marginal_return=marginal_return, engine=engine,
     ), base=scenario.parent if scenario else None)  # fmt: skip
+    if request.campaign.engine.name != "memory":
+        return _at_scale(request, scores, users, out_path, as_json)
     _writable(out_path)
     if scores is None:
         if users is not None:
@@ -262,6 +266,24 @@ def optimize(
         show([expected_table(valued[1], request.campaign.currency, "dr", valued[0].rows_note)])
     if out_path is not None:
         say(f"wrote {out_path}")
+
+
+def _at_scale(request: Any, scores: Path | None, users: Path | None, out_path: Path | None,
+              as_json: bool) -> None:  # fmt: skip
+    """Optimize on the stream or spark engine: the optimal plan written as a dataset folder."""
+    from optimizer.engines.runs import plan_at_scale
+    from optimizer.planning import ROI_DEFINITION
+    from optimizer.reporting.scale import scale_plan_table
+
+    if scores is None or out_path is None:
+        raise InputError("plans at scale need --scores and --out (a folder)", key="engine.name")
+    _writable(out_path, folder=("plan", ("part-*",)))
+    with progress_bars(err) as progress:
+        plan = plan_at_scale(request, scores, out_path, users=users, progress=progress)
+    if as_json:
+        return emit({**request.to_dict(), "definitions": ROI_DEFINITION, "plan": plan.to_dict()})
+    show([scale_plan_table(plan, request)])
+    say(f"wrote {out_path}")
 
 
 def _matched(match: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -595,6 +617,7 @@ def score(
     out_path: Annotated[Path, opt("--out", "Scores: .parquet, .csv or a dataset folder.")],
     chunk_rows: Annotated[int | None, opt("--chunk-rows", min=1000)] = None,
     psi_threshold: Annotated[float, opt("--psi-threshold", min=0.0)] = 0.2,
+    engine: EngineOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Score users: natural and per-denomination coupon conversion probabilities.
@@ -603,15 +626,18 @@ def score(
     chunks of bounded memory, and warns when the scored population drifts from the training
     population (population stability index per feature).
     """
+    from optimizer.engines.runs import score_at_scale
     from optimizer.evaluation import drifted
-    from optimizer.models import ConversionModels, score_file
+    from optimizer.models import ConversionModels
+    from optimizer.planning.config import Engine
     from optimizer.reporting.tables import drift_table_data, scores_table
 
     models = ConversionModels.load(models_dir)
     dataset = () if out_path.suffix else ("scores", ("part-*.parquet",))  # a folder of parts
     _writable(out_path, (".parquet", ".pq", ".csv"), dataset)
     with progress_bars(err) as progress:
-        run = score_file(models, users, out_path, chunk_rows=chunk_rows, progress=progress)
+        run = score_at_scale(models, users, out_path, Engine(name=engine or "memory"),
+                             chunk_rows=chunk_rows, progress=progress)  # fmt: skip
     moved = drifted(run.drift, psi_threshold)
     if as_json:
         return emit({"out": out_path, **run.to_dict(), "drifted": moved["feature"].tolist()})
@@ -683,6 +709,7 @@ def value(
     allow_unrandomized: Annotated[bool, flag("--allow-unrandomized")] = False,
     population: PopulationOpt = None,
     seed: SeedOpt = None,
+    engine: EngineOpt = None,
     out_path: Annotated[Path | None, opt("--out", "value", **File)] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -696,8 +723,9 @@ def value(
     against the optimal plan. With --architectures, the optimal plan of each architecture
     (cross-fitted, --crossfit folds, default 5) instead: the model to train for this campaign.
     """
+    from optimizer.engines.runs import plan_rows_at_scale
     from optimizer.io import write_table
-    from optimizer.planning import Overrides, read_plan, resolve_request, value_plans
+    from optimizer.planning import Overrides, resolve_request, value_plans
     from optimizer.reporting import offline_tables
     from simulator.scenario import load_configuration
     from simulator.workflows import architecture_values, plans_and_log
@@ -710,6 +738,7 @@ def value(
     base = scenario.parent if scenario else None
     request = resolve_request(config, Overrides(
         budget=budget, objective=objective, policies=policies or (POLICIES if plan else None),
+        engine=engine,
     ), base=base)  # fmt: skip
     _writable(out_path)
     valuing = dict(bootstrap=bootstrap, clip=clip, outcome_model=str(outcome_model),
@@ -726,7 +755,9 @@ def value(
         frames = {name: p.to_frame() for name, p in plans.items()}
         for path in plan_files or ():
             # Only the log's customers are kept: a plan of any size is streamed past them.
-            frames[path.stem] = read_plan(path, request.campaign.menu, found.log["user_id"])
+            frames[path.stem] = plan_rows_at_scale(
+                path, request.campaign.menu, found.log["user_id"], request.campaign.engine
+            )
         values = choice.values if architectures else value_plans(
             request, frames, found if rows == Rows.HELD_OUT else found.with_split(None),
             estimators=estimators or ("ipw", "snipw", "dr"), progress=progress, **valuing,

@@ -13,7 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
-from optimizer.choices import ARCHITECTURES, BASELINES, POLICIES, MatchOn, Objective, Solver
+from optimizer.choices import (
+    ARCHITECTURES,
+    BASELINES,
+    POLICIES,
+    EngineName,  # noqa: I001
+    MatchOn,
+    Objective,
+    Solver,
+)
 
 __all__ = ["HELP", "Kind", "Rows", "OutcomeModel", "opt", "names_opt"]
 
@@ -152,7 +160,7 @@ HELP: dict[str, str] = {
     "--population": "Synthetic world size (customers).",
     "--seed": "Seed of the synthetic world.",
     "--budget": "Campaign budget, currency units (default: the file's).",
-    "--scores": "Scores file from `couponopt score` instead of the scenario's world.",
+    "--scores": "Scores file or dataset folder from `couponopt score` instead of the world.",
     "--users": "User table of the scored users (with --scores; default: the file's [data]).",
     "--menu": "Coupon menu TOML (default: the scenario's).",
     "--objective": "What plans maximise: incremental conversions, GMV or profit (money).",
@@ -220,6 +228,8 @@ HELP: dict[str, str] = {
     "evaluate --users": "User table of the logged users (default: the one used in train).",
     "--plan": "A plan file from `couponopt optimize --out`, or a plan dataset folder, "
     "repeatable (named by its stem).",
+    "--engine": "memory: every user in memory; stream: chunks streamed from Parquet, bounded "
+    "memory; spark: Spark jobs (engine.master in the configuration, or spark-submit's).",
     "--rows": "held-out: only customers the models never trained on; all: every randomized row.",
     "--crossfit": "Train the models' parameters once per fold of customers and plan on "
     "out-of-fold scores: every randomized row values the plans honestly.",
@@ -278,8 +288,9 @@ ScenarioOpt = Annotated[
 PopulationOpt = Annotated[int | None, opt("--population", min=1)]
 SeedOpt = Annotated[int | None, opt("--seed", min=0)]
 BudgetOpt = Annotated[float | None, opt("--budget", min=0)]
-ScoresOpt = Annotated[Path | None, opt("--scores", **File)]
-UsersOpt = Annotated[Path | None, opt("--users", **File)]
+ScoresOpt = Annotated[Path | None, opt("--scores")]  # a file or a dataset folder
+UsersOpt = Annotated[Path | None, opt("--users")]
+EngineOpt = Annotated[EngineName | None, opt("--engine")]
 MenuOpt = Annotated[Path | None, opt("--menu", **File)]
 ObjectiveOpt = Annotated[Objective, opt("--objective")]
 SolverOpt = Annotated[Solver, opt("--solver")]

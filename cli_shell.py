@@ -65,7 +65,7 @@ FLAGS: dict[str, str] = {
     "test_share": "--test-share", "reference": "--reference", "menu": "--menu", "kind": "--kind",
     "crossfit": "--crossfit", "plans": "--plan", "models": "--models", "clip": "--clip",
     "estimators": "--estimators", "bootstrap": "--bootstrap", "outcome_model": "--outcome-model",
-    "marginal_return": "--marginal-return",
+    "marginal_return": "--marginal-return", "engine.name": "--engine",
 }  # fmt: skip
 
 

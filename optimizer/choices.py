@@ -24,6 +24,7 @@ __all__ = [
     "Calibration",
     "CALIBRATIONS",
     "STAGES",
+    "EngineName",
 ]
 
 
@@ -129,3 +130,15 @@ HEADS: tuple[str, ...] = tuple(h.value for h in Head)
 CALIBRATIONS: tuple[str, ...] = tuple(c.value for c in Calibration)
 #: Lifecycle stages, in order of growing recency (cut by :mod:`optimizer.segments`).
 STAGES: tuple[str, ...] = ("active", "cooling", "lapsed", "dormant")
+
+
+class EngineName(StrEnum):
+    """Where scores and plans are computed (the configuration's ``engine.name``).
+
+    ``memory``: every user in memory; ``stream``: chunks streamed from Parquet, memory bounded;
+    ``spark``: Spark jobs (``pip install couponopt[spark]``).
+    """
+
+    MEMORY = "memory"
+    STREAM = "stream"
+    SPARK = "spark"

@@ -131,17 +131,18 @@ def test_no_library_module_names_a_command_line_flag():
 
 
 def test_the_command_line_is_thin():
-    """Commands below about 900 lines (1,250 with their options and shell), bodies under ~60.
+    """Commands below about 900 lines (1,290 with their options and shell), bodies under ~60.
 
     Twelve commands in 900 lines: the work lives in the library. The options' glossary grows
     with each command (1,150 before `value` and its eleven options); the shell (cli_shell.py:
-    terminal, errors, exit codes) moved out of cli.py with issue 15's one-line usage errors.
+    terminal, errors, exit codes) moved out of cli.py with issue 15's one-line usage errors;
+    issue 16's --engine on score, optimize and value (and the plan-at-scale table) added 40.
     """
     source = (ROOT / "cli.py").read_text()
     assert len(source.splitlines()) <= 900
     shell = ("cli_options.py", "cli_shell.py")
     lines = sum(len((ROOT / f).read_text().splitlines()) for f in shell)
-    assert len(source.splitlines()) + lines <= 1250
+    assert len(source.splitlines()) + lines <= 1290
     tree = ast.parse(source)
     commands = [
         node

@@ -62,7 +62,7 @@ __all__ = ["plan_budget_spark", "PLAN_SCHEMA", "SPARK_PLAN_FILES"]
 #: The plan dataset's columns, as Spark DDL.
 PLAN_SCHEMA = (
     "user_id long, denomination string, p_natural float, p_coupon float, "
-    "expected_uplift float, expected_cost double"
+    "expected_uplift float, expected_gmv double, expected_cost double"
 )
 #: The files Spark writes into a plan folder (besides the manifest).
 SPARK_PLAN_FILES = ("part-*", "_SUCCESS", ".part-*.crc", "._SUCCESS.crc")
@@ -171,7 +171,7 @@ def _plan_rows(spec: _Spec, rule: Any):
     def run(batches):
         plan: StreamedBudget = rule.value
         for batch in batches:
-            yield plan_batch(plan, spec.problem(batch))
+            yield plan_batch(plan, spec.problem(batch), baskets=spec.basket_column is not None)
 
     return run
 
@@ -305,12 +305,19 @@ def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: st
         write_manifest(staging, writer="plan")
     rule.unpersist()
     scores.unpersist()
-    targeted = int(
-        scores.sparkSession.read.parquet(str(out)).where(f"denomination != '{NO_COUPON}'").count()
+    from pyspark.sql import functions as F
+
+    sent = F.col("denomination") != NO_COUPON
+    totals = (
+        scores.sparkSession.read.parquet(str(out))
+        .agg(F.sum(sent.cast("long")), F.sum("expected_uplift"), F.sum("expected_gmv"))
+        .collect()[0]
     )
     gap = 1.0 - plan.value / plan.upper_bound if plan.upper_bound > 0 else 0.0
     return OutOfCorePlan(
-        users=n, targeted=targeted, value=plan.value, cost=plan.cost,
+        users=n, targeted=int(totals[0] or 0), conversions=float(totals[1] or 0.0),
+        gmv=float("nan") if spec.basket_column is None else float(totals[2] or 0.0),
+        value=plan.value, cost=plan.cost,
         upper_bound=plan.upper_bound, gap=max(gap, 0.0), multipliers=multipliers,
         core_users=plan.core_users, passes=passes + 1,
         parts=len(list(Path(out).glob("part-*"))), seconds=time.perf_counter() - start,

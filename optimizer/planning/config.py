@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -36,6 +36,7 @@ __all__ = [
     "BudgetRange",
     "Vary",
     "WhatIfSettings",
+    "Engine",
     "CampaignConfig",
     "load_campaign",
 ]
@@ -284,6 +285,26 @@ class WhatIfSettings(_Strict):
     )
 
 
+class Engine(_Strict):
+    """Where a plan and its scores are computed: in memory, streamed in chunks, or on Spark."""
+
+    name: Literal["memory", "stream", "spark"] = Field(
+        "memory",
+        description="memory: every user in memory (every policy and option); stream: scores "
+        "and plan streamed in chunks from Parquet, memory bounded at any number of users; "
+        "spark: the same passes as Spark jobs (pip install couponopt[spark])",
+    )
+    master: str | None = Field(
+        None,
+        description="Spark master URL (local[2], spark://host:7077, yarn); default: the one "
+        "spark-submit gives, else local[*]",
+    )
+    chunk_rows: int = Field(1_000_000, ge=1_000, description="users per chunk (stream)")
+    spark: dict[str, str] = Field(
+        default_factory=dict, description="Spark configuration, e.g. spark.executor.memory"
+    )
+
+
 class CampaignConfig(_Strict):
     """A campaign: menu, costs, budget, manual practice, targeting, constraints, what-if grid.
 
@@ -303,6 +324,7 @@ class CampaignConfig(_Strict):
     targeting: Targeting = Targeting()
     constraints: PlanConstraints = PlanConstraints()
     whatif: WhatIfSettings = WhatIfSettings()
+    engine: Engine = Engine()
     data: DataConfig | None = Field(
         None, description="the team's customer table and campaign log (see optimizer.io.mapping)"
     )

@@ -52,6 +52,8 @@ class OutOfCorePlan:
     ----------
     users, targeted : int
         Users planned and users sent a coupon.
+    conversions, gmv : float
+        The plan's expected incremental conversions and GMV (money; NaN without baskets).
     value, cost : float
         Objective value and expected cost (money) of the plan.
     upper_bound : float
@@ -67,6 +69,8 @@ class OutOfCorePlan:
 
     users: int
     targeted: int
+    conversions: float
+    gmv: float
     value: float
     cost: float
     upper_bound: float
@@ -83,11 +87,13 @@ class OutOfCorePlan:
         return asdict(self)
 
 
-def plan_batch(plan: StreamedBudget | StreamedDual, problem: CampaignProblem) -> pa.RecordBatch:
+def plan_batch(plan: StreamedBudget | StreamedDual, problem: CampaignProblem,
+               baskets: bool = True) -> pa.RecordBatch:  # fmt: skip
     """The plan's rows for the users of ``problem``, as the plan dataset stores them.
 
     Columns ``user_id``, ``denomination`` (a coupon's name or ``none``), ``p_natural``,
-    ``p_coupon`` (of the coupon sent, else ``p_natural``), ``expected_uplift`` and
+    ``p_coupon`` (of the coupon sent, else ``p_natural``), ``expected_uplift``,
+    ``expected_gmv`` (incremental GMV, money; NaN when the users' baskets were not given) and
     ``expected_cost`` (money; 0 for users sent nothing).
     """
     if isinstance(plan, StreamedDual):
@@ -105,6 +111,8 @@ def plan_batch(plan: StreamedBudget | StreamedDual, problem: CampaignProblem) ->
         "p_natural": pa.array(problem.p0.astype(np.float32)),
         "p_coupon": pa.array(np.where(on, p, problem.p0).astype(np.float32)),
         "expected_uplift": pa.array(np.where(on, p - problem.p0, 0.0).astype(np.float32)),
+        "expected_gmv": pa.array(np.where(on, problem.gmv_uplift_at(rows, taken), 0.0)
+                                 if baskets else np.full(problem.n_users, np.nan)),
         "expected_cost": pa.array(np.where(on, problem.cost[rows, taken], 0.0)),
     })  # fmt: skip
 
@@ -175,7 +183,8 @@ def plan_budget_out_of_core(
         Expected-cost budget (money).
     out : path
         Folder of the plan dataset: one ``part-NNNNN.parquet`` per chunk (``user_id``,
-        ``denomination``, ``p_natural``, ``p_coupon``, ``expected_uplift``, ``expected_cost``)
+        ``denomination``, ``p_natural``, ``p_coupon``, ``expected_uplift``, ``expected_gmv``,
+        ``expected_cost``)
         and a manifest; replaced whole.
     objective : {"conversions", "gmv", "profit"}
     sms_cost, margin_rate : float
@@ -261,16 +270,20 @@ def plan_budget_out_of_core(
         raise InputError(f"user_id {twice} appears more than once", source=scores)
     del every, ids[:]
     parts = targeted = 0
+    conversions = gmv = 0.0
     with atomic_directory(out, whole=True, writes=(PLAN_PARTS,), writer="plan") as staging:
         for _, problem in chunks():
-            batch = plan_batch(found, problem)
+            batch = plan_batch(found, problem, baskets=users is not None)
             pq.write_table(pa.Table.from_batches([batch]), staging / f"part-{parts:05d}.parquet")
             parts += 1
             targeted += int(pc.sum(pc.not_equal(batch.column("denomination"), NO_COUPON)).as_py())
+            conversions += float(pc.sum(batch.column("expected_uplift").cast(pa.float64())).as_py())
+            gmv += float(pc.sum(batch.column("expected_gmv")).as_py() or 0.0)
         write_manifest(staging, writer="plan")
     gap = 1.0 - found.value / found.upper_bound if found.upper_bound > 0 else 0.0
     return OutOfCorePlan(
-        users=found.n_users, targeted=targeted, value=found.value, cost=found.cost,
+        users=found.n_users, targeted=targeted, conversions=conversions,
+        gmv=gmv if users is not None else float("nan"), value=found.value, cost=found.cost,
         upper_bound=found.upper_bound, gap=max(gap, 0.0), multipliers=multipliers,
         core_users=found.core_users, passes=passes[0], parts=parts,
         seconds=time.perf_counter() - start, out=str(out),

@@ -20,6 +20,7 @@ from scipy.special import ndtr
 
 from optimizer.errors import InputError
 from optimizer.io.menu import NO_COUPON
+from optimizer.planning.spend import spend_moments_of, spend_parts
 from optimizer.solvers.constraints import Constraints, linear_rows, violations
 from optimizer.solvers.problem import CampaignProblem
 
@@ -108,17 +109,8 @@ class Plan:
         ``sum_k (e_k * paid_k)^2``, where ``paid_k = sum f q + v p`` over the users given
         option k: an error in an option's level moves all its users' spend together.
         """
-        rows = np.flatnonzero(self.choice >= 0)
-        k = self.choice[rows]
-        menu = self.problem.menu
-        p = self.problem.p[rows, k]
-        q = p * self.problem.redemption_at(rows, k)
-        f, v = menu.face_values[k], menu.conversion_costs[k]
-        variance = float((f**2 * q + 2 * f * v * q + v**2 * p - (f * q + v * p) ** 2).sum())
-        if self.problem.spend_error is not None:
-            paid = np.bincount(k, weights=f * q + v * p, minlength=len(menu))
-            variance += float(((self.problem.spend_error * paid) ** 2).sum())
-        return float(self.expected_cost.sum()), float(np.sqrt(variance))
+        parts = spend_parts(self.problem, self.choice)
+        return spend_moments_of(parts, self.problem.spend_error)
 
     def overrun_probability(self) -> float:
         """P(realised spend > budget) under the normal approximation."""

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 
 from optimizer.choices import BASELINES, POLICIES, SOLVERS, Policy, Solver
 from optimizer.errors import InputError, Notice
 from optimizer.planning.plan import Plan
+from optimizer.planning.spend import fit_overrun_rule
 from optimizer.segments import rfm_score
 from optimizer.solvers.constraints import Constraints, fill_plan, linear_rows, repair_plan
 from optimizer.solvers.dual import solve_dual
@@ -493,40 +493,11 @@ def fit_overrun(
         ``(1 + overrun_tolerance) x cap``.
     """
     risk, tolerance = settings.overrun_risk, settings.overrun_tolerance
-    plan = plan_at(budget)
+    plan, planning = fit_overrun_rule(
+        plan_at, lambda p: p.spend_moments(), budget, risk, tolerance, cap=cap
+    )
     if risk is None:
         return plan
-    if not 0 < risk < 1:
-        raise InputError("must be in (0, 1)", key="constraints.overrun_risk")
-    if not 0 <= tolerance < 1:
-        raise InputError("must be in [0, 1)", key="constraints.overrun_tolerance")
-    z, planning = float(-ndtri(risk)), budget
-    limit = (budget if cap is None else max(float(cap), budget)) * (1.0 + tolerance)
-
-    def excess(trial: Plan) -> float:
-        mean, sd = trial.spend_moments()
-        return mean + z * sd - limit
-
-    slack = 1e-9 * max(budget, 1.0)
-    for _ in range(20):
-        over = excess(plan)
-        if over <= slack:
-            break
-        mean = float(plan.expected_cost.sum())
-        planning = max(0.0, min(planning, mean) - max(over, 1e-6 * budget))
-        plan = plan_at(planning)
-    if excess(plan) > slack:  # the steps stalled: bisect the planning budget
-        low, high, best = 0.0, planning, plan_at(0.0)
-        for _ in range(40):
-            middle = 0.5 * (low + high)
-            trial = plan_at(middle)
-            if excess(trial) <= slack:
-                low, best = middle, trial
-            else:
-                high = middle
-            if high - low <= 1e-6 * max(budget, 1.0):
-                break
-        plan, planning = best, low
     plan.details = dict(plan.details) | {
         "planning_budget": planning,
         "overrun_risk": risk,

@@ -49,6 +49,7 @@ _CONFIG_KEYS: dict[str, str] = {
     "overrun_tolerance": "constraints.overrun_tolerance",
     "segment_column": "constraints.segment_column",
     "segment_shares": "constraints.segment_shares",
+    "engine": "engine.name",
 }
 
 
@@ -103,6 +104,8 @@ class Overrides:
     marginal_return : float, optional
         A flexible budget instead of ``budget``: spend while one more unit of money still adds
         at least this much to the objective (conversions, or money, per unit of money).
+    engine : str, optional
+        ``memory``, ``stream`` or ``spark`` (``engine.name``).
     """
 
     menu: Menu | None = None
@@ -128,6 +131,7 @@ class Overrides:
     match_on: str | None = None
     seed: int | None = None
     marginal_return: float | None = None
+    engine: str | None = None
 
     def given(self) -> dict[str, Any]:
         """The overrides that are set, by name."""

@@ -27,6 +27,9 @@ from .report import (
 from .report import (
     plan_sections as plan_sections,
 )
+from .scale import (
+    scale_plan_table as scale_plan_table,
+)
 from .sections import (
     baselines_section as baselines_section,
 )

@@ -380,3 +380,45 @@ def test_retraining_replaces_the_folder_whole(world_dir, tmp_path):
     assert names == listed  # nothing beside what the new run wrote
     assert (models.redemption_ is None) == (not (out / "redemption").exists())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".models.")]
+
+
+def test_optimize_on_the_stream_engine_matches_memory_and_keeps_every_constraint(
+    runner, models_dir, world_dir, tmp_path
+):
+    users = world_dir / "users.parquet"
+    scores = tmp_path / "scores"  # a dataset of parts
+    assert runner.invoke(app, ["score", "--models", str(models_dir), "--users", str(users),
+                               "--out", str(scores), "--chunk-rows", "8000"]).exit_code == 0  # fmt: skip
+    common = ["optimize", "--budget", "2000", "--scores", str(scores), "--users", str(users),
+              "--menu", str(world_dir / "menu.toml"), "--objective", "profit",
+              "--max-per-denomination", "10off99=50", "--max-messages", "400",
+              "--segment-share", "dormant=0.3:1", "--json"]  # fmt: skip
+    memory = runner.invoke(app, [*common, "--solver", "dual"])
+    assert memory.exit_code == 0, memory.output
+    optimal = strict_json(memory.stdout)["plans"]["optimal"]
+    out = tmp_path / "plan"
+    streamed = runner.invoke(app, [*common, "--engine", "stream", "--out", str(out)])
+    assert streamed.exit_code == 0, streamed.output
+    found = strict_json(streamed.stdout)["plan"]
+    from optimizer.io import manifest_files
+
+    plan = pd.concat([pd.read_parquet(out / p) for p in manifest_files(out)], ignore_index=True)
+    stage = pd.read_parquet(users).set_index("user_id")["lifecycle_stage"].astype(str)
+    sent = plan[plan["denomination"] != "none"]
+    # Recounted from the written dataset: every user once, every constraint kept.
+    assert len(plan) == 30_000 and plan["user_id"].is_unique
+    assert sent["expected_cost"].sum() <= 2000 + 1e-6 and len(sent) <= 400
+    assert (sent["denomination"] == "10off99").sum() <= 50
+    assert (stage.loc[sent["user_id"]] == "dormant").mean() >= 0.3 - 1e-9
+    assert found["targeted"] == len(sent)
+    assert found["cost"] == pytest.approx(sent["expected_cost"].sum(), rel=1e-6)
+    assert found["gmv"] == pytest.approx(sent["expected_gmv"].sum(), rel=1e-6)
+    # The same optimum as in memory, each within the other's certified bound.
+    assert found["upper_bound"] >= optimal["objective_value"] * (1 - 1e-6)
+    assert optimal["upper_bound"] >= found["value"] * (1 - 1e-6)
+    table = runner.invoke(app, [*common[:-1], "--engine", "stream", "--out", str(out)])
+    assert table.exit_code == 0 and "certified gap" in table.stdout and "ROI =" in table.stdout
+    refused = runner.invoke(app, [*common[:-1], "--engine", "stream", "--compare",
+                                  "--out", str(out)])  # fmt: skip
+    assert refused.exit_code == 2 and refused.stderr.startswith("error: --policies")
+    assert "needs every user in memory" in refused.stderr
