@@ -8,9 +8,10 @@ The engine is the configuration's ``[engine]`` (:class:`~optimizer.planning.conf
 * ``spark``: the same passes as Spark jobs (:mod:`optimizer.engines.spark`), on ``master``
   (or the one ``spark-submit`` gives).
 
-At scale a plan is the optimal policy under the budget and the business constraints, written
-as a Parquet dataset; the comparisons with manual and v1/v2, the overrun rule and the
-flexible budget need every user in memory and are refused with a line naming the key.
+At scale a plan is the optimal policy under the budget, the business constraints and the
+overrun rule, written as a Parquet dataset; the comparisons with manual and v1/v2, targeting,
+exclusions and the flexible budget need every user in memory and are refused with a line
+naming the key.
 """
 
 from __future__ import annotations
@@ -115,7 +116,6 @@ _NEEDS_MEMORY: dict[str, Callable[[PlanningRequest], bool]] = {
     "screen": lambda r: r.screen,
     "targeting.segments": lambda r: bool(r.campaign.targeting.segments),
     "constraints.exclude_file": lambda r: r.exclude is not None,
-    "constraints.overrun_risk": lambda r: r.settings().overrun_risk is not None,
     "budget.marginal_return": lambda r: r.marginal_return is not None,
 }
 
@@ -161,10 +161,14 @@ def plan_at_scale(
             )
     if Path(out).suffix:
         raise InputError("a plan at scale is a dataset: give a folder", source=out)
-    constraints = request.settings().constraints
+    settings = request.settings()
+    constraints = settings.constraints
     common = dict(objective=str(request.objective), sms_cost=request.sms_cost,
                   margin_rate=request.margin_rate, constraints=constraints,
-                  segment_column=request.segment_column, seed=request.seed)  # fmt: skip
+                  segment_column=request.segment_column, seed=request.seed,
+                  overrun_risk=settings.overrun_risk,
+                  overrun_tolerance=settings.overrun_tolerance,
+                  spend_error=request.spend_error_array(request.campaign.menu))  # fmt: skip
     if engine.name == "stream":
         return plan_budget_out_of_core(
             scores, request.campaign.menu, request.budget, out, users=users,

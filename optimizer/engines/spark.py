@@ -32,7 +32,8 @@ import pyarrow as pa
 from optimizer.errors import InputError
 from optimizer.io.atomic import atomic_directory, write_manifest
 from optimizer.io.menu import NO_COUPON, Menu
-from optimizer.planning.out_of_core import OutOfCorePlan, plan_batch
+from optimizer.planning.out_of_core import OutOfCorePlan, plan_batch, plan_choice
+from optimizer.planning.spend import fit_overrun_rule, spend_moments_of, spend_parts
 from optimizer.solvers.constraints import Constraints, linear_rows
 from optimizer.solvers.problem import CampaignProblem, build_problem
 from optimizer.solvers.streamed_dual import (
@@ -228,6 +229,9 @@ def plan_budget_spark(
     basket_column: str | None = None,
     constraints: Constraints | None = None,
     segment_column: str = "lifecycle_stage",
+    overrun_risk: float | None = None,
+    overrun_tolerance: float = 0.0,
+    spend_error: np.ndarray | None = None,
     sample_users: int = SAMPLE_USERS,
     seed: int = 0,
 ) -> OutOfCorePlan:
@@ -254,6 +258,9 @@ def plan_budget_spark(
         :mod:`optimizer.solvers.streamed_dual`, one light job per box pass).
     segment_column : str
         The column of segment labels (read only for segment shares).
+    overrun_risk, overrun_tolerance, spend_error
+        The overrun rule, as :func:`~optimizer.planning.out_of_core.plan_budget_out_of_core`
+        (each planning budget it tries is one more solve and one more light job).
     sample_users : int
         Users of the sample that prices the rows.
     seed : int
@@ -266,15 +273,16 @@ def plan_budget_spark(
     with warnings.catch_warnings():  # the engine never uses Spark's pandas paths
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas",
                                 FutureWarning)  # fmt: skip
+        rule = (overrun_risk, overrun_tolerance, spend_error)
         return _plan(scores, menu, budget, out, objective, sms_cost, margin_rate,
                      basket_column, constraints or Constraints(), segment_column,
-                     sample_users, seed)  # fmt: skip
+                     sample_users, seed, rule)  # fmt: skip
 
 
 def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: str,
           sms_cost: float, margin_rate: float, basket_column: str | None,
           constraints: Constraints, segment_column: str, sample_users: int,
-          seed: int) -> OutOfCorePlan:  # fmt: skip
+          seed: int, rule: tuple[Any, float, Any]) -> OutOfCorePlan:  # fmt: skip
     start = time.perf_counter()
     if objective != "conversions" and basket_column is None:
         raise InputError(f"the {objective} objective needs the users' baskets",
@@ -291,13 +299,26 @@ def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: st
         raise InputError("no users to plan", key="scores")
     share = min(1.0, sample_users / n)
     sample = spec.problem(scores.sample(fraction=share, seed=seed).toArrow())
-    passes = 1
-    if constraints.budget_only:
-        plan, passes = _budget_passes(scores, spec, Chunk.of(sample), n, budget)
-        multipliers = {"budget": plan.price}
-    else:
-        plan, passes = _box_passes(scores, spec, sample, n, budget, constraints, seed)
-        multipliers = plan.multipliers
+    passes = [1]
+    known: dict[int, tuple[Any, tuple[float, float]]] = {}  # by plan (kept alive here)
+
+    def solve(amount: float) -> StreamedBudget | StreamedDual:
+        if constraints.budget_only:
+            found, taken = _budget_passes(scores, spec, Chunk.of(sample), n, amount)
+        else:
+            found, taken = _box_passes(scores, spec, sample, n, amount, constraints, seed)
+        passes[0] += taken - 1
+        return found
+
+    def moments(found: StreamedBudget | StreamedDual) -> tuple[float, float]:
+        if id(found) not in known:
+            passes[0] += 1
+            known[id(found)] = (found, _spend_moments(scores, spec, found, rule[2]))
+        return known[id(found)][1]
+
+    plan, planning = fit_overrun_rule(solve, moments, budget, rule[0], rule[1])
+    spend_sd = moments(plan)[1]
+    multipliers = {"budget": plan.price} if isinstance(plan, StreamedBudget) else plan.multipliers
     rule = scores.sparkSession.sparkContext.broadcast(plan)
     written = scores.mapInArrow(_plan_rows(spec, rule), PLAN_SCHEMA)
     with atomic_directory(out, whole=True, writes=SPARK_PLAN_FILES, writer="plan") as staging:
@@ -315,14 +336,35 @@ def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: st
     )
     gap = 1.0 - plan.value / plan.upper_bound if plan.upper_bound > 0 else 0.0
     return OutOfCorePlan(
-        users=n, targeted=int(totals[0] or 0), conversions=float(totals[1] or 0.0),
+        users=n, targeted=int(totals[0] or 0), budget=float(budget),
+        planning_budget=float(planning), spend_sd=spend_sd, conversions=float(totals[1] or 0.0),
         gmv=float("nan") if spec.basket_column is None else float(totals[2] or 0.0),
         value=plan.value, cost=plan.cost,
         upper_bound=plan.upper_bound, gap=max(gap, 0.0), multipliers=multipliers,
-        core_users=plan.core_users, passes=passes + 1,
+        core_users=plan.core_users, passes=passes[0] + 1,
         parts=len(list(Path(out).glob("part-*"))), seconds=time.perf_counter() - start,
         out=str(out),
     )  # fmt: skip
+
+
+def _spend_moments(scores: Any, spec: _Spec, plan: StreamedBudget | StreamedDual,
+                   spend_error: np.ndarray | None) -> tuple[float, float]:  # fmt: skip
+    """The plan's spend mean and standard deviation (money): one light job."""
+    rule = scores.sparkSession.sparkContext.broadcast(plan)
+    k = len(spec.menu)
+
+    def run(batches):
+        parts = np.zeros(2 + k)
+        for batch in batches:
+            problem = spec.problem(batch)
+            parts += spend_parts(problem, plan_choice(rule.value, problem))
+        yield pa.RecordBatch.from_pydict({"parts": pa.array([parts.tolist()],
+                                                            pa.list_(pa.float64()))})  # fmt: skip
+
+    rows = scores.mapInArrow(run, "parts array<double>").toArrow().column(0).to_pylist()
+    rule.unpersist()
+    total = np.sum(np.array(rows, dtype=np.float64).reshape(-1, 2 + k), axis=0)
+    return spend_moments_of(total, spend_error)
 
 
 def _budget_passes(scores: Any, spec: _Spec, sample: Chunk, n: int,

@@ -27,6 +27,7 @@ from optimizer.io.atomic import atomic_directory, write_manifest
 from optimizer.io.contract import scores_schema
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.io.tables import iter_table, table_columns, validate_frame
+from optimizer.planning.spend import fit_overrun_rule, spend_moments_of, spend_parts
 from optimizer.progress import Progress, Step
 from optimizer.solvers.constraints import Constraints
 from optimizer.solvers.problem import CampaignProblem, build_problem
@@ -38,7 +39,7 @@ from optimizer.solvers.streaming import (
     solve_budget_streamed,
 )
 
-__all__ = ["OutOfCorePlan", "plan_budget_out_of_core", "plan_batch", "PLAN_PARTS"]
+__all__ = ["OutOfCorePlan", "plan_budget_out_of_core", "plan_batch", "plan_choice", "PLAN_PARTS"]
 
 #: The file names of a plan dataset's parts (``fnmatch`` pattern).
 PLAN_PARTS = "part-*.parquet"
@@ -52,6 +53,10 @@ class OutOfCorePlan:
     ----------
     users, targeted : int
         Users planned and users sent a coupon.
+    budget, planning_budget : float
+        The budget (money), and the one planned for under the overrun rule (else the same).
+    spend_sd : float
+        Standard deviation of the realised spend (money).
     conversions, gmv : float
         The plan's expected incremental conversions and GMV (money; NaN without baskets).
     value, cost : float
@@ -69,6 +74,9 @@ class OutOfCorePlan:
 
     users: int
     targeted: int
+    budget: float
+    planning_budget: float
+    spend_sd: float
     conversions: float
     gmv: float
     value: float
@@ -87,19 +95,25 @@ class OutOfCorePlan:
         return asdict(self)
 
 
+def plan_choice(plan: StreamedBudget | StreamedDual, problem: CampaignProblem) -> np.ndarray:
+    """The plan's option for each user of ``problem``, int64 shape (n,) (-1 none)."""
+    if isinstance(plan, StreamedDual):
+        return plan.choose(problem).astype(np.int64)
+    return plan.choose(Chunk.of(problem)).astype(np.int64)
+
+
 def plan_batch(plan: StreamedBudget | StreamedDual, problem: CampaignProblem,
-               baskets: bool = True) -> pa.RecordBatch:  # fmt: skip
+               baskets: bool = True, choice: np.ndarray | None = None,
+               ) -> pa.RecordBatch:  # fmt: skip
     """The plan's rows for the users of ``problem``, as the plan dataset stores them.
 
     Columns ``user_id``, ``denomination`` (a coupon's name or ``none``), ``p_natural``,
     ``p_coupon`` (of the coupon sent, else ``p_natural``), ``expected_uplift``,
     ``expected_gmv`` (incremental GMV, money; NaN when the users' baskets were not given) and
-    ``expected_cost`` (money; 0 for users sent nothing).
+    ``expected_cost`` (money; 0 for users sent nothing). ``choice``: the plan's options for
+    these users when already known (:func:`plan_choice`).
     """
-    if isinstance(plan, StreamedDual):
-        choice = plan.choose(problem).astype(np.int64)
-    else:
-        choice = plan.choose(Chunk.of(problem)).astype(np.int64)
+    choice = plan_choice(plan, problem) if choice is None else choice
     rows = np.arange(problem.n_users)
     on = choice >= 0
     taken = np.where(on, choice, 0)
@@ -167,6 +181,9 @@ def plan_budget_out_of_core(
     basket_column: str = "avg_order_value",
     constraints: Constraints | None = None,
     segment_column: str = "lifecycle_stage",
+    overrun_risk: float | None = None,
+    overrun_tolerance: float = 0.0,
+    spend_error: np.ndarray | None = None,
     chunk_rows: int = 1_000_000,
     sample_users: int = SAMPLE_USERS,
     seed: int = 0,
@@ -198,6 +215,12 @@ def plan_budget_out_of_core(
         :func:`~optimizer.solvers.solve_dual_streamed` (the budget alone by the bracket).
     segment_column : str
         The users' column of segment labels (segment shares need ``users``).
+    overrun_risk, overrun_tolerance : float
+        The overrun rule (:func:`~optimizer.planning.spend.fit_overrun_rule`): P(realised
+        spend > (1 + tolerance) x budget) at most the risk; each planning budget it tries is
+        one more solve and one more pass for the spend's moments. None: plan the budget.
+    spend_error : ndarray, shape (k,), optional
+        Relative standard error of each option's paid spend level (the models' estimation).
     chunk_rows : int
         Users per chunk (memory is about ``chunk_rows x k x 60`` bytes).
     sample_users : int
@@ -254,15 +277,21 @@ def plan_budget_out_of_core(
     def source() -> Iterator[Chunk]:
         return (Chunk.of(problem) for _, problem in chunks())
 
-    found: StreamedBudget | StreamedDual
-    if constraints.budget_only:
-        found = solve_budget_streamed(source, budget, sample_users=sample_users, seed=seed)
-        multipliers = {"budget": found.price}
-    else:
+    def solve(amount: float) -> StreamedBudget | StreamedDual:
+        if constraints.budget_only:
+            return solve_budget_streamed(source, amount, sample_users=sample_users, seed=seed)
         problems = lambda: (problem for _, problem in chunks())  # noqa: E731
-        found = solve_dual_streamed(problems, budget, constraints, sample_users=sample_users,
-                                    seed=seed)  # fmt: skip
-        multipliers = found.multipliers
+        return solve_dual_streamed(problems, amount, constraints, sample_users=sample_users,
+                                   seed=seed)  # fmt: skip
+
+    def moments(plan: StreamedBudget | StreamedDual) -> tuple[float, float]:
+        parts = sum(spend_parts(problem, plan_choice(plan, problem)) for _, problem in chunks())
+        return spend_moments_of(parts, spend_error)
+
+    found, planning = fit_overrun_rule(solve, moments, budget, overrun_risk, overrun_tolerance)
+    multipliers = (
+        {"budget": found.price} if isinstance(found, StreamedBudget) else found.multipliers
+    )
     every = np.concatenate(ids) if ids else np.empty(0, np.int64)
     every.sort()
     if every.size and (every[1:] == every[:-1]).any():
@@ -271,9 +300,12 @@ def plan_budget_out_of_core(
     del every, ids[:]
     parts = targeted = 0
     conversions = gmv = 0.0
+    spend = np.zeros(2 + len(menu))
     with atomic_directory(out, whole=True, writes=(PLAN_PARTS,), writer="plan") as staging:
         for _, problem in chunks():
-            batch = plan_batch(found, problem, baskets=users is not None)
+            choice = plan_choice(found, problem)
+            batch = plan_batch(found, problem, baskets=users is not None, choice=choice)
+            spend += spend_parts(problem, choice)
             pq.write_table(pa.Table.from_batches([batch]), staging / f"part-{parts:05d}.parquet")
             parts += 1
             targeted += int(pc.sum(pc.not_equal(batch.column("denomination"), NO_COUPON)).as_py())
@@ -282,7 +314,9 @@ def plan_budget_out_of_core(
         write_manifest(staging, writer="plan")
     gap = 1.0 - found.value / found.upper_bound if found.upper_bound > 0 else 0.0
     return OutOfCorePlan(
-        users=found.n_users, targeted=targeted, conversions=conversions,
+        users=found.n_users, targeted=targeted, budget=float(budget),
+        planning_budget=float(planning), spend_sd=spend_moments_of(spend, spend_error)[1],
+        conversions=conversions,
         gmv=gmv if users is not None else float("nan"), value=found.value, cost=found.cost,
         upper_bound=found.upper_bound, gap=max(gap, 0.0), multipliers=multipliers,
         core_users=found.core_users, passes=passes[0], parts=parts,

@@ -287,12 +287,16 @@ class PlanningRequest:
             basket_column=self.basket_column,
             order_value=self.campaign.costs.order_value,
         )
-        if self.spend_error:
-            known = dict(self.spend_error)
-            fallback = max(known.values())
-            names = candidates.menu.names
-            problem.spend_error = np.array([known.get(n, fallback) for n in names], np.float64)
+        problem.spend_error = self.spend_error_array(candidates.menu)
         return problem
+
+    def spend_error_array(self, menu: Menu) -> np.ndarray | None:
+        """:attr:`spend_error` in ``menu`` order, shape (k,) (unlisted: the largest listed)."""
+        if not self.spend_error:
+            return None
+        known = dict(self.spend_error)
+        fallback = max(known.values())
+        return np.array([known.get(n, fallback) for n in menu.names], np.float64)
 
     def read_users(
         self, base: str | Path | None = None, path: str | Path | None = None

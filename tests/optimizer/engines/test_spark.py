@@ -207,3 +207,40 @@ def test_the_plan_rows_of_a_log_found_on_spark_equal_reading_the_dataset(spark, 
     plan.to_parquet(tmp_path / "bad.parquet", index=False)
     with pytest.raises(InputError, match="'free lunch' is not on the menu"):
         plan_rows_spark(spark.read.parquet(str(tmp_path / "bad.parquet")), logged, MENU)
+
+
+def test_the_command_line_scores_and_plans_on_spark(spark, campaign, world, default_models,
+                                                    tmp_path):  # fmt: skip
+    from typer.testing import CliRunner
+
+    from cli import app
+    from tests.cli import strict_json
+
+    runner = CliRunner()
+    root, frame = campaign
+    out = tmp_path / "plan"
+    result = runner.invoke(app, [
+        "optimize", "--engine", "spark", "--scores", str(root / "scores.parquet"),
+        "--budget", "3000", "--max-messages", "20000", "--out", str(out), "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    found = strict_json(result.stdout)["plan"]
+    plan = pd.concat([pd.read_parquet(out / f) for f in manifest_files(out)
+                      if f.endswith(".parquet")])  # fmt: skip
+    sent = plan[plan["denomination"] != "none"]
+    assert len(plan) == USERS and found["targeted"] == len(sent) <= 20_000
+    assert sent["expected_cost"].sum() <= found["planning_budget"] + 1e-6 <= 3000 + 1e-6
+    assert found["conversions"] == pytest.approx(sent["expected_uplift"].sum(), rel=1e-5)
+    default_models.save(tmp_path / "models")
+    world.users.iloc[:20_000].to_parquet(tmp_path / "users.parquet", index=False)
+    scored = runner.invoke(app, [
+        "score", "--engine", "spark", "--models", str(tmp_path / "models"),
+        "--users", str(tmp_path / "users.parquet"), "--out", str(tmp_path / "scores"), "--json",
+    ])  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert strict_json(scored.stdout)["rows"] == 20_000
+    assert len(pd.read_parquet(tmp_path / "scores")) == 20_000
+    bad = runner.invoke(app, ["score", "--engine", "spark", "--models", str(tmp_path / "models"),
+                              "--users", str(tmp_path / "users.parquet"), "--out",
+                              str(tmp_path / "s.parquet")])  # fmt: skip
+    assert bad.exit_code == 2 and "give a folder" in bad.stderr
