@@ -387,8 +387,9 @@ def test_optimize_on_the_stream_engine_matches_memory_and_keeps_every_constraint
 ):
     users = world_dir / "users.parquet"
     scores = tmp_path / "scores"  # a dataset of parts
-    assert runner.invoke(app, ["score", "--models", str(models_dir), "--users", str(users),
-                               "--out", str(scores), "--chunk-rows", "8000"]).exit_code == 0  # fmt: skip
+    made = runner.invoke(app, ["score", "--models", str(models_dir), "--users", str(users),
+                               "--out", str(scores), "--chunk-rows", "8000"])  # fmt: skip
+    assert made.exit_code == 0, made.output
     common = ["optimize", "--budget", "2000", "--scores", str(scores), "--users", str(users),
               "--menu", str(world_dir / "menu.toml"), "--objective", "profit",
               "--max-per-denomination", "10off99=50", "--max-messages", "400",
