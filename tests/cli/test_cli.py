@@ -230,7 +230,7 @@ def test_a_full_disk_is_one_line_exit_1_and_leaves_nothing(runner, tmp_path, mon
     [
         (["optimize", "--budget", "nan"], "Invalid value for '--budget'"),
         (["optimize", "--bugdet", "5"], "No such option: --bugdet"),
-        (["optimize", "--scores", "."], "'.' is a directory"),
+        (["optimize", "--menu", "."], "'.' is a directory"),
         (["whatif", "--vary", "budget="], "give at least one budget"),
         (["optimize", "--objective", "fame"], "'fame'"),
         (["nosuchcommand"], "No such command"),
