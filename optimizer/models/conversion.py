@@ -37,7 +37,7 @@ from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.models.base import BaseConversionModel, read_meta
 from optimizer.models.boosted import BoostedConversionModel
 from optimizer.models.coupon import CouponConversionModel, enforce_menu_monotonicity
-from optimizer.models.features import FeatureEncoder
+from optimizer.models.features import FeatureEncoder, reusing_encodings
 from optimizer.models.natural import NaturalConversionModel
 from optimizer.models.redemption import REDEMPTION_MODELS, RedemptionModel
 from optimizer.models.shared_trunk import SharedTrunkModel
@@ -565,11 +565,12 @@ RedemptionModel`, the default: it needs few rows, and redemption is fitted on th
         """
         menu = self.menu_ if menu is None else menu
         out = pd.DataFrame({"user_id": users["user_id"].to_numpy()})
-        out["p_natural"] = self.predict_natural(users)
-        p = self.predict_coupon(users, menu)
+        with reusing_encodings():  # the users are encoded once per encoder
+            out["p_natural"] = self.predict_natural(users)
+            p = self.predict_coupon(users, menu)
+            redeem = self.predict_redemption(users, menu)
         for k, name in enumerate(menu.names):
             out[coupon_column(name)] = p[:, k]
-        redeem = self.predict_redemption(users, menu)
         if redeem is not None:
             for k, name in enumerate(menu.names):
                 out[redeem_column(name)] = redeem[:, k]

@@ -27,7 +27,9 @@ stability index (:meth:`~FeatureEncoder.bin_counts` and :func:`optimizer.evaluat
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import contextlib
+import contextvars
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,32 @@ from sklearn.base import BaseEstimator
 
 from optimizer.errors import InputError, format_rows
 
-__all__ = ["FeatureEncoder", "PSI_BINS", "basket_median", "basket_values", "log_relative"]
+__all__ = [
+    "FeatureEncoder",
+    "PSI_BINS",
+    "basket_median",
+    "basket_values",
+    "log_relative",
+    "reusing_encodings",
+]
+
+#: Encodings made inside :func:`reusing_encodings`, by (encoder, frame) identity.
+_ENCODINGS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("encodings", default=None)
+
+
+@contextlib.contextmanager
+def reusing_encodings() -> Iterator[None]:
+    """Within the block, each encoder encodes each frame once (the frames must not change).
+
+    Scoring asks the same encoder for the same users' encoding once per model output (natural,
+    coupon); inside this block the later calls get the first one's arrays.
+    """
+    token = _ENCODINGS.set({})
+    try:
+        yield
+    finally:
+        _ENCODINGS.reset(token)
+
 
 #: Number of quantile bins of a numeric feature's drift reference.
 PSI_BINS = 10
@@ -535,6 +562,15 @@ class FeatureEncoder(BaseEstimator):
         InputError
             A feature column is missing or retyped (see :meth:`check_columns`).
         """
+        memo = _ENCODINGS.get()
+        if memo is not None and (id(self), id(X)) in memo:
+            return memo[id(self), id(X)][1]
+        out = self._transform(X)
+        if memo is not None:  # the frame is kept with its encoding, so its id stays its own
+            memo[id(self), id(X)] = (X, out)
+        return out
+
+    def _transform(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         self._check_present(X, None)
         n = len(X)
         numeric = np.empty((n, self.n_numeric_), dtype=np.float32)

@@ -256,7 +256,9 @@ class RedemptionModel(BaseEstimator):
             offset += size
         w_terms = self.coef_[offset : offset + len(COUPON_TERMS)]
         w_inter = self.coef_[offset + len(COUPON_TERMS) :]
-        logits = base[:, None] + self._terms(lf, lt) @ w_terms + lt * (numeric @ w_inter)[:, None]
+        w = TERM_SCALE * w_terms  # the terms of _terms, summed without an (n, k, 5) array
+        coupon = w[0] * lf + w[1] * lt + w[2] * lf * lf + w[3] * lt * lt + w[4] * lf * lt
+        logits = base[:, None] + coupon + lt * (numeric @ w_inter)[:, None]
         p = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
         return enforce_menu_monotonicity(p, menu).astype(np.float32)
 

@@ -144,14 +144,13 @@ class SharedTrunkModel(CouponConversionModel):
     def predict_natural(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated P(convert | no coupon), shape (n,), float32."""
         numeric, categorical = self.encoder_.transform(X)
-        n = len(X)
-        untreated = np.zeros(n, dtype=np.float32)
-        if self.head == "shared":
-            zeros = np.zeros((n, 1), dtype=np.float32)
-            inputs = (numeric, categorical, zeros, zeros, untreated)
-        else:
-            inputs = (numeric, categorical, np.zeros(n, dtype=np.int64), untreated)
-        logits = predict_logits(self.net_, inputs)[:, 0]
+        net = self.net_
+
+        def natural(num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+            # Untreated rows' logit is the base alone (both heads): no coupon terms to compute.
+            return net.base(net.trunk(num, cat))
+
+        logits = predict_logits(natural, (numeric, categorical))[:, 0]
         return self.natural_calibrator_.transform(logits).astype(np.float32)
 
     def _extra_state(self) -> dict[str, Any]:

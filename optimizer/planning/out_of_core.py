@@ -306,7 +306,8 @@ def plan_budget_out_of_core(
             choice = plan_choice(found, problem)
             batch = plan_batch(found, problem, baskets=users is not None, choice=choice)
             spend += spend_parts(problem, choice)
-            pq.write_table(pa.Table.from_batches([batch]), staging / f"part-{parts:05d}.parquet")
+            pq.write_table(pa.Table.from_batches([batch]), staging / f"part-{parts:05d}.parquet",
+                           use_dictionary=["denomination"])  # fmt: skip
             parts += 1
             targeted += int(pc.sum(pc.not_equal(batch.column("denomination"), NO_COUPON)).as_py())
             conversions += float(pc.sum(batch.column("expected_uplift").cast(pa.float64())).as_py())
