@@ -28,6 +28,7 @@ import pandas as pd
 
 from optimizer.choices import Policy
 from optimizer.errors import InputError
+from optimizer.io.atomic import check_not_input
 from optimizer.models.conversion import ConversionModels
 from optimizer.models.scoring import ScoreRun, score_file
 from optimizer.planning.config import Engine
@@ -95,18 +96,20 @@ def score_at_scale(
 ) -> ScoreRun:
     """Score every user of ``users`` (a file or a dataset folder) into ``out`` by ``engine``.
 
-    ``memory`` and ``stream`` both score in chunks (``chunk_rows``, or the engine's for
-    ``stream``); ``spark`` scores on the cluster and writes a dataset folder.
+    ``memory`` and ``stream`` both score in chunks (``chunk_rows``, default sized by the
+    models' features); ``spark`` scores on the cluster and writes a dataset folder.
     """
     if engine.name == "spark":
         if Path(out).suffix:
             raise InputError("the Spark engine writes a dataset: give a folder", source=out)
+        check_not_input(out, users)
         from optimizer.engines.spark_scoring import score_spark
 
         session = spark_session(engine)
         return score_spark(models, _spark_table(session, users), out, source=str(users))
-    rows = chunk_rows or (engine.chunk_rows if engine.name == "stream" else None)
-    return score_file(models, users, out, chunk_rows=rows, progress=progress)
+    # Scoring sizes its chunks by the models' features (memory follows cells), whatever the
+    # engine's chunk for planning.
+    return score_file(models, users, out, chunk_rows=chunk_rows, progress=progress)
 
 
 #: What a plan at scale cannot do, by configuration key: a test on the request each.
@@ -161,6 +164,7 @@ def plan_at_scale(
             )
     if Path(out).suffix:
         raise InputError("a plan at scale is a dataset: give a folder", source=out)
+    check_not_input(out, scores, users)
     settings = request.settings()
     constraints = settings.constraints
     common = dict(objective=str(request.objective), sms_cost=request.sms_cost,
@@ -198,11 +202,16 @@ def _with_user_columns(session: Any, scores: Any, users: str | Path, request: Pl
     for column in wanted:
         if column not in table.columns:
             raise InputError("missing column", source=users, column=column)
-    joined = scores.join(table.select(*dict.fromkeys(wanted)), "user_id", "inner")
-    if joined.count() != scores.count():
-        raise InputError("does not have every scored user once (join on user_id)",
-                         source=users)  # fmt: skip
-    return joined, wanted[1]
+    from pyspark.sql import functions as F
+
+    table = table.select(*dict.fromkeys(wanted))
+    twice = table.groupBy("user_id").count().where(F.col("count") > 1).limit(1).collect()
+    if twice:
+        raise InputError(f"user_id {twice[0][0]} appears more than once", source=users)
+    missing = scores.join(table, "user_id", "left_anti").select("user_id").limit(1).collect()
+    if missing:
+        raise InputError(f"has no row for the scored user_id {missing[0][0]}", source=users)
+    return scores.join(table, "user_id", "inner"), wanted[1]
 
 
 def plan_rows_at_scale(path: str | Path, menu: Any, customers: np.ndarray,

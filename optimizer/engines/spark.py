@@ -20,8 +20,10 @@ the same as on one machine: the plan's value against the LP bound of the same co
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from optimizer.solvers.streamed_dual import (
     DualPart,
     StreamedDual,
     box_around,
+    check_core,
     dual_part,
     finish_box,
     no_certified_plan,
@@ -93,24 +96,79 @@ class _Spec:
         return out + [c for c in (self.basket_column, self.segment_column) if c]
 
     def problem(self, batch: pa.RecordBatch | pa.Table) -> CampaignProblem:
+        """The batch's users as a problem, after the checks a scores file's chunk gets.
+
+        Raises
+        ------
+        InputError
+            A missing id, a probability missing or outside [0, 1], a negative basket.
+        """
+
         def column(name: str, dtype: Any) -> np.ndarray:
             return np.asarray(batch.column(name).to_numpy(zero_copy_only=False), dtype=dtype)
 
         names = self.menu.names
+        if batch.column("user_id").null_count:
+            raise InputError("user_id is missing on some rows", source="scores")
+        ids = column("user_id", np.int64)
+        p0 = column("p_natural", np.float64)
         p = np.column_stack([column(f"p_coupon__{n}", np.float64) for n in names])
-        basket = column(self.basket_column, np.float64) if self.basket_column else None
-        segment = column(self.segment_column, object) if self.segment_column else None
+        p = p.reshape(-1, len(names))
         redeem = None
         if self.redeem:
             redeem = np.column_stack([column(f"p_redeem__{n}", np.float32) for n in names])
             redeem = redeem.reshape(-1, len(names))
+        for label, values in (("p_natural", p0[:, None]), ("p_coupon", p), ("p_redeem", redeem)):
+            if values is None:
+                continue
+            bad = np.flatnonzero(~((values >= 0) & (values <= 1)).all(axis=1))  # NaN fails too
+            if bad.size:
+                raise InputError(f"{label} is missing or outside [0, 1] for {bad.size} users "
+                                 f"(user_id {ids[bad[0]]})", source="scores")  # fmt: skip
+        basket = column(self.basket_column, np.float64) if self.basket_column else None
+        if basket is not None and (basket < 0).any():
+            first = ids[np.flatnonzero(basket < 0)[0]]
+            raise InputError(f"is negative (user_id {first})", source="scores",
+                             column=self.basket_column)  # fmt: skip
+        segment = column(self.segment_column, object) if self.segment_column else None
         return build_problem(
-            column("user_id", np.int64), column("p_natural", np.float64),
-            p.reshape(-1, len(names)), self.menu, objective=self.objective,
-            sms_cost=self.sms_cost, margin_rate=self.margin_rate, basket=basket,
-            segment=segment,
-            redeem=redeem,
+            ids, p0, p, self.menu, objective=self.objective, sms_cost=self.sms_cost,
+            margin_rate=self.margin_rate, basket=basket, segment=segment, redeem=redeem,
         )  # fmt: skip
+
+
+#: Marks an input error raised on an executor, so the driver can report it in one line.
+_MARK = "couponopt-input-error::"
+
+
+def on_executor(run: Any) -> Any:
+    """A ``mapInArrow`` function whose input errors leave the executor as one marked line."""
+
+    def wrapped(batches):
+        try:
+            yield from run(batches)
+        except InputError as exc:
+            raise RuntimeError(_MARK + exc.line()) from None
+
+    return wrapped
+
+
+@contextlib.contextmanager
+def driver_errors() -> Iterator[None]:
+    """Executors' input errors (:func:`on_executor`) re-raised as one-line input errors.
+
+    Inside the block Spark's exception, pages of stack traces, becomes the same
+    :class:`InputError` the executor raised.
+    """
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as exc:
+        text = str(exc)
+        if _MARK not in text:
+            raise
+        raise InputError(text.split(_MARK, 1)[1].splitlines()[0].strip()) from None
 
 
 def _lists(rows: np.ndarray, kind: pa.DataType) -> pa.Array:
@@ -270,7 +328,7 @@ def plan_budget_spark(
     OutOfCorePlan
         The same figures as the single-machine path (``parts``: files written).
     """
-    with warnings.catch_warnings():  # the engine never uses Spark's pandas paths
+    with warnings.catch_warnings(), driver_errors():  # the engine never uses pandas paths
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas",
                                 FutureWarning)  # fmt: skip
         rule = (overrun_risk, overrun_tolerance, spend_error)
@@ -294,9 +352,27 @@ def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: st
     if missing:
         raise InputError(f"the scores have no column {missing[0]!r}", key="scores")
     scores = scores.select(*spec.columns).persist()
-    n = scores.count()
+    try:
+        return _planned(scores, spec, menu, budget, out, constraints, sample_users, seed, rule,
+                        start)  # fmt: skip
+    finally:
+        scores.unpersist()
+
+
+def _planned(scores: Any, spec: _Spec, menu: Menu, budget: float, out: str | Path,
+             constraints: Constraints, sample_users: int, seed: int, rule: tuple[Any, float, Any],
+             start: float) -> OutOfCorePlan:  # fmt: skip
+    from pyspark.sql import functions as F
+
+    # One job counts the users and checks each appears once (the rule finds core users by id).
+    ids = scores.groupBy("user_id").count()
+    n, most = ids.agg(F.sum("count"), F.max("count")).collect()[0]
+    n = int(n or 0)
     if n == 0:
         raise InputError("no users to plan", key="scores")
+    if most > 1:
+        twice = ids.where(F.col("count") > 1).limit(1).collect()[0][0]
+        raise InputError(f"user_id {twice} appears more than once", key="scores")
     share = min(1.0, sample_users / n)
     sample = spec.problem(scores.sample(fraction=share, seed=seed).toArrow())
     passes = [1]
@@ -317,16 +393,18 @@ def _plan(scores: Any, menu: Menu, budget: float, out: str | Path, objective: st
         return known[id(found)][1]
 
     plan, planning = fit_overrun_rule(solve, moments, budget, rule[0], rule[1])
-    spend_sd = moments(plan)[1]
+    # The spread is known when the overrun rule measured it; else it would cost a pass: NaN.
+    spend_sd = known[id(plan)][1][1] if id(plan) in known else float("nan")
     multipliers = {"budget": plan.price} if isinstance(plan, StreamedBudget) else plan.multipliers
     rule = scores.sparkSession.sparkContext.broadcast(plan)
-    written = scores.mapInArrow(_plan_rows(spec, rule), PLAN_SCHEMA)
-    with atomic_directory(out, whole=True, writes=SPARK_PLAN_FILES, writer="plan") as staging:
-        written.write.mode("overwrite").parquet(str(staging))
-        write_manifest(staging, writer="plan")
-    rule.unpersist()
-    scores.unpersist()
-    from pyspark.sql import functions as F
+    written = scores.mapInArrow(on_executor(_plan_rows(spec, rule)), PLAN_SCHEMA)
+    try:
+        with atomic_directory(out, whole=True, writes=SPARK_PLAN_FILES,
+                              writer="plan") as staging:  # fmt: skip
+            written.write.mode("overwrite").parquet(str(staging))
+            write_manifest(staging, writer="plan")
+    finally:
+        rule.unpersist()
 
     sent = F.col("denomination") != NO_COUPON
     totals = (
@@ -361,7 +439,8 @@ def _spend_moments(scores: Any, spec: _Spec, plan: StreamedBudget | StreamedDual
         yield pa.RecordBatch.from_pydict({"parts": pa.array([parts.tolist()],
                                                             pa.list_(pa.float64()))})  # fmt: skip
 
-    rows = scores.mapInArrow(run, "parts array<double>").toArrow().column(0).to_pylist()
+    rows = scores.mapInArrow(on_executor(run), "parts array<double>").toArrow()
+    rows = rows.column(0).to_pylist()
     rule.unpersist()
     total = np.sum(np.array(rows, dtype=np.float64).reshape(-1, 2 + k), axis=0)
     return spend_moments_of(total, spend_error)
@@ -375,7 +454,8 @@ def _budget_passes(scores: Any, spec: _Spec, sample: Chunk, n: int,
     passes = 1
     while prices is not None:
         passes += 1
-        rows = scores.mapInArrow(_bracket_rows(spec, prices), _BRACKET_SCHEMA).toArrow()
+        rows = scores.mapInArrow(on_executor(_bracket_rows(spec, prices)), _BRACKET_SCHEMA)
+        rows = rows.toArrow()
         part = _collect_part(rows, len(spec.menu))
         bracket, prices = prices, widened(part, budget, prices, floor_prices[2])
     plan, _ = solve_core(part, budget, bracket, n, passes)
@@ -394,7 +474,8 @@ def _box_passes(scores: Any, spec: _Spec, sample: CampaignProblem, n: int, budge
         constraints.validate(sample)
     rows = linear_rows(sample, budget, constraints)
     center, unit = sample_multipliers(sample, sample.n_users / n, budget, constraints, seed)
-    schema = StructType([*scores.schema.fields, StructField("_kind", IntegerType()),
+    columns = [StructField(f.name, f.dataType, True) for f in scores.schema.fields]  # nullable:
+    schema = StructType([*columns, StructField("_kind", IntegerType()),  # the totals row
                          StructField("_totals", ArrayType(DoubleType()))])  # fmt: skip
     fields = list(scores.limit(0).toArrow().schema)  # the Arrow types the batches arrive in
     width = default_width(sample.n_users)
@@ -402,8 +483,10 @@ def _box_passes(scores: Any, spec: _Spec, sample: CampaignProblem, n: int, budge
     passes = 1
     for _ in range(BOX_ROUNDS):
         passes += 1
-        table = scores.mapInArrow(_box_rows(spec, budget, constraints, box, fields), schema)
+        run = on_executor(_box_rows(spec, budget, constraints, box, fields))
+        table = scores.mapInArrow(run, schema)
         part = _collect_dual_part(table.toArrow(), spec, len(rows))
+        check_core(0 if part.core is None else part.core.n_users)
         plan, box, width, _ = finish_box(part, rows, budget, constraints, box, unit, width, n,
                                          passes, seed=seed)  # fmt: skip
         if plan is not None:

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from optimizer.engines.spark import driver_errors, on_executor
 from optimizer.errors import InputError
 from optimizer.evaluation.drift import drift_table
 from optimizer.io.atomic import atomic_directory, write_manifest
@@ -38,8 +39,6 @@ __all__ = ["score_spark", "DRIFT_SAMPLE", "SPARK_SCORE_FILES"]
 DRIFT_SAMPLE = 200_000
 #: The files Spark writes into a scores folder (besides the manifest).
 SPARK_SCORE_FILES = ("part-*", "_SUCCESS", ".part-*.crc", "._SUCCESS.crc")
-#: Marks an input error raised on an executor, so the driver can report it in one line.
-_MARK = "couponopt-input-error::"
 
 
 def _shaper(models: ConversionModels):
@@ -70,22 +69,11 @@ def _score_rows(models: Any, source: str):
         fitted: ConversionModels = models.value
         shape = _shaper(fitted)
         for batch in batches:
-            try:
-                users = shape(batch.to_pandas(), source)
-            except InputError as exc:  # one line on the driver, not an executor traceback
-                raise RuntimeError(_MARK + exc.line()) from None
+            users = shape(batch.to_pandas(), source)
             scores = fitted.predict(users)
             yield pa.RecordBatch.from_pandas(scores, preserve_index=False)
 
-    return run
-
-
-def _one_line(exc: Exception) -> InputError | None:
-    """The input error an executor raised, from Spark's exception text."""
-    text = str(exc)
-    if _MARK not in text:
-        return None
-    return InputError(text.split(_MARK, 1)[1].splitlines()[0].strip())
+    return on_executor(run)  # an input error reaches the driver as one line
 
 
 def score_spark(
@@ -154,15 +142,10 @@ def score_spark(
         rule = users.sparkSession.sparkContext.broadcast(models)
         scored = users.mapInArrow(_score_rows(rule, source), schema)
         try:
-            with atomic_directory(out, whole=True, writes=SPARK_SCORE_FILES,
-                                  writer="scores") as staging:  # fmt: skip
+            with driver_errors(), atomic_directory(out, whole=True, writes=SPARK_SCORE_FILES,
+                                                   writer="scores") as staging:  # fmt: skip
                 scored.write.mode("overwrite").parquet(str(staging))
                 write_manifest(staging, writer="scores")
-        except Exception as exc:  # an executor's input error, as one line
-            error = _one_line(exc)
-            if error is None:
-                raise
-            raise error from None
         finally:
             rule.unpersist()
         written = users.sparkSession.read.parquet(str(out))

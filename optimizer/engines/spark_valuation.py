@@ -59,7 +59,8 @@ def plan_rows_spark(
             if column not in plan.columns:
                 raise InputError(f"missing column {column!r}; not a plan file", source=source)
         known = [*menu.names, NO_COUPON]
-        stray = plan.where(~F.col("denomination").isin(known)).select("denomination").limit(1)
+        odd = F.col("denomination").isNull() | ~F.col("denomination").isin(known)
+        stray = plan.where(odd).select("denomination").limit(1)
         stray_rows = stray.collect()
         if stray_rows:
             raise InputError(f"treatment {stray_rows[0][0]!r} is not on the menu",

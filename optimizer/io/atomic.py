@@ -25,6 +25,7 @@ __all__ = [
     "clean_leftovers",
     "check_replaceable",
     "check_parent",
+    "check_not_input",
     "manifest_files",
     "MANIFEST",
     "STALE_SECONDS",
@@ -205,6 +206,22 @@ def check_parent(path: str | Path, source: str | Path | None = None) -> None:
     parent = next(p for p in path.absolute().parents if p.exists())
     if not parent.is_dir():
         raise InputError(f"{parent} is a file, not a directory", source=source or path)
+
+
+def check_not_input(out: str | Path, *inputs: str | Path | None) -> None:
+    """Refuse an output that is one of this run's inputs, holds one, or lies inside one.
+
+    Replacing an input whole (a folder written over the dataset it is read from) would lose
+    the input, and the run with it.
+    """
+    target = Path(out).resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        read = Path(given).resolve()
+        if target == read or read.is_relative_to(target) or target.is_relative_to(read):
+            raise InputError(f"is where this run reads {given}; write the output elsewhere",
+                             source=out)  # fmt: skip
 
 
 def check_replaceable(directory: str | Path, writes: Iterable[str] = (), writer: str = "") -> None:

@@ -7,6 +7,7 @@ first offending rows (the first data row is row 1) and what is expected.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -68,6 +69,20 @@ def _format_of(path: Path) -> str:
     )
 
 
+#: Dataset folders whose manifest this process checked, with their files' signature then.
+_CHECKED: dict[Path, tuple] = {}
+
+
+def _signature(path: Path) -> tuple:
+    """Every file of a folder with its size and modification time (nanoseconds)."""
+    out = []
+    for f in sorted(path.rglob("*")):
+        if f.is_file():
+            stat = f.stat()
+            out.append((f.relative_to(path).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
+
+
 def dataset_files(path: str | Path) -> list[Path]:
     """The Parquet files of a dataset folder, in order.
 
@@ -82,8 +97,15 @@ def dataset_files(path: str | Path) -> list[Path]:
     """
     path = Path(path)
     if (path / MANIFEST).is_file():
-        names = [n for n in manifest_files(path) if n.lower().endswith((".parquet", ".pq"))]
-        files = [path / n for n in names]
+        # A pass over a dataset reads it again and again: its manifest is checked (every
+        # file hashed) once per process, and again only when a file's size or time changes.
+        seen = _signature(path)
+        if _CHECKED.get(path.resolve()) == seen:
+            listed = sorted(json.loads((path / MANIFEST).read_text())["files"])
+        else:
+            listed = manifest_files(path)
+            _CHECKED[path.resolve()] = seen
+        files = [path / n for n in listed if n.lower().endswith((".parquet", ".pq"))]
     else:
         files = sorted(
             f for f in path.rglob("*")

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from optimizer.errors import InputError
 from optimizer.evaluation.drift import drift_table
-from optimizer.io.atomic import atomic_directory, atomic_path, write_manifest
+from optimizer.io.atomic import atomic_directory, atomic_path, check_not_input, write_manifest
 from optimizer.io.tables import count_rows, iter_users
 from optimizer.models.conversion import ConversionModels
 from optimizer.models.mapped import data_of, iter_customers
@@ -161,9 +161,7 @@ def score_file(
     out_path = Path(out_path)
     chunk_rows = auto_chunk_rows(len(models.features)) if chunk_rows is None else chunk_rows
     kind = _writer_for(out_path)
-    if out_path.resolve() == Path(users_path).resolve():
-        raise InputError("is the user table being scored; write the scores elsewhere",
-                         source=out_path)  # fmt: skip
+    check_not_input(out_path, users_path)
     encoder = models.encoder
     reference = encoder.reference()
     counts = {f: np.zeros_like(r, dtype=np.float64) for f, r in reference.items()}

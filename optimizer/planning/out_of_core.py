@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from optimizer.errors import InputError
-from optimizer.io.atomic import atomic_directory, write_manifest
+from optimizer.io.atomic import atomic_directory, check_not_input, write_manifest
 from optimizer.io.contract import scores_schema
 from optimizer.io.menu import NO_COUPON, Menu
 from optimizer.io.tables import iter_table, table_columns, validate_frame
@@ -56,7 +56,8 @@ class OutOfCorePlan:
     budget, planning_budget : float
         The budget (money), and the one planned for under the overrun rule (else the same).
     spend_sd : float
-        Standard deviation of the realised spend (money).
+        Standard deviation of the realised spend (money); NaN when not measured (on Spark
+        without the overrun rule, where it would cost one more pass).
     conversions, gmv : float
         The plan's expected incremental conversions and GMV (money; NaN without baskets).
     value, cost : float
@@ -237,6 +238,7 @@ def plan_budget_out_of_core(
     scores, out = Path(scores), Path(out)
     if objective != "conversions" and users is None:
         raise InputError(f"the {objective} objective needs the users' baskets", key="users")
+    check_not_input(out, scores, users)
     constraints = constraints or Constraints()
     shares = bool(constraints.segment_shares)
     if shares and users is None:

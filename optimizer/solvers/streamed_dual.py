@@ -38,7 +38,13 @@ from optimizer.errors import InputError
 from optimizer.solvers.constraints import Constraints, LinearRow, linear_rows, violations
 from optimizer.solvers.dual import POLISH_GAP, _masked_values, solve_dual_rows
 from optimizer.solvers.problem import CampaignProblem, concat_problems
-from optimizer.solvers.streaming import KERNEL_ROWS, SAMPLE_USERS, default_width, uniform_sample
+from optimizer.solvers.streaming import (
+    KERNEL_ROWS,
+    SAMPLE_USERS,
+    default_width,
+    uniform_sample,
+    with_core,
+)
 
 __all__ = [
     "StreamedDual",
@@ -50,6 +56,8 @@ __all__ = [
     "finish_box",
     "box_around",
     "no_certified_plan",
+    "check_core",
+    "MAX_CORE_USERS",
     "BOX_ROUNDS",
 ]
 
@@ -57,6 +65,8 @@ __all__ = [
 ProblemSource = Callable[[], Iterable[CampaignProblem]]
 #: Box passes before the solve gives up on certifying through the box.
 BOX_ROUNDS = 8
+#: The most users a box pass may leave undecided (about 0.5 KB each in memory).
+MAX_CORE_USERS = 10_000_000
 #: How much wider the box grows when the fixed users leave the core no feasible plan.
 GROWTH = 4.0
 #: A zero multiplier's box reaches this share of the row's natural price scale.
@@ -152,12 +162,7 @@ class StreamedDual:
             at = slice(lo, min(problem.n_users, lo + KERNEL_ROWS))
             value, coeffs = _options(problem, rows, self.constraints, at)
             choice[at] = _best(value, coeffs, self.center) - 1
-        if self.core_user_id.size:
-            where = np.searchsorted(self.core_user_id, problem.user_id)
-            where = np.minimum(where, self.core_user_id.size - 1)
-            found = self.core_user_id[where] == problem.user_id
-            choice[found] = self.core_choice[where[found]]
-        return choice
+        return with_core(choice, problem.user_id, self.core_user_id, self.core_choice)
 
 
 @dataclass
@@ -347,6 +352,16 @@ def solve_dual_core(
             part.value + sol.upper_bound, lam, feasible)  # fmt: skip
 
 
+def check_core(users: int, limit: int = MAX_CORE_USERS) -> None:
+    """Refuse a core of more than ``limit`` users (one line), before memory runs out."""
+    if users > limit:
+        raise InputError(
+            f"more than {limit:,} users stay undecided around the sample's multipliers; raise "
+            "the sample (sample_users) or check the scores and constraints",
+            key="constraints",
+        )
+
+
 def no_certified_plan() -> InputError:
     """The error of a streamed solve whose box never certified a plan."""
     return InputError(
@@ -435,6 +450,7 @@ def solve_dual_streamed(
     polish_gap: float = POLISH_GAP,
     seed: int = 0,
     keep: bool = False,
+    max_core_users: int = MAX_CORE_USERS,
 ) -> StreamedDual:
     """Plan under the budget and every constraint, reading the users chunk by chunk.
 
@@ -459,6 +475,9 @@ def solve_dual_streamed(
     seed : int
     keep : bool
         Also keep every user's option in source order (for sources that fit in memory).
+    max_core_users : int
+        The most undecided users a pass may hold (memory): beyond, the solve stops with an
+        :class:`InputError` instead of growing without bound.
 
     Returns
     -------
@@ -496,8 +515,11 @@ def solve_dual_streamed(
     for _ in range(BOX_ROUNDS):
         passes += 1
         parts, kept, where, offset = [], [], [], 0
+        held = 0
         for chunk in source():
             part, choice, core = dual_part(chunk, budget, constraints, box)
+            held += core.size
+            check_core(held, max_core_users)
             parts.append(part)
             if keep:
                 kept.append(choice)

@@ -42,6 +42,7 @@ __all__ = [
     "default_width",
     "options_at",
     "uniform_sample",
+    "with_core",
     "SAMPLE_USERS",
 ]
 
@@ -168,12 +169,20 @@ class StreamedBudget:
     def choose(self, chunk: Chunk) -> np.ndarray:
         """The plan's option for each user of ``chunk``, int16 shape (m,) (-1 none)."""
         choice = options_at(chunk, (self.price_hi,))[0][0].astype(np.int16)
-        if self.core_user_id.size:
-            at = np.searchsorted(self.core_user_id, chunk.user_id)
-            at = np.minimum(at, self.core_user_id.size - 1)
-            found = self.core_user_id[at] == chunk.user_id
-            choice[found] = self.core_choice[at[found]]
-        return choice
+        return with_core(choice, chunk.user_id, self.core_user_id, self.core_choice)
+
+
+def with_core(choice: np.ndarray, user_id: np.ndarray, core_user_id: np.ndarray,
+              core_choice: np.ndarray) -> np.ndarray:  # fmt: skip
+    """``choice`` (shape (m,), in place) with the core's listed options for its users.
+
+    ``core_user_id`` is sorted (shape (c,)); users of ``user_id`` not in it keep their option.
+    """
+    if core_user_id.size:
+        at = np.minimum(np.searchsorted(core_user_id, user_id), core_user_id.size - 1)
+        found = core_user_id[at] == user_id
+        choice[found] = core_choice[at[found]]
+    return choice
 
 
 def _rows(chunk: Chunk, rows: np.ndarray) -> Chunk:

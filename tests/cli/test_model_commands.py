@@ -419,6 +419,9 @@ def test_optimize_on_the_stream_engine_matches_memory_and_keeps_every_constraint
     assert optimal["upper_bound"] >= found["value"] * (1 - 1e-6)
     table = runner.invoke(app, [*common[:-1], "--engine", "stream", "--out", str(out)])
     assert table.exit_code == 0 and "certified gap" in table.stdout and "ROI =" in table.stdout
+    onto = runner.invoke(app, [*common[:-1], "--engine", "stream", "--out", str(scores)])
+    assert onto.exit_code == 2 and "write the output elsewhere" in onto.stderr
+    assert len(manifest_files(scores)) == 4  # the scores are untouched
     refused = runner.invoke(app, [*common[:-1], "--engine", "stream", "--compare",
                                   "--out", str(out)])  # fmt: skip
     assert refused.exit_code == 2 and refused.stderr.startswith("error: --policies")

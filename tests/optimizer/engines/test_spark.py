@@ -203,6 +203,11 @@ def test_the_plan_rows_of_a_log_found_on_spark_equal_reading_the_dataset(spark, 
         assert got["user_id"].tolist() == sorted(expected["user_id"])
         assert got["denomination"].tolist() == expected.sort_values("user_id")[
             "denomination"].tolist()  # fmt: skip
+    plan.loc[3, "denomination"] = None
+    plan.to_parquet(tmp_path / "null.parquet", index=False)
+    with pytest.raises(InputError, match="None is not on the menu"):
+        plan_rows_spark(spark.read.parquet(str(tmp_path / "null.parquet")), logged, MENU)
+    plan.loc[3, "denomination"] = "none"
     plan.loc[7, "denomination"] = "free lunch"
     plan.to_parquet(tmp_path / "bad.parquet", index=False)
     with pytest.raises(InputError, match="'free lunch' is not on the menu"):
@@ -244,3 +249,49 @@ def test_the_command_line_scores_and_plans_on_spark(spark, campaign, world, defa
                               "--users", str(tmp_path / "users.parquet"), "--out",
                               str(tmp_path / "s.parquet")])  # fmt: skip
     assert bad.exit_code == 2 and "give a folder" in bad.stderr
+
+
+def test_bad_scores_and_user_tables_are_refused_in_one_line_with_nothing_written(
+    spark, campaign, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from cli import app
+    from optimizer.engines.spark import plan_budget_spark
+    from optimizer.errors import InputError
+
+    root, frame = campaign
+    small = frame.iloc[:20_000].copy()
+    for column, value, fragment in (
+        ("p_coupon__" + MENU.names[0], np.nan, "p_coupon is missing or outside [0, 1]"),
+        ("p_natural", 1.5, "p_natural is missing or outside [0, 1]"),
+    ):
+        bad = small.copy()
+        bad.loc[bad.index[12_345], column] = value
+        bad.to_parquet(tmp_path / "bad.parquet", index=False)
+        with pytest.raises(InputError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+            plan_budget_spark(spark.read.parquet(str(tmp_path / "bad.parquet")), MENU, 500.0,
+                              tmp_path / "never")  # fmt: skip
+        assert not (tmp_path / "never").exists()
+    twice = pd.concat([small, small.iloc[:1]])
+    twice.to_parquet(tmp_path / "twice.parquet", index=False)
+    with pytest.raises(InputError, match="appears more than once"):
+        plan_budget_spark(spark.read.parquet(str(tmp_path / "twice.parquet")), MENU, 500.0,
+                          tmp_path / "never")  # fmt: skip
+    # The user table joined on the cluster must have every scored user exactly once.
+    small.to_parquet(tmp_path / "scores.parquet", index=False)
+    users = small[["user_id", "avg_order_value"]]
+    runner = CliRunner()
+    for name, table, fragment in (
+        ("missing", users.iloc[1:], "has no row for the scored user_id"),
+        ("doubled", pd.concat([users, users.iloc[:1]]), "appears more than once"),
+    ):
+        table.to_parquet(tmp_path / f"{name}.parquet", index=False)
+        result = runner.invoke(app, [
+            "optimize", "--engine", "spark", "--scores", str(tmp_path / "scores.parquet"),
+            "--users", str(tmp_path / f"{name}.parquet"), "--objective", "gmv", "--budget",
+            "500", "--out", str(tmp_path / "never"),
+        ])  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "never").exists()
