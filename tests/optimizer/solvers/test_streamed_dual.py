@@ -119,8 +119,15 @@ def test_the_same_seed_gives_the_same_plan():
     rng = np.random.default_rng(3)
     problem, budget, constraints = random_instance(rng, "segment", MENU, 15_000, 15_001)
     runs = [
-        solve_dual_streamed(_source(problem, 2_500), budget, constraints, sample_users=3_000,
-                            seed=4, keep=True, polish_gap=np.inf)  # fmt: skip
+        solve_dual_streamed(
+            _source(problem, 2_500),
+            budget,
+            constraints,
+            sample_users=3_000,
+            seed=4,
+            keep=True,
+            polish_gap=np.inf,
+        )  # fmt: skip
         for _ in range(2)
     ]
     np.testing.assert_array_equal(runs[0].choice, runs[1].choice)
