@@ -1,0 +1,167 @@
+"""Mutation score of the core modules (mutmut 3): how many planted one-line bugs the tests catch.
+
+Each group mutates its modules and runs only its tests, in a scratch clone of the repository
+(the working tree is never mutated). mutmut plants one change at a time (an operator, a
+constant, an argument, a string...) and runs the tests that reach the mutated function; a
+mutant the tests fail on is *killed*, one they pass is a *survivor*. Survivors that cannot
+change any result (a different error text, ``float("NAN")`` for ``float("nan")``, a sort kind
+on data without ties...) are listed with a one-line reason in
+``benchmarks/mutation_equivalent.toml`` and leave the denominator; every other survivor
+counts against the score:
+
+    score = killed / (mutants - equivalent)
+
+("no tests": a mutant no selected test reaches, counted as a survivor.) Prints a table per
+module and writes ``benchmarks/results/mutation.json``.
+
+    .venv/bin/pip install mutmut==3.8.1          # not a dependency of the project
+    .venv/bin/python benchmarks/mutation.py --groups metrics
+    .venv/bin/python benchmarks/mutation.py      # every group (tens of minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+from _common import ROOT, write_json
+from rich.console import Console
+from rich.table import Table
+
+#: Module groups: the modules mutated and the tests that judge them.
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "metrics": (["optimizer/evaluation/metrics.py"],
+                ["tests/optimizer/evaluation/test_metrics.py"]),
+    "calibration": (["optimizer/models/calibration.py"],
+                    ["tests/optimizer/models/test_calibration.py"]),
+    "solvers": (
+        ["optimizer/solvers/hull.py", "optimizer/solvers/budget.py",
+         "optimizer/solvers/constraints.py", "optimizer/solvers/dual.py",
+         "optimizer/solvers/problem.py", "optimizer/solvers/streaming.py",
+         "optimizer/solvers/streamed_dual.py", "optimizer/solvers/milp.py"],
+        ["tests/optimizer/solvers"],
+    ),
+    "planning": (
+        ["optimizer/planning/plan.py", "optimizer/planning/policies.py",
+         "optimizer/planning/spend.py"],
+        ["tests/optimizer/planning/test_policies.py"],
+    ),
+    "offline": (
+        ["optimizer/evaluation/offline.py", "optimizer/evaluation/logged.py"],
+        ["tests/optimizer/evaluation/test_offline.py"],
+    ),
+    "simulator": (["simulator/experiment/*.py"], ["tests/simulator/experiment"]),
+}  # fmt: skip
+#: Equivalent survivors: mutant name -> why no result can change.
+EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.toml"
+#: What the repository needs besides the mutated packages for its tests to run.
+ALSO_COPY = ["simulator/", "cli.py", "cli_options.py", "cli_shell.py", "scenarios/", "tests/"]
+
+
+def _config(modules: list[str], tests: list[str]) -> str:
+    """The ``setup.cfg`` of one group's run."""
+
+    def lines(values: list[str]) -> str:
+        return "".join(f"\n    {v}" for v in values)
+
+    sources = sorted({m.split("/")[0] + "/" for m in modules})
+    copy = [c for c in ALSO_COPY if c not in sources]
+    return (
+        "[mutmut]\n"
+        f"source_paths ={lines(sources)}\n"
+        f"only_mutate ={lines(modules)}\n"
+        f"also_copy ={lines(copy)}\n"
+        f"pytest_add_cli_args_test_selection ={lines(tests)}\n"
+    )
+
+
+def _module_of(mutant: str) -> str:
+    """``optimizer.evaluation.metrics.x_psi__mutmut_3`` -> ``optimizer/evaluation/metrics.py``."""
+    dotted = re.sub(r"\.(x_|xǁ).*$", "", mutant)
+    return dotted.replace(".", "/") + ".py"
+
+
+def run_group(name: str, work: Path, console: Console) -> list[dict]:
+    """Mutate one group in a scratch clone; one row per module."""
+    modules, tests = GROUPS[name]
+    clone = work / name
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    (clone / "setup.cfg").write_text(_config(modules, tests))
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": ""}
+    subprocess.run([mutmut, "run"], cwd=clone, env=env, check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=clone, env=env,
+                             check=True, capture_output=True, text=True).stdout  # fmt: skip
+    equivalent = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
+    counts: dict[str, Counter] = {}
+    survivors: dict[str, list[str]] = {}
+    for line in listing.splitlines():
+        if ":" not in line:
+            continue
+        mutant, status = (part.strip() for part in line.rsplit(":", 1))
+        module = _module_of(mutant)
+        if status in ("survived", "no tests") and mutant in equivalent:
+            status = "equivalent"
+        counts.setdefault(module, Counter())[status] += 1
+        if status in ("survived", "no tests"):
+            survivors.setdefault(module, []).append(mutant)
+    rows = []
+    for module, c in sorted(counts.items()):
+        total = sum(c.values())
+        judged = total - c["equivalent"]
+        rows.append({
+            "group": name, "module": module, "mutants": total, "killed": c["killed"],
+            "survived": c["survived"], "no_tests": c["no tests"], "timeout": c["timeout"],
+            "equivalent": c["equivalent"],
+            "score": c["killed"] / judged if judged else float("nan"),
+            "survivors": sorted(survivors.get(module, [])), "group_seconds": seconds,
+        })  # fmt: skip
+    console.print(f"{name}: {sum(r['mutants'] for r in rows)} mutants in {seconds:.0f} s")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", default=",".join(GROUPS), help="comma-separated groups")
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "benchmarks" / "results" / "mutation.json"
+    )
+    args = parser.parse_args()
+    console = Console()
+    if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
+        sys.exit("mutmut is not installed: .venv/bin/pip install mutmut==3.8.1")
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="couponopt-mutation-") as work:
+        for name in args.groups.split(","):
+            rows += run_group(name.strip(), Path(work), console)
+    table = Table(title="Mutation score (mutmut): killed / (mutants - equivalent)")
+    for column in ("module", "mutants", "killed", "survived", "no tests", "equivalent", "score"):
+        table.add_column(column, justify="right" if column != "module" else "left")
+    for r in rows:
+        table.add_row(r["module"], str(r["mutants"]), str(r["killed"]), str(r["survived"]),
+                      str(r["no_tests"]), str(r["equivalent"]), f"{r['score']:.1%}")  # fmt: skip
+    killed = sum(r["killed"] for r in rows)
+    judged = sum(r["mutants"] - r["equivalent"] for r in rows)
+    table.caption = (
+        f"all: {killed} of {judged} non-equivalent mutants killed ({killed / judged:.1%})"
+    )
+    console.print(table)
+    previous = json.loads(args.json.read_text()) if args.json.exists() else {"rows": []}
+    kept = [r for r in previous.get("rows", []) if r["group"] not in {x["group"] for x in rows}]
+    write_json(args.json, {"tool": "mutmut 3.8.1", "rows": kept + rows})
+
+
+if __name__ == "__main__":
+    main()
