@@ -153,7 +153,7 @@ def perfect_qini_curve(y_true, treatment) -> tuple[np.ndarray, np.ndarray]:
     return qini_curve(y_true, score.astype(np.float64), treatment)
 
 
-def _normalised_area(curve, perfect, y_true, treatment) -> float:
+def _normalised_area(curve, perfect) -> float:
     x, y = curve
     xp, yp = perfect
     random_area = 0.5 * x[-1] * y[-1]
@@ -167,20 +167,14 @@ def _normalised_area(curve, perfect, y_true, treatment) -> float:
 def auuc(y_true, uplift, treatment) -> float:
     """Area under the uplift curve, normalised: 0 for random ranking, 1 for the perfect one."""
     return _normalised_area(
-        uplift_curve(y_true, uplift, treatment),
-        perfect_uplift_curve(y_true, treatment),
-        y_true,
-        treatment,
+        uplift_curve(y_true, uplift, treatment), perfect_uplift_curve(y_true, treatment)
     )
 
 
 def qini_coefficient(y_true, uplift, treatment) -> float:
     """Area under the Qini curve, normalised: 0 for random ranking, 1 for the perfect one."""
     return _normalised_area(
-        qini_curve(y_true, uplift, treatment),
-        perfect_qini_curve(y_true, treatment),
-        y_true,
-        treatment,
+        qini_curve(y_true, uplift, treatment), perfect_qini_curve(y_true, treatment)
     )
 
 

@@ -338,3 +338,91 @@ def test_coverage_with_one_converter_and_ties_in_calibration_bins():
     assert expected_calibration_error(y, p, n_bins=3) == pytest.approx(0.5)
     y = np.array([1, 0] * 15)
     assert expected_calibration_error(y, p, n_bins=3) == pytest.approx(0.0)
+
+
+def _stable_desc(values):
+    """Positions by descending value, ties in their given order (Python's sort is stable)."""
+    return sorted(range(len(values)), key=lambda i: -values[i])
+
+
+def test_rankings_with_ties_keep_the_given_order_of_tied_users():
+    """Many tied scores (numpy's default sort would reorder them): every ranked figure equals a
+    recount over Python's stable sort."""
+    from optimizer.evaluation.metrics import coverage_curve, true_uplift_at_k, uplift_calibration
+
+    rng = np.random.default_rng(11)
+    n = 240
+    y = rng.integers(0, 2, n)
+    t = rng.integers(0, 2, n)
+    score = rng.choice([0.1, 0.5, 0.9], n)
+    truth = rng.normal(0, 1, n)
+    top = _stable_desc(score.tolist())[: round(0.3 * n)]
+    treated = [y[i] for i in top if t[i] == 1]
+    control = [y[i] for i in top if t[i] == 0]
+    assert uplift_at_k(y, score, t, k=0.3) == pytest.approx(
+        sum(treated) / len(treated) - sum(control) / len(control)
+    )
+    assert true_uplift_at_k(truth, score, k=0.3) == pytest.approx(sum(truth[i] for i in top))
+    order = _stable_desc(score.tolist())
+    running = [sum(y[i] for i in order[: r + 1]) / y.sum() for r in range(n)]
+    np.testing.assert_allclose(coverage_curve(y, score)[1], running)
+    # Calibration error and uplift calibration bins: ascending stable order, equal-count bins.
+    up = sorted(range(n), key=lambda i: score[i])
+    bins = [up[b * 60 : (b + 1) * 60] for b in range(4)]
+    gaps = sum(abs(sum(y[i] for i in b) / 60 - sum(score[i] for i in b) / 60) * 60 for b in bins)
+    assert expected_calibration_error(y, score, n_bins=4) == pytest.approx(gaps / n)
+    got = uplift_calibration(y, score, t, bins=4)["bins"]
+    for row, b in zip(got, bins, strict=True):
+        x1 = sum(y[i] for i in b if t[i] == 1)
+        n1 = sum(t[i] for i in b)
+        x0 = sum(y[i] for i in b if t[i] == 0)
+        assert row["observed"] == pytest.approx(x1 / n1 - x0 / (60 - n1))
+    # Normalised areas over tied scores: the curve's points are the ends of tie blocks.
+    yl, tl, sl = y.tolist(), t.tolist(), score.tolist()
+    area_u, area_q, (m, end_u, end_q) = _areas(yl, sl, tl)
+    from optimizer.evaluation.metrics import perfect_qini_curve
+
+    xq, q = perfect_qini_curve(y, t)
+    perfect_q = _area(xq.tolist(), q.tolist())
+    expected = (area_q - 0.5 * m * end_q) / (perfect_q - 0.5 * m * end_q)
+    assert qini_coefficient(y, score, t) == pytest.approx(expected)
+
+
+def test_the_perfect_uplift_ranking_breaks_ties_by_the_rarer_kind():
+    """Control responders against treated non-responders decide the tie-break; cases where
+    they are more, fewer and equal, each checked against the definition recounted."""
+    from optimizer.evaluation.metrics import perfect_uplift_curve
+
+    seen = set()
+    rng = np.random.default_rng(23)
+    for _ in range(400):
+        y = rng.integers(0, 2, 8)
+        t = rng.integers(0, 2, 8)
+        yl, tl = y.tolist(), t.tolist()
+        rc = sum(1 for a, b in zip(yl, tl, strict=True) if a == 1 and b == 0)
+        it = sum(1 for a, b in zip(yl, tl, strict=True) if a == 0 and b == 1)
+        by_y = [2.0 * (a == b) + a for a, b in zip(yl, tl, strict=True)]
+        by_t = [2.0 * (a == b) + b for a, b in zip(yl, tl, strict=True)]
+        area_y, area_t = _areas(yl, by_y, tl)[0], _areas(yl, by_t, tl)[0]
+        if area_y == area_t:
+            continue  # the tie-break does not matter here
+        kind = (rc > it) - (rc < it)
+        seen.add(kind)
+        x, u = perfect_uplift_curve(y, t)
+        assert _area(x.tolist(), u.tolist()) == pytest.approx(area_y if rc > it else area_t)
+    assert seen == {-1, 0, 1}
+
+
+def test_one_row_psi_error_texts_and_the_calibration_key():
+    from optimizer.evaluation.metrics import auc
+
+    # One observed row: its bin holds everything, the other is floored at 1e-4.
+    expected = 0.5 * math.log(2) + (1e-4 - 0.5) * math.log(1e-4 / 0.5)
+    assert psi(np.array([0.5, 0.5]), np.array([1, 0])) == pytest.approx(expected)
+    with pytest.raises(ValueError, match=r"^arrays must have the same length$"):
+        auc(np.array([0, 1, 1]), np.array([0.2, 0.4]))
+    with pytest.raises(ValueError, match=r"^k must be in \(0, 1\]$"):
+        uplift_at_k(np.array([1, 0]), np.array([0.2, 0.4]), np.array([1, 0]), k=2)
+    quality = classification_quality(np.array([0, 1, 1]), np.array([0.2, 0.4, 0.9]))
+    # Three rows, 3 bins of one row: gaps 0.2, 0.6, 0.1 -> 0.9 / 3.
+    assert quality["calibration_error"] == pytest.approx(0.3)
