@@ -117,6 +117,13 @@ def run_group(name: str, work: Path, console: Console) -> list[dict]:
         counts.setdefault(module, Counter())[status] += 1
         if status in ("survived", "no tests"):
             survivors.setdefault(module, []).append(mutant)
+    changes = {}  # each survivor's changed line, to judge it
+    for mutants in survivors.values():
+        for mutant in mutants:
+            shown = subprocess.run([mutmut, "show", mutant], cwd=clone, env=env,
+                                   capture_output=True, text=True).stdout  # fmt: skip
+            plus = [ln[1:].strip() for ln in shown.splitlines() if ln.startswith("+ ")]
+            changes[mutant] = plus[0] if plus else "(a line removed or a docstring)"
     rows = []
     for module, c in sorted(counts.items()):
         total = sum(c.values())
@@ -126,7 +133,8 @@ def run_group(name: str, work: Path, console: Console) -> list[dict]:
             "survived": c["survived"], "no_tests": c["no tests"], "timeout": c["timeout"],
             "equivalent": c["equivalent"],
             "score": c["killed"] / judged if judged else float("nan"),
-            "survivors": sorted(survivors.get(module, [])), "group_seconds": seconds,
+            "survivors": {m: changes[m] for m in sorted(survivors.get(module, []))},
+            "group_seconds": seconds,
         })  # fmt: skip
     console.print(f"{name}: {sum(r['mutants'] for r in rows)} mutants in {seconds:.0f} s")
     return rows
