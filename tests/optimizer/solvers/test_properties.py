@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from optimizer.io import Denomination, Menu
+from optimizer.planning import Plan, PlanError, check_plan
 from optimizer.solvers import Constraints, SegmentShare, build_problem, solve_dual, solve_milp
 
 COUPONS = (
@@ -67,11 +68,11 @@ def _value(case: Case, i: int, k: int) -> float:
     return MARGIN * _gmv(case, i, k) - _cost(case, i, k)
 
 
-def _recount(case: Case, choice) -> tuple[bool, float]:
+def _recount(case: Case, choice, tol: float = TOL) -> tuple[bool, float]:
     """Whether ``choice`` keeps every rule, and its objective value, by plain loops."""
     sent = [(i, int(k)) for i, k in enumerate(choice) if k >= 0]
     cost = sum(_cost(case, i, k) for i, k in sent)
-    ok = cost <= case.budget + TOL * max(1.0, case.budget)
+    ok = cost <= case.budget + tol * max(1.0, case.budget)
     rules = case.constraints
     for name, cap in (rules.max_per_denomination or {}).items():
         k = case.menu.names.index(name)
@@ -79,10 +80,10 @@ def _recount(case: Case, choice) -> tuple[bool, float]:
     if rules.max_messages is not None:
         ok &= len(sent) <= rules.max_messages
     if rules.min_roi is not None and sent:
-        ok &= sum(_gmv(case, i, k) for i, k in sent) >= rules.min_roi * cost - TOL * max(1, cost)
+        ok &= sum(_gmv(case, i, k) for i, k in sent) >= rules.min_roi * cost - tol * max(1, cost)
     for share in rules.segment_shares:
         members = sum(1 for i, _ in sent if case.segment[i] == share.segment)
-        ok &= members >= share.min * len(sent) - TOL and members <= share.max * len(sent) + TOL
+        ok &= members >= share.min * len(sent) - tol and members <= share.max * len(sent) + tol
     return bool(ok), float(sum(_value(case, i, k) for i, k in sent))
 
 
@@ -153,3 +154,43 @@ def test_the_milp_is_the_best_plan_a_brute_force_finds(case):
             best = max(best, value)
     exact = solve_milp(problem, case.budget, case.constraints)
     assert abs(exact.value - best) <= 1e-6 * max(1.0, abs(best))
+
+
+@FAST
+@given(cases(), st.data())
+def test_check_plan_and_the_plan_figures_agree_with_the_recount(case, data):
+    """Any plan, not only a solver's: ``check_plan`` refuses exactly the plans the recount finds
+    breaking a rule (plans within 1e-4 of a rule's edge may go either way), and every figure
+    of the summary equals its plain-loop recount."""
+    problem = case.problem()
+    n, k = case.p.shape
+    choice = np.array(data.draw(st.lists(st.integers(-1, k - 1), min_size=n, max_size=n)),
+                      dtype=np.int16)  # fmt: skip
+    plan = Plan(problem, choice, "drawn", "none", case.budget)
+    try:
+        check_plan(plan, case.constraints)
+        accepted = True
+    except PlanError:
+        accepted = False
+    if _recount(case, choice, tol=1e-9)[0]:
+        assert accepted
+    if not _recount(case, choice, tol=1e-4)[0]:
+        assert not accepted
+    sent = [(i, int(j)) for i, j in enumerate(choice) if j >= 0]
+    cost = sum(_cost(case, i, j) for i, j in sent)
+    gmv = sum(_gmv(case, i, j) for i, j in sent)
+    figures = plan.summary()
+    assert figures["users"] == n and figures["users_targeted"] == len(sent)
+    expected = {
+        "expected_cost": cost,
+        "incremental_conversions": sum(case.p[i, j] - case.p0[i] for i, j in sent),
+        "incremental_gmv": gmv,
+        "incremental_profit": MARGIN * gmv - cost,
+        "objective_value": _recount(case, choice)[1],
+    }
+    for key, want in expected.items():
+        assert abs(figures[key] - want) <= 1e-6 * max(1.0, abs(want)), key
+    if cost > 0:
+        assert abs(figures["roi"] - gmv / cost) <= 1e-6 * max(1.0, abs(gmv / cost))
+    else:
+        assert np.isnan(figures["roi"])

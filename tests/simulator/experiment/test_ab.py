@@ -213,3 +213,60 @@ def test_simulate_reads_the_exclusions_beside_the_scenario(runner, tmp_path, wor
             "--replications", "2", "--policies", "optimal", "--json"]  # fmt: skip
     result = runner.invoke(app, args)  # run from another directory than the scenario's
     assert result.exit_code == 0, result.output
+
+
+def test_every_run_figure_follows_its_definition(experiment, world, scored):
+    """Recounted by hand from each run's raw counts and the scenario's prices: campaign cost =
+    redeemed face value + messages; incremental conversions and GMV against the same
+    replication's holdout rates; ROI = incremental GMV / campaign cost (not total GMV);
+    incremental profit = margin x incremental GMV - campaign cost."""
+    request = experiment_request(world.scenario, natural_threshold=scored.natural_threshold)
+    sms, margin = request.sms_cost, request.margin_rate
+    assert 0 < margin < 1 and sms > 0
+    runs = experiment.runs
+    for _, run in runs.iterrows():
+        hold = runs[(runs["replication"] == run["replication"]) & (runs["arm"] == "holdout")]
+        hold_rate = hold["conversions"].item() / hold["users"].item()
+        hold_gmv = hold["gmv"].item() / hold["users"].item()
+        cost = run["coupon_cost"] + sms * run["sent"]
+        gmv = run["gmv"] - hold_gmv * run["users"]
+        assert run["message_cost"] == pytest.approx(sms * run["sent"])
+        assert run["campaign_cost"] == pytest.approx(cost)
+        assert run["conversion_rate"] == pytest.approx(run["conversions"] / run["users"])
+        assert run["incremental_conversions"] == pytest.approx(
+            run["conversions"] - hold_rate * run["users"], abs=1e-6
+        )
+        assert run["incremental_gmv"] == pytest.approx(gmv, abs=1e-6)
+        assert run["incremental_profit"] == pytest.approx(margin * gmv - cost, abs=1e-6)
+        if cost > 0:
+            assert run["roi"] == pytest.approx(gmv / cost)
+        else:
+            assert np.isnan(run["roi"])
+    # The summary is the plain mean over replications; each paired difference is the mean of
+    # the per-replication differences.
+    summary = experiment.summary().set_index(["arm", "metric"])
+    versus = experiment.versus("manual").set_index(["arm", "metric"])
+    by_arm = runs.set_index(["arm", "replication"])
+    for arm in ("optimal", "v1"):
+        for metric in ("roi", "incremental_profit", "campaign_cost"):
+            assert summary.loc[(arm, metric), "mean"] == pytest.approx(
+                runs.loc[runs["arm"] == arm, metric].mean()
+            )
+            diff = by_arm.loc[arm, metric] - by_arm.loc["manual", metric]
+            assert versus.loc[(arm, metric), "mean"] == pytest.approx(diff.mean())
+            assert (
+                versus.loc[(arm, metric), "low"] < diff.mean() < versus.loc[(arm, metric), "high"]
+            )
+
+
+def test_interval_width_is_the_t_quantile_over_root_n():
+    """Worked by hand: values 1, 2, 3, 4 have sd sqrt(5/3); the 95% t quantile with 3 degrees
+    of freedom is 3.182446; half-width = 3.182446 * sqrt(5/3) / 2 = 2.054260."""
+    mean, low, high = interval(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert mean == 2.5
+    assert high - mean == pytest.approx(2.054260, abs=1e-6)
+    assert mean - low == pytest.approx(2.054260, abs=1e-6)
+    _, low90, high90 = interval(np.array([1.0, 2.0, 3.0, 4.0]), level=0.9)
+    assert high90 - 2.5 == pytest.approx(2.353363 * np.sqrt(5 / 3) / 2, abs=1e-6)
+    assert np.isnan(interval(np.array([7.0]))[1]) and interval(np.array([7.0]))[0] == 7.0
+    assert all(np.isnan(interval(np.array([np.nan]))))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from optimizer.io import Denomination, Menu
 from optimizer.io.contract import coupon_column, redeem_column
 from simulator.experiment.engine import EngineSettings, simulate_campaign, traits_of
 from simulator.experiment.reference import simulate_per_user
@@ -172,3 +173,100 @@ def test_planning_gmv_matches_the_simulated_incremental_gmv(world):
         assert planned[rows, k].sum() == pytest.approx(simulated, rel=0.08), menu.names[k]
         misses_naive.append(abs(naive[rows, k].sum() / simulated - 1))
     assert max(misses_naive) > 0.08
+
+
+# Hand-worked campaigns. Users with no natural purchase rate (h0 = 0) and a huge price
+# sensitivity buy within minutes of delivery, always coupon-driven, and always redeem: every
+# figure below follows from the gateway's and the monitor's rules by hand, with no randomness
+# left but the order of purchases within an hour.
+HAND_MENU = Menu(denomination=(Denomination(name="9off10", face_value=9, threshold=10),))
+
+
+def _hand_run(n: int, settings: EngineSettings, order=None, h0: float = 0.0, seed: int = 0):
+    return simulate_campaign(
+        np.full(n, h0), np.ones(n), np.full(n, 1e6), np.full(n, 50.0), np.zeros(n, np.int64),
+        HAND_MENU, settings, np.random.default_rng(seed), order=order,
+    )  # fmt: skip
+
+
+def test_a_saturated_gateway_sends_exactly_its_capacity_every_hour():
+    """Seven messages an hour for two days, 336 + 5 queued: exactly seven leave in every one of
+    the 48 hours, in priority order, and the last five are never sent."""
+    hours, per_hour = 48, 7
+    n = hours * per_hour + 5
+    order = np.random.default_rng(3).permutation(n)
+    settings = EngineSettings(window_days=2, validity_days=1, sms_per_hour=per_hour,
+                              instant_delivery=True, sms_cost=1.0)  # fmt: skip
+    out = simulate_campaign(
+        np.zeros(n), np.ones(n), np.zeros(n), np.full(n, 50.0), np.zeros(n, np.int64),
+        HAND_MENU, settings, np.random.default_rng(0), order=order,
+    )  # fmt: skip
+    assert out.sent.sum() == hours * per_hour
+    assert out.sent[order[: hours * per_hour]].all() and not out.sent[order[-5:]].any()
+    hour_sent = np.rint(out.delivered_at[order[: hours * per_hour]] * 24).astype(int)
+    assert (hour_sent == np.repeat(np.arange(hours), per_hour)).all()
+    # Nobody buys (no natural rate, no sensitivity): the spend is the messages, 7 an hour.
+    assert not out.converted.any()
+    assert np.array_equal(out.spend_by_hour, np.full(hours, 7.0))
+
+
+@pytest.mark.parametrize(
+    ("mode", "sent", "converted", "spend", "hour_1"),
+    [
+        # Hour 0 sends 10 (10 money). At hour 1 the monitor settles hour 0's redemptions
+        # before the gateway sends again: 10 + 9 k <= 95 pays k = 9; the tenth crosses it.
+        ("stop_honouring", 10, 9, 10 + 9 * 9, 0),  # the tenth is declined: no order, no pay
+        ("stop_issuing", 10, 10, 10 + 9 * 10, 0),  # the tenth is honoured: 5 over the budget
+        ("continue", 30, 30, 30 + 9 * 30, 10 + 90),  # all three hours sent and honoured
+    ],
+)
+def test_each_budget_mode_declines_or_honours_orders_as_worked_by_hand(
+    mode, sent, converted, spend, hour_1
+):
+    settings = EngineSettings(window_days=1, validity_days=1, sms_per_hour=10,
+                              instant_delivery=True, sms_cost=1.0, budget=95.0,
+                              on_budget_spent=mode)  # fmt: skip
+    out = _hand_run(30, settings)
+    assert out.sent.sum() == sent and out.delivered.sum() == sent
+    assert out.converted.sum() == converted
+    # Without a natural rate, every order is coupon-driven: an order exists iff it was paid.
+    assert np.array_equal(out.converted, out.redeemed)
+    assert np.array_equal(out.converted, out.coupon_driven)
+    assert np.array_equal(out.discount, np.where(out.redeemed, 9.0, 0.0))
+    assert np.array_equal(out.order_value > 0, out.converted)
+    assert out.spend == pytest.approx(spend)
+    # Each hour's money: its messages and the redemptions of its purchases.
+    assert out.spend_by_hour[0] == pytest.approx(min(spend, 100.0))
+    assert out.spend_by_hour[1] == pytest.approx(hour_1)
+    # The budget ran out at hour 0's tenth purchase (recorded under "continue" too).
+    assert out.exhausted_at is not None and out.exhausted_at < 1 / 24
+    if mode == "stop_honouring":
+        # The declined order is the last of hour 0's purchases (the same draws, no budget).
+        free = _hand_run(30, EngineSettings(window_days=1, validity_days=1, sms_per_hour=10,
+                                            instant_delivery=True, sms_cost=1.0))  # fmt: skip
+        first = np.flatnonzero(out.sent)
+        last = first[np.argmax(free.purchase_at[first])]
+        assert np.array_equal(np.flatnonzero(out.converted), np.setdiff1d(first, [last]))
+        assert np.isnan(out.purchase_at[last]) and out.order_value[last] == 0
+
+
+def test_a_declined_coupon_leaves_a_natural_order_at_full_price():
+    """Under stop_honouring a natural buyer holding a declined coupon still buys, at full price
+    and without the discount; under stop_issuing the same coupon is redeemed."""
+    settings = dict(window_days=1, validity_days=1, sms_per_hour=np.inf, instant_delivery=True,
+                    sms_cost=1.0, budget=5.0)  # fmt: skip
+    n = 400
+    # Natural buyers (h0 large) with no coupon sensitivity, baskets above the threshold.
+    args = (np.full(n, 50.0), np.ones(n), np.zeros(n), np.full(n, 200.0), np.zeros(n, np.int64))
+    honour, decline = (
+        simulate_campaign(*args, HAND_MENU, EngineSettings(**settings, on_budget_spent=mode),
+                          np.random.default_rng(1))
+        for mode in ("stop_issuing", "stop_honouring")
+    )  # fmt: skip
+    assert honour.converted.all() and decline.converted.all()  # natural orders go through
+    assert not honour.coupon_driven.any()
+    assert honour.redeemed.mean() > 0.9  # orders of 200 reach the threshold of 10
+    assert not decline.redeemed.any() and not decline.discount.any()
+    assert np.array_equal(honour.order_value, decline.order_value)  # full price either way
+    assert decline.spend == pytest.approx(n * 1.0)  # only the messages: nothing fits 5 - 400
+    assert honour.spend == pytest.approx(n + 9.0 * honour.redeemed.sum())
