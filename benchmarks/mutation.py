@@ -103,7 +103,8 @@ def run_group(name: str, work: Path, console: Console) -> list[dict]:
     (clone / "setup.cfg").write_text(_config(modules, tests))
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     start = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": ""}
+    # One warm model cache for every mutant's session (the tests' own is per session).
+    env = {**os.environ, "PYTHONPATH": "", "COUPONOPT_TEST_CACHE": str(work / "model-cache")}
     subprocess.run([mutmut, "run"], cwd=clone, env=env, check=True, capture_output=True)
     seconds = time.perf_counter() - start
     listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=clone, env=env,

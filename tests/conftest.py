@@ -41,10 +41,16 @@ def runner() -> CliRunner:
 
 @pytest.fixture(autouse=True, scope="session")
 def _model_cache(tmp_path_factory):
-    """Keep `optimize`'s model cache inside the test session."""
+    """Keep `optimize`'s model cache inside the test session.
+
+    ``COUPONOPT_TEST_CACHE`` names a cache shared by many sessions instead: the mutation
+    harness (``benchmarks/mutation.py``) runs the tests once per mutant and would otherwise
+    train the same models every time.
+    """
     import os
 
-    os.environ["COUPONOPT_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+    shared = os.environ.get("COUPONOPT_TEST_CACHE")
+    os.environ["COUPONOPT_CACHE"] = shared or str(tmp_path_factory.mktemp("model-cache"))
 
 
 def pytest_terminal_summary(terminalreporter):

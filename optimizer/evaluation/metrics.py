@@ -241,7 +241,9 @@ def uplift_calibration(y_true, uplift, treatment, bins: int = 5) -> dict[str, ob
         xm = np.sum(w * x) / w.sum()
         ym = np.sum(w * np.where(ok, obs, 0.0)) / w.sum()
         sxx = float(np.sum(w * (x - xm) ** 2))
-        if sxx > 0:
+        # Bins predicting one uplift (to rounding) leave the slope undefined: rounding alone
+        # gives sxx ~ 1e-34 and a meaningless slope.
+        if np.ptp(x[ok]) > 1e-9 * max(1e-9, float(np.abs(x[ok]).max())):
             slope = float(np.sum(w * (x - xm) * (np.where(ok, obs, 0.0) - ym)) / sxx)
             slope_se = float(1.0 / np.sqrt(sxx))
     return {"slope": slope, "slope_se": slope_se, "bins": table}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -82,6 +83,26 @@ def test_expected_calibration_error_weighs_bins_by_size():
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
 
 
+def test_expected_calibration_error_keeps_tied_rows_in_their_order():
+    """Three predicted values over 1,000 rows: every bin edge cuts through a run of ties, so
+    which tied rows fall in which bin decides the figure. Rows with equal predictions keep
+    their input order (a stable sort), so the figure is a function of the rows as given;
+    recounted here with Python's stable ``sorted``."""
+    rng = np.random.default_rng(11)
+    p = rng.choice([0.1, 0.3, 0.7], 1000)
+    y = (rng.random(1000) < p).astype(np.int64)
+    rows = sorted(range(1000), key=lambda i: p[i])  # stable
+    gaps = 0.0
+    for b in range(10):
+        part = rows[100 * b : 100 * (b + 1)]
+        gaps += abs(sum(y[i] for i in part) / 100 - sum(p[i] for i in part) / 100) * 100
+    assert expected_calibration_error(y, p) == pytest.approx(gaps / 1000, abs=1e-12)
+    # The data tells the orders apart: an unstable sort of the same rows gives another figure.
+    quick = np.array_split(np.argsort(p, kind="quicksort"), 10)
+    other = sum(abs(y[b].mean() - p[b].mean()) * b.size for b in quick) / 1000
+    assert abs(other - gaps / 1000) > 1e-3
+
+
 def test_coverage_knee_by_hand():
     # Converters at ranks 1, 2 and 4 of 8: coverage 1/3, 2/3, 2/3, 1, 1, ...; coverage minus
     # share taken peaks after 4 users (1 - 0.5): 3 converters of 4 taken, at p = 0.6.
@@ -114,8 +135,26 @@ def test_classification_quality_by_hand():
     assert quality["rows"] == 4 and quality["positive_rate"] == 0.5
     expected = -np.mean(np.log([0.9, 0.6, 0.35, 0.8]))
     assert quality["log_loss"] == pytest.approx(expected)
-    empty = classification_quality(np.array([]), np.array([]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no rows: NaN figures, not a numpy "mean of empty" warning
+        empty = classification_quality(np.array([]), np.array([]))
     assert empty["rows"] == 0 and math.isnan(empty["log_loss"]) and math.isnan(empty["auc"])
+    assert math.isnan(empty["positive_rate"]) and math.isnan(empty["calibration_error"])
+
+
+def test_uplift_calibration_of_a_constant_prediction_has_no_slope():
+    """Every bin predicts the same uplift: the slope is undefined (NaN, with a NaN standard
+    error, not an infinite one) and no numpy warning escapes."""
+    from optimizer.evaluation.metrics import uplift_calibration
+
+    rng = np.random.default_rng(4)
+    t = np.tile([0, 1], 500)
+    y = (rng.random(1000) < 0.3).astype(np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = uplift_calibration(y, np.full(1000, 0.05), t, bins=4)
+    assert math.isnan(result["slope"]) and math.isnan(result["slope_se"])
+    assert [row["predicted"] for row in result["bins"]] == [0.05] * 4
 
 
 def test_uplift_calibration_finds_a_compressed_prediction():
