@@ -95,6 +95,34 @@ def _module_of(mutant: str) -> str:
     return dotted.replace(".", "/") + ".py"
 
 
+def _function_of(mutant: str) -> str:
+    """``...metrics.x_psi__mutmut_3`` -> ``...metrics.x_psi`` (numbers shift as code changes)."""
+    return mutant.rsplit("__mutmut_", 1)[0]
+
+
+def _changed_line(shown: str) -> str:
+    """The mutated line of ``mutmut show``'s diff (``removed: ...`` when a line is dropped)."""
+    lines = shown.splitlines()
+    plus = [ln[1:].strip() for ln in lines if ln.startswith("+") and not ln.startswith("+++")]
+    if plus:
+        return plus[0]
+    minus = [ln[1:].strip() for ln in lines if ln.startswith("-") and not ln.startswith("---")]
+    return f"removed: {minus[0]}" if minus else "(no change shown)"
+
+
+def _equivalents() -> dict[tuple[str, str], str]:
+    """``(function, changed line) -> reason`` from :data:`EQUIVALENT`.
+
+    Each ``[[equivalent]]`` names the mutated function, the mutated line as ``mutmut show``
+    prints it, and why no result can change; matching by the line, not mutmut's mutant number,
+    keeps the list valid when other lines of the function change.
+    """
+    if not EQUIVALENT.exists():
+        return {}
+    return {(e["function"], e["change"]): e["reason"]
+            for e in tomllib.loads(EQUIVALENT.read_text())["equivalent"]}  # fmt: skip
+
+
 def run_group(name: str, work: Path, console: Console) -> list[dict]:
     """Mutate one group in a scratch clone; one row per module."""
     modules, tests = GROUPS[name]
@@ -109,26 +137,30 @@ def run_group(name: str, work: Path, console: Console) -> list[dict]:
     seconds = time.perf_counter() - start
     listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=clone, env=env,
                              check=True, capture_output=True, text=True).stdout  # fmt: skip
-    equivalent = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
+    equivalent = _equivalents()
+    statuses = {}
+    for line in listing.splitlines():
+        if ":" in line:
+            mutant, status = (part.strip() for part in line.rsplit(":", 1))
+            statuses[mutant] = status
+    changes = {  # each survivor's changed line: to judge it, and to match the equivalents
+        mutant: _changed_line(subprocess.run([mutmut, "show", mutant], cwd=clone, env=env,
+                                             capture_output=True, text=True).stdout)
+        for mutant, status in statuses.items() if status in ("survived", "no tests")
+    }  # fmt: skip
     counts: dict[str, Counter] = {}
     survivors: dict[str, list[str]] = {}
-    for line in listing.splitlines():
-        if ":" not in line:
-            continue
-        mutant, status = (part.strip() for part in line.rsplit(":", 1))
+    equivalents: dict[str, dict[str, str]] = {}
+    for mutant, status in statuses.items():
         module = _module_of(mutant)
-        if status in ("survived", "no tests") and mutant in equivalent:
-            status = "equivalent"
+        if mutant in changes:
+            reason = equivalent.get((_function_of(mutant), changes[mutant]))
+            if reason is not None:
+                status = "equivalent"
+                equivalents.setdefault(module, {})[mutant] = changes[mutant]
+            else:
+                survivors.setdefault(module, []).append(mutant)
         counts.setdefault(module, Counter())[status] += 1
-        if status in ("survived", "no tests"):
-            survivors.setdefault(module, []).append(mutant)
-    changes = {}  # each survivor's changed line, to judge it
-    for mutants in survivors.values():
-        for mutant in mutants:
-            shown = subprocess.run([mutmut, "show", mutant], cwd=clone, env=env,
-                                   capture_output=True, text=True).stdout  # fmt: skip
-            plus = [ln[1:].strip() for ln in shown.splitlines() if ln.startswith("+ ")]
-            changes[mutant] = plus[0] if plus else "(a line removed or a docstring)"
     rows = []
     for module, c in sorted(counts.items()):
         total = sum(c.values())
@@ -139,6 +171,7 @@ def run_group(name: str, work: Path, console: Console) -> list[dict]:
             "equivalent": c["equivalent"],
             "score": (c["killed"] + c["timeout"]) / judged if judged else float("nan"),
             "survivors": {m: changes[m] for m in sorted(survivors.get(module, []))},
+            "equivalents": dict(sorted(equivalents.get(module, {}).items())),
             "group_seconds": seconds,
         })  # fmt: skip
     console.print(f"{name}: {sum(r['mutants'] for r in rows)} mutants in {seconds:.0f} s")

@@ -137,7 +137,14 @@ def qini_curve(y_true, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
 
 
 def perfect_uplift_curve(y_true, treatment) -> tuple[np.ndarray, np.ndarray]:
-    """Uplift curve of the best possible ranking of these rows."""
+    """Uplift curve of the reference "perfect" ranking (scikit-uplift's).
+
+    Treated responders and control non-responders first, then the others, with the tie-break
+    that fits the counts. It is the usual normaliser of the AUUC, not always the largest
+    area: the curve's rates are ratios over the prefix, and on small or unbalanced sets some
+    other order can score higher (a brute force finds cases of 7 users), so a normalised AUUC
+    above 1 is possible there.
+    """
     y_true, treatment = _arrays(y_true, treatment)
     control_responders = np.sum((y_true == 1) & (treatment == 0))
     treated_nonresponders = np.sum((y_true == 0) & (treatment == 1))
@@ -147,7 +154,11 @@ def perfect_uplift_curve(y_true, treatment) -> tuple[np.ndarray, np.ndarray]:
 
 
 def perfect_qini_curve(y_true, treatment) -> tuple[np.ndarray, np.ndarray]:
-    """Qini curve of the best possible ranking (treated responders first, control ones last)."""
+    """Qini curve of the reference "perfect" ranking: treated responders first, control ones last.
+
+    The usual normaliser of the Qini coefficient (scikit-uplift's); as with
+    :func:`perfect_uplift_curve`, not always the largest area on small unbalanced sets.
+    """
     y_true, treatment = _arrays(y_true, treatment)
     score = y_true * treatment - y_true * (1 - treatment)
     return qini_curve(y_true, score.astype(np.float64), treatment)
@@ -241,9 +252,9 @@ def uplift_calibration(y_true, uplift, treatment, bins: int = 5) -> dict[str, ob
         xm = np.sum(w * x) / w.sum()
         ym = np.sum(w * np.where(ok, obs, 0.0)) / w.sum()
         sxx = float(np.sum(w * (x - xm) ** 2))
-        # Bins predicting one uplift (to rounding) leave the slope undefined: rounding alone
-        # gives sxx ~ 1e-34 and a meaningless slope.
-        if np.ptp(x[ok]) > 1e-9 * max(1e-9, float(np.abs(x[ok]).max())):
+        # One predicted uplift for every row leaves the slope undefined (the bins' means may
+        # still differ by rounding, and sxx ~ 1e-34 would give a meaningless slope).
+        if sxx > 0 and np.ptp(uplift) > 0:
             slope = float(np.sum(w * (x - xm) * (np.where(ok, obs, 0.0) - ym)) / sxx)
             slope_se = float(1.0 / np.sqrt(sxx))
     return {"slope": slope, "slope_se": slope_se, "bins": table}

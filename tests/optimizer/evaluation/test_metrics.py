@@ -145,16 +145,24 @@ def test_classification_quality_by_hand():
 def test_uplift_calibration_of_a_constant_prediction_has_no_slope():
     """Every bin predicts the same uplift: the slope is undefined (NaN, with a NaN standard
     error, not an infinite one) and no numpy warning escapes."""
-    from optimizer.evaluation.metrics import uplift_calibration
+    from optimizer.evaluation.metrics import true_uplift_at_k, uplift_calibration
 
     rng = np.random.default_rng(4)
     t = np.tile([0, 1], 500)
     y = (rng.random(1000) < 0.3).astype(np.int64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        result = uplift_calibration(y, np.full(1000, 0.05), t, bins=4)
-    assert math.isnan(result["slope"]) and math.isnan(result["slope_se"])
-    assert [row["predicted"] for row in result["bins"]] == [0.05] * 4
+    for bins in (4, 3, 7):  # equal and unequal bin sizes (means that differ by rounding)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = uplift_calibration(y, np.full(1000, 0.05), t, bins=bins)
+        assert math.isnan(result["slope"]) and math.isnan(result["slope_se"])
+        assert [row["predicted"] for row in result["bins"]] == pytest.approx([0.05] * bins)
+    # The defaults: 5 bins; uplift@k over the top 30%, true uplift@k over the top 20%.
+    assert len(uplift_calibration(y, t * 0.1 + 0.01, t)["bins"]) == 5
+    score = np.arange(1000.0)
+    assert uplift_at_k(y, score, t) == uplift_at_k(y, score, t, k=0.3)
+    assert uplift_at_k(y, score, t) != uplift_at_k(y, score, t, k=0.5)
+    assert true_uplift_at_k(score, score) == true_uplift_at_k(score, score, k=0.2)
+    assert true_uplift_at_k(score, score) == sum(range(800, 1000))
 
 
 def test_uplift_calibration_finds_a_compressed_prediction():

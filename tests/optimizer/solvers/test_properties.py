@@ -10,6 +10,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -194,3 +195,38 @@ def test_check_plan_and_the_plan_figures_agree_with_the_recount(case, data):
         assert abs(figures["roi"] - gmv / cost) <= 1e-6 * max(1.0, abs(gmv / cost))
     else:
         assert np.isnan(figures["roi"])
+
+
+def test_the_frontier_and_its_marginal_return_equal_an_independent_lp():
+    """The budget frontier's LP value and its price of money, against SciPy's HiGHS on the
+    relaxation written out here (x_ik in [0, 1], one option a user, cost within the budget):
+    its value, and the budget row's dual value (the slope one more unit of money buys)."""
+    from scipy.optimize import linprog
+
+    from optimizer.solvers import frontier
+
+    rng = np.random.default_rng(21)
+    menu = Menu(denomination=COUPONS)
+    for trial in range(12):
+        n, k = 9, len(COUPONS)
+        p0 = rng.uniform(0.0, 0.4, n)
+        p = np.clip(p0[:, None] + rng.uniform(-0.05, 0.3, (n, k)), 0, 1)
+        basket = rng.uniform(20.0, 300.0, n)
+        objective = ("conversions", "gmv", "profit")[trial % 3]
+        case = Case(p0, p, basket, ["a"] * n, objective, menu, 0.0, Constraints())
+        problem = case.problem()
+        value = np.array([[_value(case, i, j) for j in range(k)] for i in range(n)])
+        cost = np.array([[_cost(case, i, j) for j in range(k)] for i in range(n)])
+        budgets = np.array([0.0, 0.3, 1.0, 2.5, 6.0, 50.0]) * rng.uniform(0.5, 1.5)
+        front = frontier(problem, budgets)
+        for b, bound, price in zip(budgets, front["upper_bound"], front["marginal_return"],
+                                   strict=True):  # fmt: skip
+            one_each = np.kron(np.eye(n), np.ones(k))
+            lp = linprog(-value.ravel(), A_ub=np.vstack([cost.ravel(), one_each]),
+                         b_ub=np.r_[b, np.ones(n)], bounds=(0, 1), method="highs")  # fmt: skip
+            assert lp.status == 0
+            assert bound == pytest.approx(-lp.fun, rel=1e-9, abs=1e-9), (trial, b)
+            # The budget row's dual (HiGHS: d objective / d rhs, of the minimisation). Where
+            # the budget sits exactly on a kink either side's slope is a valid price.
+            dual = -lp.ineqlin.marginals[0]
+            assert price == pytest.approx(dual, rel=1e-6, abs=1e-9), (trial, b)
