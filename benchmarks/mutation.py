@@ -233,7 +233,7 @@ def main() -> None:
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "mutation.json"
     )
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=160)
     if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
         sys.exit("mutmut is not installed: .venv/bin/pip install mutmut==3.8.1")
     rows: list[dict] = []

@@ -207,7 +207,7 @@ def main() -> None:
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "planted_bugs.json"
     )
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=160)
     bugs = [b for b in BUGS if args.only in b.name]
     rows = []
     with tempfile.TemporaryDirectory(prefix="couponopt-planted-") as work:
