@@ -22,11 +22,24 @@ def world(scenario: Scenario) -> World:
 @pytest.fixture(scope="session")
 def default_models(world: World):
     """The default conversion models trained the article's way on the default world's log."""
+    import os
+    from pathlib import Path
+
     from optimizer.models import ConversionModels
 
-    return ConversionModels(segment=["dormant"]).fit(
+    shared = os.environ.get("COUPONOPT_TEST_CACHE")  # see _model_cache
+    saved = Path(shared) / "default-models-fixture" if shared else None
+    if saved is not None and saved.exists():
+        return ConversionModels.load(saved)
+    models = ConversionModels(segment=["dormant"]).fit(
         world.history, world.users, world.scenario.menu
     )
+    if saved is not None:
+        from optimizer.io import atomic_directory
+
+        with atomic_directory(saved, whole=True) as staging:
+            models.save(staging)
+    return models
 
 
 @pytest.fixture(scope="session")
