@@ -100,8 +100,8 @@ def test_platt_is_the_maximum_likelihood_fit():
         y = (rng.random(z.size) < _sigmoid(true_a * z + true_b)).astype(float)
         reference = LogisticRegression(C=np.inf, tol=1e-12, max_iter=5000).fit(z[:, None], y)
         cal = Calibrator("platt").fit(z, y)
-        assert cal.a_ == pytest.approx(reference.coef_[0, 0], rel=1e-3)
-        assert cal.b_ == pytest.approx(reference.intercept_[0], rel=1e-3, abs=1e-3)
+        assert cal.a_ == pytest.approx(reference.coef_[0, 0], rel=2e-4)
+        assert cal.b_ == pytest.approx(reference.intercept_[0], rel=2e-4)
 
         gain = _loglik(y, _sigmoid(cal.a_ * z + cal.b_)) - _loglik(y, _sigmoid(z))
         assert cal.deviance_ == pytest.approx(2 * gain, rel=1e-6)
@@ -137,8 +137,8 @@ def test_inputs_of_any_numeric_type_give_float64_probabilities(miscalibrated):
     z, y = miscalibrated
     wide = Calibrator("platt").fit(z, y)
     narrow = Calibrator("platt").fit(z.astype(np.float32), y.astype(np.int64))
-    assert narrow.a_ == pytest.approx(wide.a_, rel=1e-4)
-    assert narrow.b_ == pytest.approx(wide.b_, rel=1e-4, abs=1e-5)
+    assert narrow.a_ == pytest.approx(wide.a_, rel=1e-7)  # the same arithmetic, in float64
+    assert narrow.b_ == pytest.approx(wide.b_, rel=1e-7)
     for cal in (wide, Calibrator("none").fit(z, y), Calibrator("isotonic").fit(z, y)):
         out = cal.transform(z[:1000].astype(np.float32))
         assert out.dtype == np.float64
