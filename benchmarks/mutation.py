@@ -38,6 +38,7 @@ from collections import Counter
 from pathlib import Path
 
 from _common import ROOT, write_json
+from planted_bugs import overlay_working_tree
 from rich.console import Console
 from rich.table import Table
 from scipy import stats
@@ -59,16 +60,17 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "planning": (
         ["optimizer/planning/plan.py", "optimizer/planning/policies.py",
          "optimizer/planning/spend.py"],
-        ["tests/optimizer/planning/test_policies.py"],
+        ["tests/optimizer/planning/test_policies.py", "tests/optimizer/planning/test_plan.py",
+         "tests/optimizer/solvers/test_properties.py"],
     ),
     "offline": (
         ["optimizer/evaluation/offline.py", "optimizer/evaluation/logged.py"],
-        ["tests/optimizer/evaluation/test_offline.py"],
+        ["tests/optimizer/evaluation/test_offline.py", "tests/optimizer/evaluation/test_logged.py"],
     ),
     "simulator": (["simulator/experiment/*.py"], ["tests/simulator/experiment"]),
 }  # fmt: skip
-#: Equivalent survivors: mutant name -> why no result can change.
-EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.toml"
+#: Equivalent survivors, one file per group: function, changed line, why no result can change.
+EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent"
 #: What the repository needs besides the mutated packages for its tests to run.
 ALSO_COPY = ["simulator/", "cli.py", "cli_options.py", "cli_shell.py", "scenarios/", "tests/"]
 
@@ -118,10 +120,9 @@ def _equivalents() -> dict[tuple[str, str], str]:
     prints it, and why no result can change; matching by the line, not mutmut's mutant number,
     keeps the list valid when other lines of the function change.
     """
-    if not EQUIVALENT.exists():
-        return {}
     return {(e["function"], e["change"]): e["reason"]
-            for e in tomllib.loads(EQUIVALENT.read_text())["equivalent"]}  # fmt: skip
+            for path in sorted(EQUIVALENT.glob("*.toml"))
+            for e in tomllib.loads(path.read_text()).get("equivalent", [])}  # fmt: skip
 
 
 def _sample(clone: Path, mutmut: str, env: dict, share: float, seed: int) -> list[str]:
@@ -147,15 +148,20 @@ def _wilson(caught: int, judged: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
-def run_group(name: str, work: Path, console: Console, share: float = 1.0) -> list[dict]:
+def run_group(
+    name: str, work: Path, console: Console, share: float = 1.0, working_tree: bool = False
+) -> list[dict]:
     """Mutate one group in a scratch clone; one row per module.
 
     ``share`` < 1 runs a seeded uniform sample of each module's mutants (an unbiased estimate
     of the score, reported with its 95% interval) for the groups whose tests take minutes.
+    ``working_tree``: judge the code and tests as they are now, committed or not.
     """
     modules, tests = GROUPS[name]
     clone = work / name
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    if working_tree:
+        overlay_working_tree(clone)
     (clone / "setup.cfg").write_text(_config(modules, tests))
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     start = time.perf_counter()
@@ -235,6 +241,11 @@ def _interval_text(row: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", default=",".join(GROUPS), help="comma-separated groups")
+    parser.add_argument(
+        "--working-tree",
+        action="store_true",
+        help="include uncommitted changes (default: the last commit)",
+    )
     parser.add_argument("--sample", type=float, default=1.0,
                         help="share of each module's mutants to run (seeded; 1: all)")  # fmt: skip
     parser.add_argument(
@@ -247,7 +258,7 @@ def main() -> None:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="couponopt-mutation-") as work:
         for name in args.groups.split(","):
-            rows += run_group(name.strip(), Path(work), console, args.sample)
+            rows += run_group(name.strip(), Path(work), console, args.sample, args.working_tree)
     table = Table(title="Mutation score (mutmut): (killed + timeout) / (mutants - equivalent)")
     columns = ("module", "mutants", "killed", "timeout", "survived", "no tests", "equivalent")
     for column in (*columns, "score"):

@@ -1,0 +1,1 @@
+"""A plan's figures, spend moments and invariants on hand-worked problems."""
