@@ -230,3 +230,73 @@ def test_the_frontier_and_its_marginal_return_equal_an_independent_lp():
             # the budget sits exactly on a kink either side's slope is a valid price.
             dual = -lp.ineqlin.marginals[0]
             assert price == pytest.approx(dual, rel=1e-6, abs=1e-9), (trial, b)
+
+
+def _lp_bound(value: np.ndarray, cost: np.ndarray, budget: float) -> tuple[float, float]:
+    """The relaxation's value and the budget row's dual, by SciPy's HiGHS."""
+    from scipy.optimize import linprog
+
+    n, k = value.shape
+    one_each = np.kron(np.eye(n), np.ones(k))
+    lp = linprog(-value.ravel(), A_ub=np.vstack([cost.ravel(), one_each]),
+                 b_ub=np.r_[budget, np.ones(n)], bounds=(0, 1), method="highs")  # fmt: skip
+    assert lp.status == 0
+    return -lp.fun, -lp.ineqlin.marginals[0]
+
+
+def test_the_frontier_at_dense_budgets_and_on_tied_slopes():
+    """Two hundred budgets across the whole range (every slope bucket is split by one), and a
+    menu where many users share one slope: the frontier equals the LP at each budget, and its
+    greedy prefix plan takes tied segments in the users' order."""
+    from optimizer.solvers import frontier
+
+    rng = np.random.default_rng(5)
+    menu = Menu(denomination=COUPONS)
+    n, k = 12, len(COUPONS)
+    p0 = rng.uniform(0.0, 0.3, n)
+    p = np.clip(p0[:, None] + rng.uniform(-0.05, 0.3, (n, k)), 0, 1)
+    case = Case(p0, p, np.full(n, 80.0), ["a"] * n, "conversions", menu, 0.0, Constraints())
+    problem = case.problem()
+    value = problem.p - problem.p0[:, None]
+    cost = np.array([[_cost(case, i, j) for j in range(k)] for i in range(n)])
+    budgets = np.linspace(0.0, 1.05 * cost.max(axis=1).sum(), 200)
+    front = frontier(problem, budgets, bins=64)
+    assert front["budget"].dtype == np.float64
+    for b, bound in zip(budgets, front["upper_bound"], strict=True):
+        assert bound == pytest.approx(_lp_bound(value, cost, b)[0], rel=1e-9, abs=1e-12)
+    # Integer budgets come back as money (float64).
+    assert frontier(problem, [1, 2])["budget"].dtype == np.float64
+    # 40 users, one message each, at two slopes: even users 0.2, odd users 0.1 (value per unit
+    # of money); within each slope the costs alternate 1, 2, 1, 2... At 10.5 the prefix of the
+    # steeper users taken in their order is 1+2+1+2+1+2+1 = 10 (value 2.0); at 40.5, all the
+    # steeper ones (30, value 6) and the same 10 of the others (value 1); 60 buys everything.
+    mail = Menu.model_validate({"denomination": [{"name": "mail", "kind": "message",
+                                                  "send_cost": 1.0}]})  # fmt: skip
+    send = np.where((np.arange(40) // 2) % 2 == 0, 1.0, 2.0)
+    slope = np.where(np.arange(40) % 2 == 0, 0.2, 0.1)
+    tied = build_problem(np.arange(40), np.zeros(40), np.full((40, 1), 0.5), mail)
+    tied.cost = send[:, None].copy()
+    tied.value = (send * slope)[:, None].copy()
+    front = frontier(tied, np.array([10.5, 40.5, 45.0, 100.0]))
+    assert front["cost"].tolist() == [10.0, 40.0, 45.0, 60.0]  # 60: every message
+    assert front["value"] == pytest.approx([2.0, 7.0, 7.5, 9.0])
+    assert front["upper_bound"] == pytest.approx([2.1, 7.05, 7.5, 9.0])
+    assert front["marginal_return"] == pytest.approx([0.2, 0.1, 0.1, 0.0])
+
+
+def test_the_frontier_of_a_campaign_with_nothing_worth_sending():
+    """Every coupon loses value: no hull segment; the frontier is flat at zero and the
+    flexible budget is nothing."""
+    from optimizer.errors import InputError
+    from optimizer.solvers import budget_for_return, frontier
+
+    menu = Menu(denomination=COUPONS)
+    problem = build_problem(np.arange(3), np.full(3, 0.5), np.full((3, 3), 0.4), menu)
+    front = frontier(problem, np.array([0.0, 10.0]))
+    for key in ("upper_bound", "value", "cost", "marginal_return"):
+        assert front[key].tolist() == [0.0, 0.0], key
+    assert front["budget"].tolist() == [0.0, 10.0]
+    assert budget_for_return(problem, 0.0) == 0.0
+    with pytest.raises(InputError, match="^marginal_return: must be 0 or more$") as error:
+        budget_for_return(problem, -0.1)
+    assert error.value.key == "marginal_return"
