@@ -270,3 +270,63 @@ def test_interval_width_is_the_t_quantile_over_root_n():
     assert high90 - 2.5 == pytest.approx(2.353363 * np.sqrt(5 / 3) / 2, abs=1e-6)
     assert np.isnan(interval(np.array([7.0]))[1]) and interval(np.array([7.0]))[0] == 7.0
     assert all(np.isnan(interval(np.array([np.nan]))))
+
+
+def test_run_metrics_of_a_hand_made_outcome():
+    """Five users, three messaged (one undelivered), two buyers, one redemption of 10."""
+    from simulator.experiment.ab import _metrics
+    from simulator.experiment.engine import Outcome
+
+    f, t = False, True
+    outcome = Outcome(
+        sent=np.array([t, t, t, f, f]), delivered=np.array([t, f, t, f, f]),
+        viewed=np.array([t, f, f, f, f]), converted=np.array([t, f, f, t, f]),
+        redeemed=np.array([t, f, f, f, f]), coupon_driven=np.array([t, f, f, f, f]),
+        delivered_at=np.zeros(5), purchase_at=np.zeros(5),
+        order_value=np.array([120.0, 0, 0, 80.0, 0]), discount=np.array([10.0, 0, 0, 0, 0]),
+        spend_by_hour=np.array([0.15, 10.0]), exhausted_at=None,
+    )  # fmt: skip
+    got = _metrics(outcome, 5, planned=12.5, sms_cost=0.05)
+    assert got == {
+        "users": 5, "sent": 3, "delivered": 2, "conversions": 2, "conversion_rate": 0.4,
+        "targeted_conversion_rate": pytest.approx(1 / 3), "gmv": 200.0, "redemptions": 1,
+        "coupon_cost": 10.0, "message_cost": pytest.approx(0.15),
+        "campaign_cost": pytest.approx(10.15), "planned_spend": 12.5,
+        "realised_spend": pytest.approx(10.15),
+    }  # fmt: skip
+    nobody = _metrics(Outcome(*(np.zeros(0, bool),) * 6, *(np.zeros(0),) * 4, np.zeros(1), None),
+                      0, planned=0.0, sms_cost=0.05)  # fmt: skip
+    assert np.isnan(nobody["conversion_rate"]) and np.isnan(nobody["targeted_conversion_rate"])
+
+
+def test_summary_versus_and_json_of_hand_made_runs():
+    """Two replications of one arm and the holdout: means, paired differences and their
+    t-intervals worked by hand (t at 97.5% with 1 degree of freedom is 12.7062)."""
+    from simulator.experiment import Experiment
+    from simulator.experiment.ab import METRICS
+
+    keys = [m[0] for m in METRICS]
+    rows = []
+    for rep, (a, h) in enumerate(((3.0, 1.0), (5.0, 2.0))):
+        rows.append({"replication": rep, "arm": "optimal", "arm_budget": 10.0,
+                     **dict.fromkeys(keys, a)})  # fmt: skip
+        rows.append({"replication": rep, "arm": "holdout", "arm_budget": 0.0,
+                     **dict.fromkeys(keys, h)})  # fmt: skip
+    experiment = Experiment(pd.DataFrame(rows), ("optimal", "holdout"), budget=20.0)
+    assert experiment.replications == 2 and experiment.policies == ("optimal",)
+    summary = experiment.summary().set_index(["arm", "metric"])
+    assert len(summary) == 2 * len(keys)
+    half = 12.7062047 * np.std([3.0, 5.0], ddof=1) / np.sqrt(2)  # = 12.7062
+    row = summary.loc[("optimal", "roi")]
+    assert (row["mean"], row["low"], row["high"]) == pytest.approx((4.0, 4 - half, 4 + half))
+    versus = experiment.versus("holdout").set_index(["arm", "metric"])
+    assert set(versus.index.get_level_values("arm")) == {"optimal"}
+    diff = versus.loc[("optimal", "gmv")]  # differences 2 and 3
+    half = 12.7062047 * np.std([2.0, 3.0], ddof=1) / np.sqrt(2)
+    assert (diff["mean"], diff["low"], diff["high"]) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
+    payload = json.loads(json.dumps(experiment.to_dict("holdout")))
+    assert payload["budget"] == 20.0 and payload["design"] == "split"
+    assert payload["replications"] == 2 and payload["arms"] == ["optimal", "holdout"]
+    assert payload["reference"] == "holdout" and len(payload["versus"]) == len(keys)
+    assert len(payload["summary"]) == 2 * len(keys)
+    assert experiment.to_dict()["versus"] == [] and experiment.to_dict()["reference"] is None
