@@ -24,6 +24,7 @@ Prints a table per module and writes ``benchmarks/results/mutation.json``.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import random
@@ -149,13 +150,19 @@ def _wilson(caught: int, judged: int) -> tuple[float, float]:
 
 
 def run_group(
-    name: str, work: Path, console: Console, share: float = 1.0, working_tree: bool = False
+    name: str,
+    work: Path,
+    console: Console,
+    share: float = 1.0,
+    working_tree: bool = False,
+    names: tuple[str, ...] = (),
 ) -> list[dict]:
     """Mutate one group in a scratch clone; one row per module.
 
     ``share`` < 1 runs a seeded uniform sample of each module's mutants (an unbiased estimate
     of the score, reported with its 95% interval) for the groups whose tests take minutes.
     ``working_tree``: judge the code and tests as they are now, committed or not.
+    ``names``: run only the mutants matching these patterns (``fnmatch``).
     """
     modules, tests = GROUPS[name]
     clone = work / name
@@ -177,6 +184,11 @@ def run_group(
         "OPENBLAS_NUM_THREADS": "1",
     }
     chosen = _sample(clone, mutmut, env, share, seed=17) if share < 1 else []
+    if names:  # only these mutants (fnmatch patterns), to check that new tests kill them
+        _sample(clone, mutmut, env, 0.0, seed=17)  # generates the mutants' list
+        listed = [m for meta in (clone / "mutants").rglob("*.meta")
+                  for m in json.loads(meta.read_text()).get("exit_code_by_key", {})]  # fmt: skip
+        chosen = [m for m in listed if any(fnmatch.fnmatch(m, pattern) for pattern in names)]
     if chosen:  # in batches: a command line holds a few thousand names
         for i in range(0, len(chosen), 500):
             subprocess.run([mutmut, "run", *chosen[i : i + 500]], cwd=clone, env=env,
@@ -246,6 +258,8 @@ def main() -> None:
         action="store_true",
         help="include uncommitted changes (default: the last commit)",
     )
+    parser.add_argument("--mutants", nargs="*", default=[],
+                        help="only these mutants (fnmatch patterns of mutmut's names)")  # fmt: skip
     parser.add_argument("--sample", type=float, default=1.0,
                         help="share of each module's mutants to run (seeded; 1: all)")  # fmt: skip
     parser.add_argument(
@@ -258,7 +272,8 @@ def main() -> None:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="couponopt-mutation-") as work:
         for name in args.groups.split(","):
-            rows += run_group(name.strip(), Path(work), console, args.sample, args.working_tree)
+            rows += run_group(name.strip(), Path(work), console, args.sample, args.working_tree,
+                              tuple(args.mutants))  # fmt: skip
     table = Table(title="Mutation score (mutmut): (killed + timeout) / (mutants - equivalent)")
     columns = ("module", "mutants", "killed", "timeout", "survived", "no tests", "equivalent")
     for column in (*columns, "score"):
