@@ -300,3 +300,61 @@ def test_the_frontier_of_a_campaign_with_nothing_worth_sending():
     with pytest.raises(InputError, match="^marginal_return: must be 0 or more$") as error:
         budget_for_return(problem, -0.1)
     assert error.value.key == "marginal_return"
+
+
+def _mail(send_cost: float = 1.0) -> Menu:
+    return Menu.model_validate({"denomination": [{"name": "mail", "kind": "message",
+                                                  "send_cost": send_cost}]})  # fmt: skip
+
+
+def _messages(value: np.ndarray, cost: np.ndarray, eligible=None):
+    """A one-message problem with the given value and cost per user."""
+    n = value.size
+    problem = build_problem(np.arange(n), np.zeros(n), np.full((n, 1), 0.5), _mail())
+    problem.value, problem.cost = value[:, None].astype(float), cost[:, None].astype(float)
+    if eligible is not None:
+        problem.eligible = eligible[:, None]
+    return problem
+
+
+def test_the_frontier_at_its_kinks_with_free_and_excluded_options():
+    """Worked by hand. Slopes 0.3 (cost 1), 0.1 (cost 10); a free message worth 0.5; a
+    steeper one (slope 2) the user may not get. One more unit of money at a kink buys the next
+    segment's slope (0.1 at 1), nothing at or past the total (11)."""
+    from optimizer.solvers import budget_for_return, frontier
+
+    problem = _messages(np.array([0.3, 1.0, 0.5, 4.0]), np.array([1.0, 10.0, 0.0, 2.0]),
+                        eligible=np.array([True, True, True, False]))  # fmt: skip
+    budgets = np.array([0.0, 0.5, 1.0, 6.0, 11.0, 20.0])
+    for bins in (4096, 2, 1):
+        front = frontier(problem, budgets, bins=bins)
+        assert front["upper_bound"] == pytest.approx([0.5, 0.65, 0.8, 1.3, 1.8, 1.8]), bins
+        assert front["value"] == pytest.approx([0.5, 0.5, 0.8, 0.8, 1.8, 1.8]), bins
+        assert front["cost"] == pytest.approx([0.0, 0.0, 1.0, 1.0, 11.0, 11.0]), bins
+        assert front["marginal_return"] == pytest.approx([0.3, 0.3, 0.1, 0.1, 0.0, 0.0]), bins
+    # A budget alone at a kink: one more unit buys the next segment (0.1), not the last (0.3).
+    assert frontier(problem, np.array([1.0]))["marginal_return"] == pytest.approx([0.1])
+    # Only a free option: no segment to buy, its value at every budget.
+    free = frontier(_messages(np.array([0.5]), np.array([0.0])), np.array([0.0, 5.0]))
+    assert free["upper_bound"].tolist() == [0.5, 0.5] and free["value"].tolist() == [0.5, 0.5]
+    assert free["cost"].tolist() == [0.0, 0.0] and free["marginal_return"].tolist() == [0.0, 0.0]
+    # The budget's only bucket is the second of two: its segments start at the first's end.
+    front = frontier(problem, np.array([6.0]), bins=2)
+    assert front["upper_bound"] == pytest.approx([1.3]) and front["cost"] == pytest.approx([1.0])
+    # The flexible budget buys every segment returning at least the asked slope.
+    assert budget_for_return(problem, 0.2) == pytest.approx(1.0)
+    assert budget_for_return(problem, 0.05) == pytest.approx(11.0)
+    assert budget_for_return(problem, 0.5) == 0.0
+    one = _messages(np.array([0.3]), np.array([1.0]))
+    assert budget_for_return(one, 0.1) == pytest.approx(1.0)  # a single segment counts
+
+
+def test_the_frontier_when_every_segment_has_the_same_slope():
+    """Three identical users (slope 0.1, cost 2 each): one slope, one bucket."""
+    from optimizer.solvers import frontier
+
+    problem = _messages(np.full(3, 0.2), np.full(3, 2.0))
+    front = frontier(problem, np.array([1.0, 3.0, 6.0, 9.0]))
+    assert front["upper_bound"] == pytest.approx([0.1, 0.3, 0.6, 0.6])
+    assert front["cost"] == pytest.approx([0.0, 2.0, 6.0, 6.0])
+    assert front["marginal_return"] == pytest.approx([0.1, 0.1, 0.0, 0.0])
