@@ -243,7 +243,7 @@ def logged_rows(
     bad = ~((p > 0) & (p <= 1))
     if bad.any():
         raise InputError(
-            f"{int(bad.sum())} rows have a propensity outside (0, 1] (first: {p[bad][0]!r})",
+            f"{int(bad.sum())} rows have a propensity outside (0, 1] (first: {float(p[bad][0])!r})",
             source=source,
             column="propensity",
         )

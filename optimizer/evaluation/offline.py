@@ -421,7 +421,9 @@ def policy_values(
         for variance, stated in the output).
     unrandomized : {"refuse", "flag"}
         What to do when a plan gives some rows an arm the log never randomized for them:
-        refuse (raise) or value those rows as if the arm returned nothing and report the share.
+        refuse (raise) or value those rows without a logged outcome and report the share: the
+        weighted estimators count nothing for them, DR its outcome model's prediction (which
+        :func:`cross_fit_outcomes` makes 0 for an arm with no logged rows).
     seed : int
         Seeds the bootstrap.
     rows_note : str
@@ -459,7 +461,9 @@ def policy_values(
     for name, act in plans.items():
         act = np.asarray(act)
         if act.shape != (rows.n_rows,):
-            raise InputError(f"plan {name!r} has {act.size} actions for {rows.n_rows} rows")
+            raise InputError(
+                f"plan {name!r} has {act.size} actions for {rows.n_rows} rows", key="plans"
+            )
         if (act == -2).any() or (act < -2).any() or (act >= len(rows.arms)).any():
             raise InputError(f"plan {name!r} does not cover every valued row", key="plans")
         never = _unrandomized(rows, act)
