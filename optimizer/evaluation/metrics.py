@@ -228,7 +228,8 @@ def uplift_calibration(y_true, uplift, treatment, bins: int = 5) -> dict[str, ob
     y_true, uplift, treatment = _arrays(y_true, uplift, treatment)
     order = np.argsort(uplift, kind="stable")
     table = []
-    for part in np.array_split(order, bins):
+    parts = np.array_split(order, bins)
+    for part in parts:
         y, t = y_true[part].astype(np.float64), treatment[part]
         n1, n0 = int(t.sum()), int((1 - t).sum())
         row = {"rows": int(part.size), "predicted": float(np.mean(uplift[part]))}
@@ -252,9 +253,10 @@ def uplift_calibration(y_true, uplift, treatment, bins: int = 5) -> dict[str, ob
         xm = np.sum(w * x) / w.sum()
         ym = np.sum(w * np.where(ok, obs, 0.0)) / w.sum()
         sxx = float(np.sum(w * (x - xm) ** 2))
-        # One predicted uplift for every row leaves the slope undefined (the bins' means may
-        # still differ by rounding, and sxx ~ 1e-34 would give a meaningless slope).
-        if sxx > 0 and np.ptp(uplift) > 0:
+        # One predicted uplift for every row of the bins that count leaves the slope undefined
+        # (their means may still differ by rounding: sxx ~ 1e-34, a meaningless slope).
+        counted = uplift[np.concatenate([part for part, o in zip(parts, ok, strict=True) if o])]
+        if sxx > 0 and np.ptp(counted) > 0:
             slope = float(np.sum(w * (x - xm) * (np.where(ok, obs, 0.0) - ym)) / sxx)
             slope_se = float(1.0 / np.sqrt(sxx))
     return {"slope": slope, "slope_se": slope_se, "bins": table}

@@ -316,11 +316,14 @@ def repair_plan(choice: np.ndarray, rows: Sequence[LinearRow], priority: np.ndar
         options = choice[members].astype(np.int64)
         terms = np.stack([r.at(members, options) for r in rows if r.name in names])
         excess = np.array([used - rhs for _, used, rhs in broken])[:, None]
+        # Within rounding of the excess is enough: `violations` allows 1e-6 of the row's scale,
+        # and an exact excess (a cap of 2 with 3 sent) must drop one user, not two.
+        slack = 1e-7 * np.array([max(1.0, abs(rhs)) for _, _, rhs in broken])[:, None]
         helps = (terms > 0).any(axis=0)
         members, terms = members[helps], terms[:, helps]
         order = np.argsort(priority[members], kind="stable")
         reduction = np.cumsum(terms[:, order], axis=1)
-        enough = (reduction >= excess * (1 + 1e-9)).all(axis=0)
+        enough = (reduction >= excess - slack).all(axis=0)
         stop = int(np.argmax(enough)) + 1 if enough.any() else order.size
         choice[members[order[:stop]]] = -1
     choice[:] = -1  # unreachable in practice: the empty plan keeps every row

@@ -313,8 +313,11 @@ def greedy_choice(seg: HullSegments, n: int, budget: float) -> np.ndarray:
     """Option per user (-1 none), shape (n,): the LP prefix, then a skip-and-fill.
 
     After the segments that fit in slope order (the LP solution rounded down), the leftover
-    budget is filled by the later segments in slope order that continue their user's hull and
-    still fit; one that does not fit is skipped for good (the budget only shrinks).
+    budget is filled in rounds: each round walks, in slope order, the later segments that
+    continue their user's hull as it stands at the round's start, and takes them while they
+    fit; the first that does not fit is skipped for good (the budget only shrinks). A segment
+    that becomes takeable within a round (its user's previous segment taken in that round)
+    waits for the next round, so the fill is slope order by rounds, not strictly.
     """
     choice = seg.free_choice.astype(np.int64).copy()
     taken = int(np.searchsorted(seg.cum_cost, budget, side="right"))

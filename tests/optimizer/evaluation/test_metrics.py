@@ -156,6 +156,14 @@ def test_uplift_calibration_of_a_constant_prediction_has_no_slope():
             result = uplift_calibration(y, np.full(1000, 0.05), t, bins=bins)
         assert math.isnan(result["slope"]) and math.isnan(result["slope_se"])
         assert [row["predicted"] for row in result["bins"]] == pytest.approx([0.05] * bins)
+    # The bins that count predict one uplift; the top bin, which does, has no control row.
+    pred = np.where(np.arange(1000) < 750, 0.05, 0.2)
+    arms = np.where(np.arange(1000) < 750, t, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = uplift_calibration(y, pred, arms, bins=4)
+    assert [math.isnan(row["observed"]) for row in result["bins"]] == [False] * 3 + [True]
+    assert math.isnan(result["slope"]) and math.isnan(result["slope_se"])
     # The defaults: 5 bins; uplift@k over the top 30%, true uplift@k over the top 20%.
     assert len(uplift_calibration(y, t * 0.1 + 0.01, t)["bins"]) == 5
     score = np.arange(1000.0)

@@ -440,3 +440,143 @@ def test_a_flexible_budget_buys_value_while_it_returns_the_target():
     assert budget_for_return(problem, 0.0) == pytest.approx(2.0)
     with pytest.raises(InputError, match="0 or more"):
         budget_for_return(problem, -1.0)
+
+
+def test_repair_drops_users_of_the_first_option_too():
+    from optimizer.solvers.constraints import LinearRow, repair_plan
+
+    # Three users on option 0 at cost 1 each, budget 2.5: the lowest priority (user 1) goes.
+    cost = np.ones((3, 2))
+    rows = [LinearRow("budget", 2.5, entry=cost)]
+    choice = repair_plan(np.array([0, 0, 0]), rows, np.array([3.0, 1.0, 2.0]))
+    assert choice.tolist() == [0, -1, 0]
+    # An excess of exactly one user (budget 2, a cap of 2) drops one user, not two.
+    for rhs in (2.0, 2.0 + 1e-12):
+        exact = repair_plan(np.array([0, 0, 0]), [LinearRow("cap", rhs, entry=cost)],
+                            np.array([3.0, 1.0, 2.0]))  # fmt: skip
+        assert exact.tolist() == [0, -1, 0], rhs
+    # Two rows broken at once: the shortest prefix that mends both.
+    rows = [LinearRow("budget", 2.0, entry=cost), LinearRow("cap", 1.0, entry=cost)]
+    both = repair_plan(np.array([0, 0, 0]), rows, np.array([3.0, 1.0, 2.0]))
+    assert both.tolist() == [0, -1, -1]
+
+
+def test_milp_reports_its_bound_when_it_proves_optimality():
+    rng = np.random.default_rng(11)
+    problem = _random_problem(rng, 5)
+    budget = float(0.5 * problem.cost.max(axis=1).sum())
+    best = _brute_force(problem, budget)
+    sol = solve_milp(problem, budget, gap=1e-7)
+    assert sol.status == "Optimal"
+    assert sol.value == pytest.approx(best, rel=1e-9)
+    assert sol.upper_bound == pytest.approx(best / (1 - 1e-7), rel=1e-9)
+    assert sol.upper_bound >= best
+
+
+def test_milp_without_a_feasible_incumbent_sends_nothing(monkeypatch):
+    import optimizer.solvers.milp as milp
+
+    rng = np.random.default_rng(12)
+    problem = _random_problem(rng, 4)
+
+    def everyone(value, eligible, rows, **kwargs):  # a stopped run's infeasible values
+        return np.zeros(value.shape[0], dtype=np.int16), "Not Solved", None
+
+    monkeypatch.setattr(milp, "solve_rows", everyone)
+    sol = solve_milp(problem, float(problem.cost[:, 0].min()) / 2)
+    assert sol.choice.tolist() == [-1] * 4
+    assert (sol.value, sol.cost, sol.upper_bound) == (0.0, 0.0, None)
+
+
+def test_dual_rows_with_nothing_worth_sending_certify_zero():
+    from optimizer.solvers.constraints import LinearRow
+    from optimizer.solvers.dual import solve_dual_rows
+
+    # D(0) = 0 bounds every plan when no option has a positive value, whatever the rows say.
+    value = np.array([[0.0, -1.0], [0.0, 0.0], [-np.inf, 0.0]])
+    rows = [LinearRow("budget", -1.0, entry=np.ones((3, 2))),
+            LinearRow("messages", 1.0, option=np.ones(2))]  # fmt: skip
+    sol = solve_dual_rows(value, rows, polish_gap=np.inf)
+    assert sol.choice.tolist() == [-1, -1, -1]
+    assert (sol.value, sol.cost, sol.upper_bound) == (0.0, 0.0, 0.0)
+    assert sol.multipliers == {"budget": 0.0, "messages": 0.0}
+
+
+def test_dual_rows_without_a_binding_row_send_every_best_option():
+    from optimizer.solvers.constraints import LinearRow
+    from optimizer.solvers.dual import solve_dual_rows
+
+    value = np.array([[0.3, 0.5], [0.2, -0.1], [-1.0, -2.0]])
+    cost = np.array([[1.0, 2.0], [1.0, 1.0], [1.0, 1.0]])
+    with np.errstate(invalid="ignore"):
+        sol = solve_dual_rows(value, [LinearRow("budget", np.inf, entry=cost)], polish_gap=np.inf)
+    assert sol.choice.tolist() == [1, 0, -1]  # each user's best positive option
+    assert sol.value == pytest.approx(0.7)
+    assert sol.cost == pytest.approx(3.0)
+    assert sol.upper_bound >= 0.7
+    assert sol.seconds > 0
+
+
+def test_concatenated_problems_keep_redemption_and_sort_segment_labels():
+    from optimizer.solvers.problem import concat_problems
+
+    rng = np.random.default_rng(5)
+    n, k = 4, len(MENU)
+    p0 = rng.uniform(0.0, 0.2, n)
+    p = p0[:, None] + rng.uniform(0.0, 0.3, (n, k))
+    redeem = rng.uniform(0.2, 0.9, (n, k)).astype(np.float32)
+    segment = np.array(["new", "dormant", "new", "active"])
+    problem = build_problem(np.arange(n), p0, p, MENU, segment=segment, redeem=redeem)
+    whole = concat_problems([problem.take(np.array([0, 1])), problem.take(np.array([2, 3]))])
+    assert whole.redeem.tolist() == redeem.tolist()
+    assert whole.segment_names == ("active", "dormant", "new")
+    assert whole.segment_labels().tolist() == segment.tolist()
+
+
+def test_dual_scales_are_the_largest_value_and_each_rows_mean_coefficient():
+    from optimizer.solvers.constraints import LinearRow
+    from optimizer.solvers.dual import _SmoothedDual
+
+    rng = np.random.default_rng(8)
+    value = rng.uniform(-3.0, 2.0, (30, 2))
+    value[::4, 1] = -np.inf  # not sendable: left out of both scales
+    cost = rng.uniform(0.5, 4.0, (30, 2))
+    rows = [LinearRow("budget", 5.0, entry=cost), LinearRow("none", 1.0, option=np.zeros(2))]
+    dual = _SmoothedDual(value, rows)
+    sendable = [(i, k) for i in range(30) for k in range(2) if np.isfinite(value[i, k])]
+    assert dual.vscale == max(abs(value[i, k]) for i, k in sendable)
+    mean_cost = sum(cost[i, k] for i, k in sendable) / len(sendable)
+    assert dual.ascale.tolist() == pytest.approx([mean_cost, 1.0], rel=1e-12)
+    # Nothing sendable: neutral scales.
+    empty = _SmoothedDual(np.full((2, 2), -np.inf), [LinearRow("budget", 5.0, entry=cost[:2])])
+    assert (empty.vscale, empty.ascale.tolist()) == (1.0, [1.0])
+
+
+def test_the_polish_stops_at_its_time_limit():
+    from optimizer.solvers.dual import _masked_values, solve_dual_rows
+
+    problem, budget, constraints = random_instance(np.random.default_rng(1), "caps", MENU, 400, 401)
+    value = _masked_values(problem, constraints)
+    rows = linear_rows(problem, budget, constraints)
+    unpolished = solve_dual_rows(value, rows, polish_gap=np.inf)
+    # With no time at all the core MILP finds nothing, so the plan is the unpolished one (a
+    # polish without the limit improves it on this instance).
+    stopped = solve_dual_rows(value, rows, polish_gap=0.0, polish_time_limit=0.0)
+    assert stopped.core_users == 300
+    assert stopped.choice.tolist() == unpolished.choice.tolist()
+
+
+def test_dual_rows_warm_start_is_seeded_with_zero_by_default(monkeypatch):
+    import optimizer.solvers.dual as dual
+    from optimizer.solvers.dual import _masked_values, solve_dual_rows
+
+    monkeypatch.setattr(dual, "WARM_START_USERS", 5)  # the sampled warm start from 11 users
+    problem = _random_problem(np.random.default_rng(31), 200)
+    constraints = Constraints(max_messages=40)
+    value = _masked_values(problem, constraints)
+    rows = linear_rows(problem, 10.0, constraints)
+    plain = solve_dual_rows(value, rows, polish_gap=np.inf)
+    seeded = solve_dual_rows(value, rows, polish_gap=np.inf, seed=0)
+    assert plain.multipliers == seeded.multipliers
+    assert plain.upper_bound == seeded.upper_bound
+    assert plain.choice.tolist() == seeded.choice.tolist()

@@ -140,3 +140,170 @@ def test_a_core_past_its_limit_stops_in_one_line_instead_of_filling_memory():
     with pytest.raises(InputError, match="more than 10 users stay undecided"):
         solve_dual_streamed(_source(problem, 1_000), budget, constraints, sample_users=2_000,
                             max_core_users=10)  # fmt: skip
+
+
+def _best_by_loops(problem, center, budget, constraints) -> list[int]:
+    """Each user's best option at the multipliers ``center`` (budget, then messages), by loops:
+    value - lam_budget * cost - lam_messages, ties to the lower option, -1 unless positive."""
+    assert constraints.max_messages is not None and len(center) == 2
+    out = []
+    for i in range(problem.n_users):
+        best, pick = 0.0, -1
+        for k in range(problem.value.shape[1]):
+            if not (problem.eligible[i, k] and np.isfinite(problem.value[i, k])):
+                continue
+            reduced = problem.value[i, k] - center[0] * problem.cost[i, k] - center[1]
+            if reduced > best:
+                best, pick = reduced, k
+        out.append(pick)
+    return out
+
+
+def test_a_core_past_its_limit_names_the_constraints_key():
+    from optimizer.solvers.streamed_dual import check_core
+
+    check_core(10, limit=10)
+    with pytest.raises(InputError) as info:
+        check_core(11, limit=10)
+    assert info.value.key == "constraints"
+    assert info.value.message == (
+        "more than 10 users stay undecided around the sample's multipliers; raise the sample "
+        "(sample_users) or check the scores and constraints"
+    )
+
+
+def test_a_box_pass_in_small_kernels_counts_every_fixed_user_once(monkeypatch):
+    from optimizer.solvers import streamed_dual
+
+    monkeypatch.setattr(streamed_dual, "KERNEL_ROWS", 3)
+    problem = random_problem(np.random.default_rng(21), 8, MENU, "conversions")
+    constraints = Constraints(max_messages=4)
+    center = np.array([0.02, 0.01])
+    box = (center, center * 0.5, center * 1.5)
+    part, choice, core = streamed_dual.dual_part(problem, 100.0, constraints, box)
+    assert choice.dtype == np.int16
+    assert choice.tolist() == _best_by_loops(problem, center, 100.0, constraints)
+    fixed = [i for i in range(8) if i not in set(core.tolist()) and choice[i] >= 0]
+    assert core.size < 8
+    assert part.value == pytest.approx(sum(problem.value[i, choice[i]] for i in fixed))
+    assert part.usage[0] == pytest.approx(sum(problem.cost[i, choice[i]] for i in fixed))
+    assert part.usage[1] == len(fixed)
+    assert (part.core is None) == (core.size == 0)
+    if core.size:
+        assert part.core.user_id.tolist() == problem.user_id[core].tolist()
+    # A box of no width leaves no user undecided (no ties at these multipliers): no core.
+    part, _, core = streamed_dual.dual_part(problem, 100.0, constraints, (center,) * 3)
+    assert core.size == 0 and part.core is None
+
+
+def test_the_rule_chooses_in_small_kernels_and_applies_the_core(monkeypatch):
+    from optimizer.solvers import streamed_dual
+
+    monkeypatch.setattr(streamed_dual, "KERNEL_ROWS", 3)
+    problem = random_problem(np.random.default_rng(22), 8, MENU, "conversions")
+    constraints = Constraints(max_messages=4)
+    center = np.array([0.02, 0.01])
+    rule = streamed_dual.StreamedDual(
+        budget=100.0, constraints=constraints, center=center,
+        core_user_id=problem.user_id[[2]].astype(np.int64), core_choice=np.array([1], np.int16),
+        value=0.0, cost=0.0, upper_bound=0.0, multipliers={}, usage={}, n_users=8,
+        core_users=1, passes=2,
+    )  # fmt: skip
+    expected = _best_by_loops(problem, center, 100.0, constraints)
+    expected[2] = 1
+    assert rule.choose(problem).tolist() == expected
+
+
+def _rows_and_part(core=None):
+    from optimizer.solvers.constraints import LinearRow
+    from optimizer.solvers.streamed_dual import DualPart
+
+    rows = [LinearRow("budget", 10.0), LinearRow("messages", 5.0)]
+    return rows, DualPart(3.5, np.array([7.0, 4.0]), core)
+
+
+def test_a_pass_without_a_core_is_its_fixed_users():
+    from optimizer.solvers.streamed_dual import finish_box, solve_dual_core
+
+    rows, part = _rows_and_part()
+    choice, value, cost, bound, lam, feasible = solve_dual_core(part, rows, Constraints())
+    assert choice.shape == (0,) and choice.dtype == np.int16
+    assert (value, cost, bound, feasible) == (3.5, 7.0, 3.5, True)
+    assert lam.tolist() == [0.0, 0.0]
+    # The multipliers (0) sit on the box's edges: inside, so the box certifies the plan.
+    box = (np.array([0.3, 0.0]), np.zeros(2), np.array([0.6, 0.0]))
+    plan, box_after, width, choice = finish_box(part, rows, 10.0, Constraints(), box,
+                                                np.ones(2), 0.1, 50, 2)  # fmt: skip
+    assert plan is not None and box_after is box and width == 0.1 and choice.size == 0
+    assert plan.center.tolist() == [0.3, 0.0]
+    assert plan.core_user_id.tolist() == [] and plan.core_choice.tolist() == []
+    assert (plan.value, plan.cost, plan.upper_bound) == (3.5, 7.0, 3.5)
+    assert plan.usage == {"budget": 7.0, "messages": 4.0}
+    assert plan.multipliers == {"budget": 0.0, "messages": 0.0}
+    assert (plan.n_users, plan.core_users, plan.passes) == (50, 0, 2)
+
+
+def test_a_pass_with_one_usage_per_row_only():
+    from optimizer.solvers.streamed_dual import DualPart, finish_box
+
+    rows, part = _rows_and_part()
+    short = DualPart(part.value, np.array([1.0]), None)  # a part of other rows
+    box = (np.zeros(2), np.zeros(2), np.ones(2))
+    with pytest.raises(ValueError):
+        finish_box(short, rows, 10.0, Constraints(), box, np.ones(2), 0.1, 50, 2)
+
+
+def test_a_streamed_plan_keeps_choices_only_on_request_and_polishes_only_when_asked(
+    monkeypatch,
+):
+    import optimizer.solvers.dual as dual
+    from optimizer.solvers import streamed_dual
+
+    def no_polish(*args, **kwargs):
+        raise AssertionError("polish_gap=inf must never polish")
+
+    monkeypatch.setattr(dual, "_polish", no_polish)
+    seeds = []
+
+    def solve_rows_seen(*args, seed, **kwargs):
+        seeds.append(seed)
+        return dual.solve_dual_rows(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(streamed_dual, "solve_dual_rows", solve_rows_seen)
+    # 600 users: the core's gap is above the default polish_gap, so a default would polish.
+    rng = np.random.default_rng(6)
+    problem, budget, constraints = random_instance(rng, "caps", MENU, 600, 601)
+    source = _source(problem, 100)
+    plan = solve_dual_streamed(source, budget, constraints, sample_users=100,
+                               polish_gap=np.inf, seed=7)  # fmt: skip
+    assert plan.choice is None
+    assert plan.core_users > 0 and len(seeds) >= 2 and set(seeds) == {7}  # sample and core
+    kept = solve_dual_streamed(source, budget, constraints, sample_users=100,
+                               polish_gap=np.inf, keep=True)  # fmt: skip
+    assert kept.choice.dtype == np.int16 and kept.choice.shape == (problem.n_users,)
+    assert _recount(problem, kept.choice.astype(np.int64), budget, constraints)["broken"] == []
+
+
+def test_the_price_scale_is_the_largest_value_over_the_mean_coefficient():
+    from optimizer.solvers.streamed_dual import sample_multipliers
+
+    problem = random_problem(np.random.default_rng(23), 40, MENU, "conversions")
+    problem.eligible[::3, 0] = False  # not sendable: left out of both means
+    constraints = Constraints(max_messages=10)
+    _, unit = sample_multipliers(problem, 1.0, 5.0, constraints, 0)
+    sendable = [(i, k) for i in range(40) for k in range(len(MENU))
+                if problem.eligible[i, k] and np.isfinite(problem.value[i, k])]  # fmt: skip
+    top = max(abs(problem.value[i, k]) for i, k in sendable)
+    mean_cost = sum(problem.cost[i, k] for i, k in sendable) / len(sendable)
+    assert unit.tolist() == pytest.approx([top / mean_cost, top / 1.0], rel=1e-12)
+
+
+def test_the_sample_multipliers_are_seeded(monkeypatch):
+    import optimizer.solvers.dual as dual
+    from optimizer.solvers.streamed_dual import sample_multipliers
+
+    monkeypatch.setattr(dual, "WARM_START_USERS", 5)  # the sampled warm start from 11 users
+    problem = random_problem(np.random.default_rng(31), 200, MENU, "conversions")
+    constraints = Constraints(max_messages=40)
+    runs = [sample_multipliers(problem, 0.5, 10.0, constraints, 1)[0].tolist() for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]
