@@ -348,7 +348,9 @@ def _with_conversion_floor(
         lo, hi = hi, 2 * hi
     if best is None:
         details["conversion_price"] = None
-        return solve(replace(problem, value=uplift))
+        # The conversions-maximising plan; its solver's bound is in conversions, not in the
+        # objective's unit, so the plan carries no bound (no certified gap).
+        return solve(replace(problem, value=uplift))[0], None
     for _ in range(CONVERSION_PRICE_STEPS):
         mid = 0.5 * (lo + hi)
         trial = priced(mid)
