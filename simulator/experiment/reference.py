@@ -53,14 +53,15 @@ def simulate_per_user(
 
     def user(env: simpy.Environment, i: int):
         t_natural = rng.exponential(1 / h0[i]) * 24 if h0[i] > 0 else np.inf
+        # The natural purchase stands unless a coupon arrives first (it may never leave the
+        # gateway's queue before the window closes).
+        converted[i] = t_natural < window
         if choice[i] < 0:
-            converted[i] = t_natural < window
             return
         yield tokens.get(1)
         yield env.timeout(rng.random())
         if env.now > t_natural or rng.random() < settings.failure_rate:
-            converted[i] = t_natural < window  # bought before delivery, or never delivered
-            return
+            return  # bought before delivery, or never delivered
         k = choice[i]
         mh, u = m[i] * h0[i] / 24, rates[i, k] / 24
         end = min(env.now + validity, window)

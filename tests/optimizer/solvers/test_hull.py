@@ -118,3 +118,41 @@ def test_greedy_skips_for_good_a_segment_that_breaks_the_budget_by_rounding():
     choice = greedy_choice(hull_of(value, cost), 3, budget)
     assert choice.tolist() == [-1, 0, -1]
     assert sum(cost[i, c] for i, c in enumerate(choice) if c >= 0) <= budget
+
+
+def _two_option_problem(value: np.ndarray, cost: np.ndarray):
+    """A problem with the given (n, 2) value and cost (the menu is only a carrier)."""
+    n = value.shape[0]
+    menu = Scenario().menu
+    problem = build_problem(np.arange(n), np.zeros(n), np.full((n, len(menu)), 0.5), menu)
+    problem.value = np.full((n, len(menu)), -1.0)
+    problem.cost = np.full((n, len(menu)), 1.0)
+    problem.value[:, :2], problem.cost[:, :2] = value, cost
+    problem.eligible = np.ones_like(problem.value, dtype=bool)
+    return problem
+
+
+def test_the_fill_continues_a_users_hull_and_takes_an_exact_fit():
+    """Worked by hand. User 0's hull: option 0 (cost 1, value 3), then option 1 (cost 2,
+    value 4: +1 for +1). User 1: option 0 (cost 2, value 4: slope 2). Slope order: u0's first
+    step (3), u1 (2), u0's second step (1). At a budget of 2 the prefix takes u0's first step,
+    u1 (2) breaks it, and the fill takes u0's second step: its cost 1 fits the leftover 1
+    exactly."""
+    problem = _two_option_problem(np.array([[3.0, 4.0], [4.0, -1.0]]),
+                                  np.array([[1.0, 2.0], [2.0, 9.0]]))  # fmt: skip
+    seg = hull.hull_segments(problem)
+    assert _segments(seg) == [(0, 0, 1.0, 3.0), (1, 0, 2.0, 4.0), (0, 1, 1.0, 1.0)]
+    assert greedy_choice(seg, 2, 2.0).tolist() == [1, -1]
+    assert greedy_choice(seg, 2, 3.0).tolist() == [0, 0]  # the prefix: u0's step 1 and u1
+
+
+def test_a_block_of_users_with_nothing_worth_sending(monkeypatch):
+    """Blocks of two users; the first block has no positive option: its (empty) segments join
+    the others' as integer user numbers."""
+    monkeypatch.setattr(hull, "HULL_BLOCK", 2)
+    value = np.array([[-1.0, -2.0], [-0.5, -1.0], [3.0, 4.0], [4.0, -1.0]])
+    cost = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [2.0, 9.0]])
+    seg = hull_of(value, cost)
+    assert seg.user.dtype == np.int64
+    assert _segments(seg) == [(2, 0, 1.0, 3.0), (3, 0, 2.0, 4.0), (2, 1, 1.0, 1.0)]
+    assert greedy_choice(seg, 4, 2.0).tolist() == [-1, -1, 1, -1]

@@ -580,3 +580,64 @@ def test_dual_rows_warm_start_is_seeded_with_zero_by_default(monkeypatch):
     assert plain.multipliers == seeded.multipliers
     assert plain.upper_bound == seeded.upper_bound
     assert plain.choice.tolist() == seeded.choice.tolist()
+
+
+def test_the_polish_asks_the_milp_for_the_gap_the_plan_needs(monkeypatch):
+    """The core MILP's relative gap is the plan's tolerance over the core's value, kept within
+    [1e-7, 1e-2]: a loose tolerance still asks for 1%, a tight one for 1e-7."""
+    import optimizer.solvers.milp as milp
+    from optimizer.solvers.dual import _masked_values, _polish, solve_dual_rows
+
+    asked = []
+    real = milp.solve_rows
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["gap"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(milp, "solve_rows", spy)
+    problem, budget, constraints = random_instance(np.random.default_rng(1), "caps", MENU, 60, 61)
+    value = _masked_values(problem, constraints)
+    rows = linear_rows(problem, budget, constraints)
+    start = solve_dual_rows(value, rows, polish_gap=np.inf)
+    lam = np.array([start.multipliers[r.name] for r in rows])
+    for tolerance, gap in ((1e9, 1e-2), (1e-30, 1e-7)):
+        _polish(value, rows, lam, start.choice.astype(np.int64), 30, 5.0, tolerance)
+        assert asked[-1] == gap
+
+
+def test_the_milp_bound_when_the_solver_reports_no_objective(monkeypatch):
+    """An optimal status without an objective value: the bound is the plan's own value over
+    (1 - gap)."""
+    import optimizer.solvers.milp as milp
+
+    rng = np.random.default_rng(13)
+    problem = _random_problem(rng, 4)
+    best = _brute_force(problem, 1e9)
+    real = milp.solve_rows
+
+    def no_objective(*args, **kwargs):
+        choice, status, _ = real(*args, **kwargs)
+        return choice, status, None
+
+    monkeypatch.setattr(milp, "solve_rows", no_objective)
+    sol = solve_milp(problem, 1e9, gap=0.01)
+    assert sol.status == "Optimal" and sol.value == pytest.approx(best)
+    assert sol.upper_bound == pytest.approx(best / 0.99)
+
+
+def test_a_rows_weighted_sum_is_the_plain_double_sum():
+    from optimizer.solvers.constraints import LinearRow
+
+    entry = np.array([[1.0, 2.0], [3.0, 4.0]])
+    weights = np.array([[0.5, 0.0], [1.0, 0.25]])
+    assert LinearRow("r", 9.0, entry=entry).weighted_sum(weights) == 0.5 + 3.0 + 1.0
+    assert LinearRow("r", 9.0, entry=entry).weighted_sum(np.zeros((2, 2))) == 0.0
+
+
+def test_taking_rows_of_a_problem_without_segments():
+    problem = _random_problem(np.random.default_rng(14), 5)
+    problem.segment, problem.segment_names = None, ()
+    part = problem.take(np.array([3, 1]))
+    assert part.segment is None and part.user_id.tolist() == problem.user_id[[3, 1]].tolist()
+    np.testing.assert_array_equal(part.value, problem.value[[3, 1]])

@@ -64,3 +64,19 @@ def test_unknown_size_and_kept_choices_agree_with_choose():
     np.testing.assert_array_equal(written, found.choice)
     again = solve_budget_streamed(source, budget, keep=True, sample_users=300)
     np.testing.assert_array_equal(again.choice, found.choice)  # seeded: the same plan
+
+
+def test_an_empty_source_plans_nobody_at_no_cost():
+    """No chunk at all: nothing to spend, nothing to bound, every figure 0, the kept plan
+    empty; the constrained path refuses it in one line naming the scores."""
+    from optimizer.errors import InputError
+    from optimizer.solvers import Constraints
+    from optimizer.solvers.streamed_dual import solve_dual_streamed
+
+    empty = solve_budget_streamed(lambda: iter(()), 10.0, keep=True)
+    assert (empty.n_users, empty.core_users, empty.value, empty.cost) == (0, 0, 0.0, 0.0)
+    assert empty.upper_bound == 0.0 and empty.choice.size == 0
+    assert empty.core_user_id.dtype == np.int64 and empty.core_choice.dtype == np.int16
+    with pytest.raises(InputError, match="^scores: no users to plan$") as error:
+        solve_dual_streamed(lambda: iter(()), 10.0, Constraints(max_messages=3))
+    assert error.value.key == "scores"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -10,6 +13,7 @@ from optimizer.io import Denomination, Menu
 from optimizer.io.contract import coupon_column, redeem_column
 from simulator.experiment.engine import EngineSettings, simulate_campaign, traits_of
 from simulator.experiment.reference import simulate_per_user
+from simulator.world.response import ResponseParams
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +274,338 @@ def test_a_declined_coupon_leaves_a_natural_order_at_full_price():
     assert np.array_equal(honour.order_value, decline.order_value)  # full price either way
     assert decline.spend == pytest.approx(n * 1.0)  # only the messages: nothing fits 5 - 400
     assert honour.spend == pytest.approx(n + 9.0 * honour.redeemed.sum())
+
+
+# A menu and response constants under which the coupon-driven rate is worked by hand: a coupon
+# of 10 on a typical basket of 100 sits at the discount midpoint (g = 1/2) and its threshold of
+# 50 is under the basket (no penalty), so u = coupon_rate * s * g = 2 * s / 2 = s a day.
+UNIT_MENU = Menu(denomination=(Denomination(name="10off50", face_value=10, threshold=50),))
+UNIT_PARAMS = ResponseParams(coupon_rate=2.0, discount_midpoint=0.1)
+
+
+def _unit_run(h0, m, s, choice, settings: EngineSettings, seed: int = 0, order=None):
+    """Users of typical basket 100 on :data:`UNIT_MENU` (u = s a day with :data:`UNIT_PARAMS`)."""
+    n = len(choice)
+    return simulate_campaign(
+        np.broadcast_to(h0, n), np.broadcast_to(m, n), np.broadcast_to(s, n), np.full(n, 100.0),
+        np.asarray(choice), UNIT_MENU, settings, np.random.default_rng(seed), order=order,
+    )  # fmt: skip
+
+
+def _within(count: float, p: np.ndarray | float, n: int | None = None) -> bool:
+    """``count`` within 4 standard deviations of a sum of Bernoulli(p) (``n`` of them if p is
+    a scalar)."""
+    p = np.full(n, p) if n is not None else np.asarray(p)
+    return abs(count - p.sum()) < 4 * np.sqrt((p * (1 - p)).sum())
+
+
+def test_an_unknown_budget_mode_is_refused_with_the_modes_listed():
+    with pytest.raises(ValueError) as error:
+        _hand_run(3, EngineSettings(on_budget_spent="pause"))
+    assert (
+        str(error.value) == "on_budget_spent must be one of continue, stop_issuing, stop_honouring"
+    )
+
+
+def test_outcome_arrays_have_their_documented_types_and_an_hourly_spend_over_the_window():
+    """Five users, a day and a half (36 hours), one message an hour, priority 3, 1, 0: user 1
+    has no coupon and user 2 is not in the priority list, so user 3 is sent at hour 0 and user 0
+    at hour 1; both buy within a minute (no natural rate, a huge sensitivity) and redeem 9."""
+    settings = EngineSettings(window_days=1.5, validity_days=1, sms_per_hour=1,
+                              instant_delivery=True, sms_cost=1.0)  # fmt: skip
+    choice, order = np.array([0, -1, 0, 0, -1]), np.array([3, 1, 0])
+    args = (np.zeros(5), np.ones(5), np.full(5, 1e6), np.full(5, 50.0))
+    out = simulate_campaign(*args, choice, HAND_MENU, settings, np.random.default_rng(0),
+                            order=order)  # fmt: skip
+    for name in ("sent", "delivered", "viewed", "converted", "redeemed", "coupon_driven"):
+        assert getattr(out, name).dtype == bool and getattr(out, name).shape == (5,), name
+    for name in ("delivered_at", "purchase_at", "order_value", "discount"):
+        assert getattr(out, name).dtype == np.float64 and getattr(out, name).shape == (5,), name
+    assert out.spend_by_hour.dtype == np.float64 and out.spend_by_hour.shape == (36,)
+    assert out.sent.tolist() == [True, False, False, True, False]
+    assert np.array_equal(out.delivered_at, [1 / 24, np.nan, np.nan, 0.0, np.nan], equal_nan=True)
+    assert np.array_equal(out.converted, out.sent) and np.array_equal(out.redeemed, out.sent)
+    wait = out.purchase_at[out.sent] - out.delivered_at[out.sent]
+    assert ((wait >= 0) & (wait < 1 / 1440)).all()
+    assert np.isnan(out.purchase_at[~out.sent]).all()
+    assert np.array_equal(out.discount, [9.0, 0, 0, 9.0, 0])
+    assert np.array_equal(out.spend_by_hour, np.r_[10.0, 10.0, np.zeros(34)])
+    assert out.spend == 20.0 and out.exhausted_at is None
+    # Choices and priorities given as floats (a table's column) are read as positions.
+    again = simulate_campaign(*args, choice.astype(float), HAND_MENU, settings,
+                              np.random.default_rng(0), order=order.astype(float))  # fmt: skip
+    assert np.array_equal(again.purchase_at, out.purchase_at, equal_nan=True)
+
+
+def test_traits_are_read_as_floats_in_the_engines_argument_order():
+    truth = pd.DataFrame({"typical_basket": [50, 80], "price_sensitivity": [1, 2],
+                          "user_id": [7, 8], "message_effect": [1, 0],
+                          "natural_hazard": [0, 3]})  # fmt: skip
+    traits = traits_of(truth)
+    assert [t.tolist() for t in traits] == [[0.0, 3.0], [1.0, 0.0], [1.0, 2.0], [50.0, 80.0]]
+    assert all(t.dtype == np.float64 for t in traits)
+
+
+def test_natural_purchases_follow_the_natural_rate_and_orders_are_log_normal():
+    """No message: a user buys at the natural rate h0 (exponential times, cut at the window),
+    and an order of typical basket b is log-normal of mean b: log(order / b) ~ N(-s^2/2, s^2)."""
+    n, h0, window, sigma = 20_000, 0.25, 8.0, ResponseParams().basket_sigma
+    out = _unit_run(h0, 1.0, 1.0, np.full(n, -1), EngineSettings(window_days=window), seed=2)
+    assert _within(out.converted.sum(), 1 - np.exp(-h0 * window), n)
+    buyers = out.converted
+    times = out.purchase_at[buyers]
+    assert stats.kstest(times, stats.truncexpon(b=h0 * window, scale=1 / h0).cdf).pvalue > 1e-3
+    assert np.isnan(out.purchase_at[~buyers]).all() and not out.order_value[~buyers].any()
+    log_ratio = np.log(out.order_value[buyers] / 100.0)
+    assert log_ratio.mean() == pytest.approx(-(sigma**2) / 2, abs=4 * sigma / np.sqrt(times.size))
+    assert log_ratio.std() == pytest.approx(sigma, rel=0.02)
+    assert not (out.sent.any() or out.redeemed.any() or out.coupon_driven.any())
+    assert out.spend == 0 and out.exhausted_at is None
+
+
+def test_a_coupon_delivered_at_the_start_follows_the_response_model():
+    """h0 = 0.5 a day, m = 0.4 and u = 1 a day, a coupon valid 1 day of a 14-day window, every
+    user reached at time 0. While the coupon is valid the purchase rate is m h0 + u = 1.2 and a
+    purchase is coupon-driven with probability u / 1.2; after, the rate is m h0 = 0.2 and
+    nothing redeems. Coupon-driven orders are lifted to the threshold of 50; other orders
+    redeem while valid when they reach it. Each redemption is paid in the hour of its purchase."""
+    n, sigma = 20_000, ResponseParams().basket_sigma
+    settings = EngineSettings(window_days=14, validity_days=1, instant_delivery=True,
+                              params=UNIT_PARAMS, sms_cost=0.05)  # fmt: skip
+    out = _unit_run(0.5, 0.4, 1.0, np.zeros(n, np.int64), settings, seed=4)
+    assert out.delivered.all() and not out.delivered_at.any()
+    t, value, driven = out.purchase_at, out.order_value, out.coupon_driven
+    assert (t[out.converted] < 14).all()
+    valid = out.converted & (t < 1)
+    later = out.converted & (t >= 1)
+    assert _within(valid.sum(), 1 - np.exp(-1.2), n)
+    assert _within(later.sum(), np.exp(-1.2) * (1 - np.exp(-0.2 * 13)), n)
+    assert stats.kstest(t[valid], stats.truncexpon(b=1.2, scale=1 / 1.2).cdf).pvalue > 1e-3
+    assert stats.kstest(t[later] - 1, stats.truncexpon(b=0.2 * 13, scale=5).cdf).pvalue > 1e-3
+    assert not driven[~valid].any() and _within(driven.sum(), 1 / 1.2, valid.sum())
+    # Lifted: a driven order below the threshold becomes exactly 50, P(order < 50) = 0.094.
+    assert (value[driven] >= 50).all()
+    below = stats.norm.cdf((np.log(0.5) + sigma**2 / 2) / sigma)
+    assert _within((value[driven] == 50).sum(), below, driven.sum())
+    assert np.array_equal(out.redeemed, valid & (driven | (value >= 50)))
+    assert np.array_equal(out.discount, np.where(out.redeemed, 10.0, 0.0))
+    assert (value[out.converted] > 0).all() and (value[~out.converted] == 0).all()
+    # Spend: every message at hour 0, each redemption in the hour of its purchase.
+    hour = np.floor(t[out.redeemed] * 24).astype(int)
+    expected = np.bincount(hour, minlength=14 * 24) * 10.0
+    expected[0] += 0.05 * n
+    assert np.allclose(out.spend_by_hour, expected)
+
+
+def test_a_coupon_delivered_late_is_valid_only_until_the_window_closes():
+    """A one-day window, coupons valid 7 days: 12,000 users who never buy take the gateway's
+    first 12 hours (1,000 an hour), the last 1,000 (u = 1 a day, no natural rate) get theirs at
+    hour 12, so they buy with probability 1 - exp(-0.5), and never after the window."""
+    n, idle = 13_000, 12_000
+    s = np.r_[np.zeros(idle), np.ones(n - idle)]
+    settings = EngineSettings(window_days=1, validity_days=7, sms_per_hour=1000,
+                              instant_delivery=True, params=UNIT_PARAMS)  # fmt: skip
+    out = _unit_run(0.0, 1.0, s, np.zeros(n, np.int64), settings, seed=5)
+    assert not out.converted[:idle].any() and (out.delivered_at[idle:] == 0.5).all()
+    assert _within(out.converted.sum(), 1 - np.exp(-0.5), n - idle)
+    assert (out.purchase_at[out.converted] < 1).all()
+    assert np.array_equal(out.redeemed, out.converted)  # no natural rate: all coupon-driven
+
+
+def test_a_slow_gateway_delivers_within_the_sending_hour_and_earlier_natural_orders_stand():
+    """100 messages an hour to 2,000 users who buy naturally at h0 = 3 a day (m = 1, no pull of
+    the coupon): each delivery falls at a uniform moment of its sending hour; a user who bought
+    before the coupon arrived keeps that order, unredeemed; the others buy at rate m h0 after
+    delivery and redeem while the coupon is valid when the order reaches 50."""
+    n, h0 = 2000, 3.0
+    out = _unit_run(h0, 1.0, 0.0, np.zeros(n, np.int64), EngineSettings(sms_per_hour=100), seed=6)
+    d, t = out.delivered_at, out.purchase_at
+    assert out.delivered.all()
+    assert np.array_equal(np.floor(d * 24), np.arange(n) // 100)
+    assert stats.kstest(d * 24 % 1, "uniform").pvalue > 1e-3
+    before = t < d
+    assert _within(before.sum(), 1 - np.exp(-h0 * d))
+    fresh = out.converted & ~before
+    assert stats.kstest(t[fresh] - d[fresh], "expon", args=(0, 1 / h0)).pvalue > 1e-3
+    assert not out.coupon_driven.any()
+    assert np.array_equal(out.redeemed, fresh & (t < d + 7) & (out.order_value >= 50))
+
+
+@pytest.mark.parametrize(
+    ("mode", "sent"), [("stop_issuing", 30), ("stop_honouring", 30), ("continue", 60)]
+)
+def test_messages_alone_spend_the_budget_in_the_hour_that_reaches_it(mode, sent):
+    """Ten messages an hour at 1 each to 60 users who never buy, budget 30: the third hour's
+    messages reach it exactly (30 >= 30), so it is spent at hour 2; the stopping modes send
+    nothing more, "continue" sends all six hours and keeps the first moment."""
+    settings = EngineSettings(window_days=1, sms_per_hour=10, sms_cost=1.0, budget=30.0,
+                              on_budget_spent=mode)  # fmt: skip
+    out = simulate_campaign(np.zeros(60), np.ones(60), np.zeros(60), np.full(60, 50.0),
+                            np.zeros(60, np.int64), HAND_MENU, settings,
+                            np.random.default_rng(0))  # fmt: skip
+    assert out.sent.sum() == sent and out.sent[:sent].all()
+    assert out.exhausted_at == 2 / 24
+    assert np.array_equal(
+        out.spend_by_hour, np.r_[np.full(sent // 10, 10.0), np.zeros(24 - sent // 10)]
+    )
+
+
+def test_a_campaign_that_sends_nothing_spends_nothing_even_of_a_zero_budget():
+    settings = EngineSettings(window_days=1, budget=0.0, on_budget_spent="stop_issuing")
+    out = _hand_run(0, settings)
+    assert out.exhausted_at is None and out.spend == 0
+    nobody = simulate_campaign(np.zeros(4), np.ones(4), np.ones(4), np.full(4, 50.0),
+                               np.full(4, -1), HAND_MENU, settings,
+                               np.random.default_rng(0))  # fmt: skip
+    assert nobody.exhausted_at is None and not nobody.sent.any() and nobody.spend == 0
+
+
+def test_a_redemption_that_lands_exactly_on_the_budget_is_paid():
+    """Budget 91 = 10 messages + 9 redemptions of 9: the ninth purchase reaches the budget
+    exactly and is paid; the tenth is declined (stop_honouring), and the budget ran out at its
+    moment (the same draws without a budget give the moment)."""
+    base = dict(window_days=1, validity_days=1, sms_per_hour=10, instant_delivery=True,
+                sms_cost=1.0)  # fmt: skip
+    out = _hand_run(10, EngineSettings(**base, budget=91.0, on_budget_spent="stop_honouring"))
+    free = _hand_run(10, EngineSettings(**base))
+    last = int(np.argmax(free.purchase_at))
+    assert out.converted.sum() == 9 and not out.converted[last]
+    assert out.spend == 91.0 and out.spend_by_hour[0] == 91.0
+    assert out.exhausted_at == pytest.approx(free.purchase_at[last], rel=1e-12)
+    assert out.exhausted_at != pytest.approx(np.sort(free.purchase_at)[-2], rel=1e-12)
+
+
+def test_every_hour_of_the_window_is_sent_and_settled():
+    """One message an hour for a day to 24 quick buyers: each hour pays its message and the
+    redemption of its purchase, the last hour's too."""
+    settings = EngineSettings(window_days=1, validity_days=1, sms_per_hour=1,
+                              instant_delivery=True, sms_cost=1.0)  # fmt: skip
+    out = _hand_run(24, settings)
+    assert out.converted.all() and out.redeemed.all()
+    assert np.array_equal(np.floor(out.purchase_at * 24), np.arange(24))
+    assert np.array_equal(out.spend_by_hour, np.full(24, 10.0))
+
+
+def test_simultaneous_purchases_are_paid_in_sending_order():
+    """Users 0-19 (who never buy) are sent at hour 0, users 20-39 at hour 1; the even ones of
+    those are so keen (sensitivity 1e300) that they buy at the very moment of delivery, 1/24
+    exactly, the odd ones seconds later. The budget (40 messages + 5 redemptions) pays the first
+    five even users in sending order; every other order is declined (stop_honouring). The
+    purchases at the start of hour 1 are paid in hour 1."""
+    n = 40
+    s = np.zeros(n)
+    s[20::2], s[21::2] = 1e300, 1e6
+    settings = EngineSettings(window_days=1, validity_days=1, sms_per_hour=20,
+                              instant_delivery=True, sms_cost=1.0, budget=40.0 + 5 * 9,
+                              on_budget_spent="stop_honouring")  # fmt: skip
+    out = simulate_campaign(np.zeros(n), np.ones(n), s, np.full(n, 50.0), np.zeros(n, np.int64),
+                            HAND_MENU, settings, np.random.default_rng(0))  # fmt: skip
+    assert np.array_equal(np.flatnonzero(out.converted), [20, 22, 24, 26, 28])
+    assert out.exhausted_at == 1 / 24
+    assert np.array_equal(out.spend_by_hour[:3], [20.0, 65.0, 0.0])
+
+
+def test_users_without_a_natural_rate_or_a_message_effect_raise_no_warnings():
+    """Rates of zero (no natural purchase, no purchase after the coupon) are infinite waits, not
+    floating-point warnings."""
+    n = 200
+    h0, m = np.r_[np.zeros(100), np.full(100, 2.0)], np.r_[np.ones(100), np.zeros(100)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = _unit_run(h0, m, 0.0, np.zeros(n, np.int64),
+                        EngineSettings(validity_days=1, params=UNIT_PARAMS))  # fmt: skip
+    assert not out.converted[:100].any()  # no rate at all
+    # m = 0: only natural purchases before the coupon arrived (within the first hour).
+    assert (out.purchase_at[out.converted] < out.delivered_at[out.converted]).all()
+
+
+def test_lost_messages_and_views_on_a_gateway_spreading_deliveries_over_the_hour():
+    """Half the messages fail (never delivered, never viewed); a delivered coupon is viewed
+    with probability 0.3; deliveries fall within their sending hour (200 an hour)."""
+    n = 4000
+    settings = EngineSettings(sms_per_hour=200, failure_rate=0.5, view_rate=0.3)
+    out = _unit_run(0.0, 1.0, 0.0, np.zeros(n, np.int64), settings, seed=9)
+    assert out.sent.all() and _within(out.delivered.sum(), 0.5, n)
+    d = out.delivered_at
+    assert np.isnan(d[~out.delivered]).all()
+    assert np.array_equal(np.floor(d[out.delivered] * 24), np.flatnonzero(out.delivered) // 200)
+    assert not out.viewed[~out.delivered].any()
+    assert _within(out.viewed.sum(), 0.3, out.delivered.sum())
+
+
+def test_after_the_coupon_expires_users_buy_at_the_messaged_rate_until_the_window_closes():
+    """A window of 2.5 days, coupons valid a day: 24,000 idle users fill the first 12 hours
+    (2,000 an hour), then 2,000 users with no coupon pull, h0 = 1 and m = 0.5, get theirs at
+    hour 12: they buy at rate 1 before it, at 0.5 while it is valid (day 0.5 to 1.5) and after
+    it (day 1.5 to 2.5), never later."""
+    idle, n = 24_000, 26_000
+    h0 = np.r_[np.zeros(idle), np.ones(n - idle)]
+    settings = EngineSettings(window_days=2.5, validity_days=1, sms_per_hour=2000,
+                              instant_delivery=True, params=UNIT_PARAMS)  # fmt: skip
+    out = _unit_run(h0, 0.5, 0.0, np.zeros(n, np.int64), settings, seed=10)
+    users, t = slice(idle, n), out.purchase_at[idle:]
+    assert (out.delivered_at[users] == 0.5).all()
+    assert _within((t < 0.5).sum(), 1 - np.exp(-0.5), n - idle)  # natural, before delivery
+    valid = (t >= 0.5) & (t < 1.5)
+    assert _within(valid.sum(), np.exp(-0.5) * (1 - np.exp(-0.5)), n - idle)
+    assert _within((t >= 1.5).sum(), np.exp(-1.0) * (1 - np.exp(-0.5)), n - idle)
+    assert (t[out.converted[users]] < 2.5).all()
+
+
+def test_an_infinite_natural_rate_buys_at_once_without_warnings():
+    """h0 = inf: the user buys at time 0, the very moment the coupon arrives (instant delivery),
+    so not before it: the order is made holding the coupon and redeems when it reaches the
+    threshold of 50 (baskets of 55: about half do). No floating-point warnings."""
+    n = 40
+    settings = EngineSettings(instant_delivery=True, params=UNIT_PARAMS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = simulate_campaign(np.full(n, np.inf), np.ones(n), np.ones(n), np.full(n, 55.0),
+                                np.zeros(n, np.int64), UNIT_MENU, settings,
+                                np.random.default_rng(13))  # fmt: skip
+    assert out.converted.all() and (out.purchase_at == 0).all()
+    reaches = out.order_value >= 50
+    assert reaches.any() and not reaches.all()
+    assert np.array_equal(out.redeemed, reaches)
+
+
+def test_a_natural_order_exactly_at_the_threshold_redeems():
+    """Orders of exactly the basket (no spread, sigma = 0) of 50, the threshold: a natural
+    purchase while the coupon is valid redeems, one after the validity does not."""
+    n = 400
+    params = ResponseParams(coupon_rate=2.0, discount_midpoint=0.1, basket_sigma=0.0)
+    settings = EngineSettings(validity_days=1, instant_delivery=True, params=params)
+    out = simulate_campaign(np.full(n, 0.5), np.ones(n), np.zeros(n), np.full(n, 50.0),
+                            np.zeros(n, np.int64), UNIT_MENU, settings,
+                            np.random.default_rng(11))  # fmt: skip
+    assert (out.order_value[out.converted] == 50).all()
+    valid = out.converted & (out.purchase_at < 1)
+    assert valid.sum() > 100 and (out.converted & ~valid).sum() > 100
+    assert np.array_equal(out.redeemed, valid)
+
+
+def test_a_redemption_days_after_delivery_is_paid_in_its_hour():
+    """Five users (u = 1 a day, no natural rate) redeem hours or days after delivery at hour 0,
+    hours apart: each redemption of 10 is paid in the hour of its purchase."""
+    settings = EngineSettings(validity_days=7, instant_delivery=True, params=UNIT_PARAMS,
+                              sms_cost=1.0)  # fmt: skip
+    out = _unit_run(0.0, 1.0, 1.0, np.zeros(5, np.int64), settings, seed=12)
+    assert out.redeemed.sum() >= 3
+    hour = np.floor(out.purchase_at[out.redeemed] * 24).astype(int)
+    assert len(set(hour)) == hour.size and hour.min() > 0
+    expected = np.bincount(hour, minlength=14 * 24) * 10.0
+    expected[0] += 5.0
+    assert np.array_equal(out.spend_by_hour, expected)
+
+
+def test_the_budget_counts_every_hour_of_spend():
+    """Ten quick buyers an hour for three hours, budget 255: hours 0-2 send 30 money of
+    messages and hours 0-1 redeem 20 x 9; at hour 2's purchases 210 are spent, so five more
+    fit (255) and the other five are declined (stop_honouring)."""
+    settings = EngineSettings(window_days=1, validity_days=1, sms_per_hour=10,
+                              instant_delivery=True, sms_cost=1.0, budget=255.0,
+                              on_budget_spent="stop_honouring")  # fmt: skip
+    out = _hand_run(30, settings)
+    assert out.converted[:20].all() and out.converted[20:].sum() == 5
+    assert out.spend == 255.0
+    assert np.array_equal(out.spend_by_hour[:4], [100.0, 100.0, 55.0, 0.0])
