@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,25 @@ def run_worlds(
                 world["world_s"] = time.perf_counter() - start
                 worlds.append(world)
     return worlds, time.perf_counter() - total, load_before, os.getloadavg()[0]
+
+
+def overlay_working_tree(clone: Path) -> None:
+    """Copy the working tree's changed and new files into the clone and commit them there.
+
+    The bugs are planted in the code and tests as they are now, committed or not.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--modified", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    for name in filter(None, listed.split("\0")):
+        source, target = ROOT / name, clone / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        elif target.exists():  # deleted in the working tree
+            target.unlink()
+    git = ["git", "-c", "user.name=planted", "-c", "user.email=planted@localhost"]
+    subprocess.run([*git, "add", "-A"], cwd=clone, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "working tree"], cwd=clone,
+                   check=True)  # fmt: skip

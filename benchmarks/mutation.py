@@ -38,8 +38,7 @@ import tomllib
 from collections import Counter
 from pathlib import Path
 
-from _common import ROOT, write_json
-from planted_bugs import overlay_working_tree
+from _common import ROOT, overlay_working_tree, write_json
 from rich.console import Console
 from rich.table import Table
 from scipy import stats

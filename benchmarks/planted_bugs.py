@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import ROOT, write_json
+from _common import ROOT, overlay_working_tree, write_json
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -157,28 +156,6 @@ def plant(clone: Path, bug: Bug) -> None:
         raise SystemExit(f"{bug.name}: the text to replace occurs {text.count(bug.old)} times "
                          f"in {bug.path}; update the bug to the current code")  # fmt: skip
     path.write_text(text.replace(bug.old, bug.new))
-
-
-def overlay_working_tree(clone: Path) -> None:
-    """Copy the working tree's changed and new files into the clone and commit them there.
-
-    The bugs are planted in the code and tests as they are now, committed or not.
-    """
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--modified", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    for name in filter(None, listed.split("\0")):
-        source, target = ROOT / name, clone / name
-        if source.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-        elif target.exists():  # deleted in the working tree
-            target.unlink()
-    git = ["git", "-c", "user.name=planted", "-c", "user.email=planted@localhost"]
-    subprocess.run([*git, "add", "-A"], cwd=clone, check=True)
-    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "working tree"], cwd=clone,
-                   check=True)  # fmt: skip
 
 
 def run_bug(clone: Path, bug: Bug) -> dict:
