@@ -389,6 +389,12 @@ def solve_dual(
     segments : HullSegments, optional
         ``problem``'s sorted hull segments, reused across budgets (budget-only problems); with
         them the price is read off the sorted segments instead of bracketed on a sample.
+
+    Notes
+    -----
+    Ties are broken by input order, with stable sorts only, so the plan is the same on every
+    machine: of users the plan values equally, the fill serves the earliest first and the
+    repair drops the earliest first (those served are one run of them, in input order).
     """
     start = time.perf_counter()
     constraints = constraints or Constraints()
@@ -415,6 +421,7 @@ def solve_dual(
             value=0.0,
             cost=0.0,
             upper_bound=0.0,
+            multipliers={r.name: 0.0 for r in rows},
             seconds=time.perf_counter() - start,
         )
     if constraints.budget_only:

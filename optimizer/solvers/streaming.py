@@ -74,6 +74,16 @@ class Chunk:
     cost: np.ndarray
     eligible: np.ndarray
 
+    def __post_init__(self) -> None:
+        m = self.user_id.shape[0] if np.ndim(self.user_id) == 1 else -1
+        shapes = {np.shape(a) for a in (self.value, self.cost, self.eligible)}
+        if m < 0 or len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[0] != m:
+            raise ValueError(
+                f"a chunk's arrays disagree: user_id {np.shape(self.user_id)}, value "
+                f"{np.shape(self.value)}, cost {np.shape(self.cost)}, eligible "
+                f"{np.shape(self.eligible)} (expected (m,) and three of (m, k))"
+            )
+
     @classmethod
     def of(cls, problem: CampaignProblem, rows: slice = slice(None)) -> Chunk:
         """The rows ``rows`` of ``problem`` (views, no copy)."""

@@ -307,3 +307,17 @@ def test_the_sample_multipliers_are_seeded(monkeypatch):
     constraints = Constraints(max_messages=40)
     runs = [sample_multipliers(problem, 0.5, 10.0, constraints, 1)[0].tolist() for _ in range(3)]
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_the_box_around_the_sample_multipliers():
+    """Known answers: a half-width relative to each multiplier, and for a multiplier of 0 a
+    reach of ``ZERO_REACH`` of its row's price scale (never below 0)."""
+    from optimizer.solvers.streamed_dual import ZERO_REACH, box_around
+
+    center = np.array([0.0, 2.0, 0.1])
+    unit = np.array([10.0, 10.0, 4.0])
+    _, lo, hi = box_around(center, unit, 0.5)
+    reach = [0.5 * ZERO_REACH * 10.0, 0.5 * 2.0, 0.5 * max(0.1, ZERO_REACH * 4.0)]
+    np.testing.assert_allclose(lo, [0.0, 1.0, 0.0])
+    np.testing.assert_allclose(hi, [reach[0], 3.0, 0.1 + reach[2]])
+    assert ZERO_REACH * 4.0 > 0.1  # the third row is reached by its scale, not its multiplier

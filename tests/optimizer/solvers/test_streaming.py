@@ -80,3 +80,45 @@ def test_an_empty_source_plans_nobody_at_no_cost():
     with pytest.raises(InputError, match="^scores: no users to plan$") as error:
         solve_dual_streamed(lambda: iter(()), 10.0, Constraints(max_messages=3))
     assert error.value.key == "scores"
+
+
+def test_the_bracket_widens_by_doubling_up_and_halving_down():
+    """Known answers of :func:`widened`: a high price that still overspends moves the bracket
+    up to twice it (at least the floor); a low price that underspends halves (to 0 below
+    1e-12); a bracket whose ends straddle the budget holds."""
+    from optimizer.solvers.streaming import PassPart, widened
+
+    def part(cost_lo: float, cost_hi: float) -> PassPart:
+        empty = Chunk(np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros((0, 2)),
+                      np.zeros((0, 2), bool))  # fmt: skip
+        return PassPart(np.array([cost_lo, cost_hi]), np.zeros(2), empty, np.zeros(0, np.int64))
+
+    assert widened(part(12.0, 11.0), 10.0, (0.4, 0.8), 0.1) == (0.8, 1.6)
+    assert widened(part(12.0, 11.0), 10.0, (0.01, 0.02), 0.5) == (0.02, 0.5)
+    assert widened(part(9.0, 8.0), 10.0, (0.4, 0.8), 0.1) == (0.2, 0.4)
+    assert widened(part(9.0, 8.0), 10.0, (1e-13, 0.8), 0.1) == (0.0, 1e-13)
+    assert widened(part(9.0, 8.0), 10.0, (0.0, 0.8), 0.1) is None  # price 0: all it can spend
+    assert widened(part(10.5, 9.5), 10.0, (0.4, 0.8), 0.1) is None
+
+
+def test_a_chunk_refuses_arrays_that_disagree():
+    ok = dict(user_id=np.arange(3), value=np.zeros((3, 2)), cost=np.zeros((3, 2)),
+              eligible=np.ones((3, 2), bool))  # fmt: skip
+    Chunk(**ok)
+    for name, bad in (("user_id", np.arange(4)), ("value", np.zeros((3, 3))),
+                      ("cost", np.zeros(3)), ("eligible", np.ones((2, 2), bool))):  # fmt: skip
+        with pytest.raises(ValueError, match="a chunk's arrays disagree"):
+            Chunk(**{**ok, name: bad})
+
+
+@pytest.mark.parametrize("sample_users", [0, 1, 2])
+def test_a_sample_of_one_user_still_ends_on_the_exact_hull(sample_users):
+    """The smallest samples give a poor bracket, which the passes widen until it holds: the
+    bound is the hull's all the same."""
+    problem = random_problem(np.random.default_rng(13), 3_000, MENU, "conversions")
+    source, _ = _source(problem, 700)
+    budget = 0.2 * float(np.where(problem.value > 0, problem.cost, 0).max(axis=1).sum())
+    found = solve_budget_streamed(source, budget, sample_users=sample_users, keep=True)
+    hull = solve_hull(problem, budget)
+    assert found.upper_bound == pytest.approx(hull.upper_bound, rel=1e-9)
+    assert found.cost <= budget * (1 + 1e-9) and found.passes >= 2
