@@ -155,6 +155,7 @@ def run_group(
     share: float = 1.0,
     working_tree: bool = False,
     names: tuple[str, ...] = (),
+    seed: int = 17,
 ) -> list[dict]:
     """Mutate one group in a scratch clone; one row per module.
 
@@ -162,6 +163,8 @@ def run_group(
     of the score, reported with its 95% interval) for the groups whose tests take minutes.
     ``working_tree``: judge the code and tests as they are now, committed or not.
     ``names``: run only the mutants matching these patterns (``fnmatch``).
+    ``seed``: the sample's seed; a fresh seed gives an estimate independent of the mutants the
+    tests were written against (a sample's survivors, once killed, bias that sample upward).
     """
     modules, tests = GROUPS[name]
     clone = work / name
@@ -182,9 +185,9 @@ def run_group(
         "MKL_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
     }
-    chosen = _sample(clone, mutmut, env, share, seed=17) if share < 1 else []
+    chosen = _sample(clone, mutmut, env, share, seed) if share < 1 else []
     if names:  # only these mutants (fnmatch patterns), to check that new tests kill them
-        _sample(clone, mutmut, env, 0.0, seed=17)  # generates the mutants' list
+        _sample(clone, mutmut, env, 0.0, seed)  # generates the mutants' list
         listed = [m for meta in (clone / "mutants").rglob("*.meta")
                   for m in json.loads(meta.read_text()).get("exit_code_by_key", {})]  # fmt: skip
         chosen = [m for m in listed if any(fnmatch.fnmatch(m, pattern) for pattern in names)]
@@ -232,6 +235,7 @@ def run_group(
             "equivalent": c["equivalent"],
             "score": (c["killed"] + c["timeout"]) / judged if judged else float("nan"),
             "sampled_share": share,
+            "sample_seed": seed if share < 1 else None,
             "score_95": _wilson(c["killed"] + c["timeout"], judged) if share < 1 else None,
             "survivors": {m: changes[m] for m in sorted(survivors.get(module, []))},
             "equivalents": dict(sorted(equivalents.get(module, {}).items())),
@@ -261,6 +265,7 @@ def main() -> None:
                         help="only these mutants (fnmatch patterns of mutmut's names)")  # fmt: skip
     parser.add_argument("--sample", type=float, default=1.0,
                         help="share of each module's mutants to run (seeded; 1: all)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=17, help="seed of the --sample draw")
     parser.add_argument(
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "mutation.json"
     )
@@ -272,7 +277,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="couponopt-mutation-") as work:
         for name in args.groups.split(","):
             rows += run_group(name.strip(), Path(work), console, args.sample, args.working_tree,
-                              tuple(args.mutants))  # fmt: skip
+                              tuple(args.mutants), args.seed)  # fmt: skip
     table = Table(title="Mutation score (mutmut): (killed + timeout) / (mutants - equivalent)")
     columns = ("module", "mutants", "killed", "timeout", "survived", "no tests", "equivalent")
     for column in (*columns, "score"):

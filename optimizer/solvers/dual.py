@@ -168,11 +168,6 @@ class _SmoothedDual:
     def lam(self, y: np.ndarray) -> np.ndarray:
         return y * self.vscale / self.ascale
 
-    def hard(self, lam: np.ndarray) -> float:
-        """Unsmoothed dual value ``D(lam)`` (objective units)."""
-        _, score = _argmax_choice(_reduced(self.value, self.rows, lam))
-        return float(score.sum() + lam @ self.rhs)
-
     def __call__(self, y: np.ndarray, tau: float) -> tuple[float, np.ndarray]:
         lam = self.lam(y)
         r = _reduced(self.value, self.rows, lam) / self.vscale

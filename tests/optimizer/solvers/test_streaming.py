@@ -122,3 +122,31 @@ def test_a_sample_of_one_user_still_ends_on_the_exact_hull(sample_users):
     hull = solve_hull(problem, budget)
     assert found.upper_bound == pytest.approx(hull.upper_bound, rel=1e-9)
     assert found.cost <= budget * (1 + 1e-9) and found.passes >= 2
+
+
+def test_options_at_each_price_against_a_plain_recount(monkeypatch):
+    """Every user's option and each price's totals, recounted user by user; the kernel works
+    in blocks of 7 users here, so the totals add up across blocks."""
+    import optimizer.solvers.streaming as streaming
+
+    monkeypatch.setattr(streaming, "KERNEL_ROWS", 7)
+    rng = np.random.default_rng(9)
+    m, k = 50, 4
+    value, cost = rng.normal(0.2, 0.5, (m, k)), rng.uniform(0.1, 2.0, (m, k))
+    eligible = rng.random((m, k)) < 0.8
+    prices = (0.0, 0.3, 2.0)
+    choice, total_cost, total_value = streaming.options_at(
+        Chunk(np.arange(m), value, cost, eligible), prices
+    )
+    for side, lam in enumerate(prices):
+        spent = gained = 0.0
+        for i in range(m):
+            scores = [(value[i, j] - lam * cost[i, j], j) for j in range(k)
+                      if eligible[i, j] and value[i, j] > 0]  # fmt: skip
+            best = max(scores, key=lambda s: s[0], default=(0.0, -1))  # ties: the lower j
+            j = best[1] if best[0] > 0 else -1
+            assert choice[side, i] == j, (lam, i)
+            if j >= 0:
+                spent, gained = spent + cost[i, j], gained + value[i, j]
+        assert total_cost[side] == pytest.approx(spent)
+        assert total_value[side] == pytest.approx(gained)
