@@ -286,7 +286,8 @@ def violations(
     """Rows that ``choice`` breaks: ``(name, usage, rhs)`` each.
 
     A row is broken when its usage exceeds ``rhs`` by more than ``tolerance`` relative to the
-    row's scale (the rhs, or the largest single term for homogeneous rows).
+    row's scale: the rhs (at least 1), or for homogeneous rows (rhs 0, the segment shares) the
+    total size of the plan's terms, whose signs cancel in the sum.
     """
     out = []
     chosen = np.flatnonzero(choice >= 0)

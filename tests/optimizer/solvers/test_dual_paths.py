@@ -3,6 +3,8 @@ sending, the polish's report, ties broken by input order, and the MILP's wiring.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,80 @@ def test_without_a_milp_solver_the_error_says_what_to_install(monkeypatch):
     with pytest.raises(InputError) as error:
         milp_solver()
     assert str(error.value) == "no MILP solver for PuLP: install highspy (pip install highspy)"
+
+
+def test_the_solvers_raise_no_warning():
+    """A plan with every kind of row, solved without a single warning (a misspelt optimiser
+    option or an unguarded 0/0 would print one to the user)."""
+    problem, budget, constraints = random_instance(np.random.default_rng(2), "all", MENU, 800, 801)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = solve_dual(problem, budget, constraints)
+        exact = solve_milp(problem, budget, constraints, gap=1e-3, time_limit=30)
+    assert found.upper_bound >= exact.value - 1e-9 * abs(exact.value)
+
+
+def test_the_milp_solver_is_highs_when_installed_with_its_limits(monkeypatch):
+    import pulp
+
+    solver = milp_solver(time_limit=7.0, gap=0.03)
+    assert "HiGHS" in pulp.listSolvers(onlyAvailable=True)  # highspy is a dependency
+    assert isinstance(solver, pulp.HiGHS) and solver.threads == 1
+    assert solver.timeLimit == 7.0 and solver.gapRel == 0.03 and not solver.msg
+    # Without HiGHS, PuLP's bundled CBC with the same limits.
+    monkeypatch.setattr(pulp, "listSolvers", lambda onlyAvailable=False: ["PULP_CBC_CMD"])
+    with warnings.catch_warnings():  # PuLP 3 deprecates its bundled CBC for 4.0
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cbc = milp_solver(time_limit=7.0, gap=0.03)
+    assert isinstance(cbc, pulp.PULP_CBC_CMD) and cbc.timeLimit == 7.0
+    assert cbc.optionsDict["gapRel"] == 0.03 and not cbc.msg
+
+
+def test_nothing_eligible_is_proven_optimal_at_zero():
+    n = 5
+    problem = random_problem(np.random.default_rng(3), n, MENU)
+    problem.eligible[:] = False
+    sol = solve_milp(problem, 10.0)
+    assert sol.status == "Optimal" and sol.choice.tolist() == [-1] * n
+    assert (sol.value, sol.cost, sol.upper_bound) == (0.0, 0.0, 0.0)
+
+
+def test_the_budget_solve_reads_the_problem_in_chunks(monkeypatch):
+    """Chunks of 97 users: the same plan and bound as the in-memory hull."""
+    import optimizer.solvers.budget as budget_module
+    from optimizer.solvers.hull import solve_hull
+
+    monkeypatch.setattr(budget_module, "CHUNK_ROWS", 97)
+    problem = random_problem(np.random.default_rng(19), 1_000, MENU, "profit")
+    budget = 0.3 * float(np.where(problem.value > 0, problem.cost, 0).max(axis=1).sum())
+    found = solve_budget(problem, budget, sample_users=200)
+    hull = solve_hull(problem, budget)
+    assert found.upper_bound == pytest.approx(hull.upper_bound, rel=1e-9)
+    assert found.choice.shape == (1_000,) and found.cost <= budget * (1 + 1e-9)
+    on = np.flatnonzero(found.choice >= 0)
+    assert float(problem.value[on, found.choice[on]].sum()) == pytest.approx(found.value)
+
+
+def test_the_polish_re_optimises_the_least_decided_users(monkeypatch):
+    """The core is the users whose two best reduced values (nothing counts as 0) are closest:
+    here users 4 and 1 (margins 0.05 and 0.5), sent to the MILP in input order."""
+    from optimizer.solvers.constraints import LinearRow
+    from optimizer.solvers.dual import _polish
+
+    value = np.array([[3.0, 0.5], [1.1, 0.6], [0.2, 2.9], [-1.0, 4.0], [0.55, 0.5], [2.0, -1.0]])
+    cost = np.ones((6, 2))
+    rows = [LinearRow("budget", 3.0, entry=cost)]
+    # Reduced at lam 0.5: [2.5, 0], [0.6, 0.1], [-0.3, 2.4], [-1.5, 3.5], [0.05, 0], [1.5, -1.5]
+    # -> margins 2.5, 0.5, 2.4, 3.5, 0.05, 1.5: the two least decided are users 4 and 1.
+    seen = []
+    real = milp.solve_rows
+
+    def spy(sub_value, *args, **kwargs):
+        seen.append(sub_value.copy())
+        return real(sub_value, *args, **kwargs)
+
+    monkeypatch.setattr(milp, "solve_rows", spy)
+    choice = np.array([0, -1, 1, 1, -1, -1])
+    _, size = _polish(value, rows, np.array([0.5]), choice, 2, 5.0, 1e-9)
+    assert size == 2
+    np.testing.assert_array_equal(seen[0], value[[1, 4]])

@@ -153,6 +153,6 @@ def test_a_block_of_users_with_nothing_worth_sending(monkeypatch):
     value = np.array([[-1.0, -2.0], [-0.5, -1.0], [3.0, 4.0], [4.0, -1.0]])
     cost = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [2.0, 9.0]])
     seg = hull_of(value, cost)
-    assert seg.user.dtype == np.int64
+    assert seg.user.dtype == np.int64 and seg.to_option.dtype == np.int16
     assert _segments(seg) == [(2, 0, 1.0, 3.0), (3, 0, 2.0, 4.0), (2, 1, 1.0, 1.0)]
     assert greedy_choice(seg, 4, 2.0).tolist() == [-1, -1, 1, -1]

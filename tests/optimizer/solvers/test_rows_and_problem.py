@@ -8,7 +8,14 @@ import pytest
 
 from optimizer.errors import InputError
 from optimizer.io.menu import Denomination, Menu
-from optimizer.solvers.constraints import Constraints, LinearRow, SegmentShare, repair_plan
+from optimizer.solvers.constraints import (
+    Constraints,
+    LinearRow,
+    SegmentShare,
+    linear_rows,
+    repair_plan,
+    violations,
+)
 from optimizer.solvers.problem import build_problem
 from simulator.scenario import Scenario
 
@@ -89,9 +96,10 @@ def test_a_row_with_user_and_option_factors_against_a_double_loop():
         (LinearRow("r", 1.0, option=option), np.repeat(option[None, :], n, axis=0)),
     ):
         np.testing.assert_allclose(row.matrix(n, k), coeffs)
-        reduced = np.ones((n, k))
-        row.subtract(reduced, 0.5)
-        np.testing.assert_allclose(reduced, 1.0 - 0.5 * coeffs)
+        for multiplier in (0.0, 0.5, 1.0):
+            reduced = np.ones((n, k))
+            row.subtract(reduced, multiplier)
+            np.testing.assert_allclose(reduced, 1.0 - multiplier * coeffs)
         rows, cols = np.array([4, 0, 2]), np.array([1, 2, 0])
         np.testing.assert_allclose(row.at(rows, cols), [coeffs[4, 1], coeffs[0, 2], coeffs[2, 0]])
         weights = rng.uniform(size=(n, k))
@@ -154,3 +162,38 @@ def test_incremental_gmv_of_chosen_entries_with_a_treatment_worth_its_own_value(
             lift = p[i, 1] - p0[i]
             expected.append(lift * basket[i] + max(lift, 0.0) * max(20.0 - basket[i], 0.0))
     np.testing.assert_allclose(problem.gmv_uplift_at(rows, options), expected)
+
+
+def test_only_the_bounds_that_restrict_get_a_row():
+    """A minimum share of 0 and a maximum of 1 restrict nothing: no row for them."""
+    problem = _problem()
+    shares = (SegmentShare("a", 0.0, 0.5), SegmentShare("b", 0.2, 1.0))
+    rows = linear_rows(problem, 5.0, Constraints(segment_shares=shares))
+    assert [r.name for r in rows] == ["budget", "segment_max:a", "segment_min:b"]
+
+
+def test_a_row_no_plan_can_keep_repairs_to_the_empty_plan():
+    """A row broken by the empty plan too (rhs < 0, as a core's share row may be): every user
+    is dropped, and the plan is the empty one (-1 each), never another value."""
+    rows = [LinearRow("segment_min:a", -1.0, option=np.ones(2))]
+    kept = repair_plan(np.array([0, 1, 1, 0]), rows, np.arange(4.0))
+    assert kept.tolist() == [-1, -1, -1, -1]
+
+
+def test_a_share_rows_tolerance_grows_with_its_terms():
+    """A homogeneous row (rhs 0) sums terms of both signs over many users: it is broken only
+    beyond 1e-6 of the terms' total size, not 1e-6 in absolute terms."""
+    n = 1000
+    user = np.where(np.arange(n) % 2 == 0, 0.5, -0.5)
+    choice = np.zeros(n, dtype=np.int64)
+    for excess, broken in ((1e-5, False), (1e-2, True)):
+        row = LinearRow("segment_min:a", 0.0, user=user + np.r_[excess, np.zeros(n - 1)])
+        assert bool(violations(choice, [row])) is broken, excess
+
+
+def test_probabilities_of_any_float_width_become_float64():
+    p0 = np.array([0.1, 0.2], dtype=np.float32)
+    p = np.full((2, len(MENU)), 0.3, dtype=np.float32)
+    problem = build_problem([1, 2], p0, p, MENU)
+    assert problem.p0.dtype == np.float64 and problem.p.dtype == np.float64
+    assert problem.value.dtype == np.float64

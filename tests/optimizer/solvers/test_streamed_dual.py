@@ -321,3 +321,48 @@ def test_the_box_around_the_sample_multipliers():
     np.testing.assert_allclose(lo, [0.0, 1.0, 0.0])
     np.testing.assert_allclose(hi, [reach[0], 3.0, 0.1 + reach[2]])
     assert ZERO_REACH * 4.0 > 0.1  # the third row is reached by its scale, not its multiplier
+
+
+def test_passes_are_the_calls_of_the_source_and_the_rule_gives_int16():
+    """The reported passes are the times the source was read (the sample's included), and the
+    rule's options are int16 like the kept plan."""
+    rng = np.random.default_rng(6)
+    problem, budget, constraints = random_instance(rng, "caps", MENU, 6_000, 6_001)
+    plain = _source(problem, 1_500)
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return plain()
+
+    found = solve_dual_streamed(counted, budget, constraints, sample_users=1_000, keep=True)
+    assert found.passes == len(calls) and found.passes >= 2
+    ruled = found.choose(problem)
+    assert ruled.dtype == np.int16 and ruled.shape == (problem.n_users,)
+    np.testing.assert_array_equal(ruled, found.choice)
+
+
+def test_the_error_without_a_certified_plan_names_the_passes():
+    from optimizer.solvers.streamed_dual import BOX_ROUNDS, no_certified_plan
+
+    error = no_certified_plan()
+    assert error.key == "constraints"
+    assert str(error) == (
+        f"constraints: the streamed solve found no certified plan in {BOX_ROUNDS} passes (the "
+        "rows may leave no feasible plan); plan in memory"
+    )
+
+
+def test_nobody_sendable_is_the_empty_plan_without_a_warning():
+    """Every option ineligible: the sample has no coefficient to scale a row by, and the solve
+    certifies the empty plan without a numpy warning."""
+    import warnings
+
+    problem = random_problem(np.random.default_rng(1), 3_000, MENU, "conversions")
+    problem.eligible[:] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = solve_dual_streamed(_source(problem, 1_000), 100.0, Constraints(max_messages=50),
+                                    sample_users=500, keep=True)  # fmt: skip
+    assert (found.value, found.cost, found.upper_bound) == (0.0, 0.0, 0.0)
+    assert (found.choice == -1).all()

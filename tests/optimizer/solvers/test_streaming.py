@@ -150,3 +150,39 @@ def test_options_at_each_price_against_a_plain_recount(monkeypatch):
                 spent, gained = spent + cost[i, j], gained + value[i, j]
         assert total_cost[side] == pytest.approx(spent)
         assert total_value[side] == pytest.approx(gained)
+
+
+def test_the_uniform_sample_is_the_users_with_the_smallest_keys():
+    """Recounted from the definition: each part's users draw keys from ``(seed, part)``; the
+    sample is the ``size`` users of smallest key, however often the kept set was pruned."""
+    from optimizer.solvers.streaming import uniform_sample
+
+    parts = [np.arange(lo, lo + 37) for lo in range(0, 37 * 9, 37)]
+    for size, seed in ((5, 0), (20, 3), (50, 4)):
+        kept, n = uniform_sample(iter(parts), size, seed, len, lambda a, r: a[r], np.concatenate)
+        keys = np.concatenate([np.random.default_rng([seed, i]).random(p.size)
+                               for i, p in enumerate(parts)])  # fmt: skip
+        assert n == 37 * 9
+        assert sorted(kept.tolist()) == sorted(np.argsort(keys)[:size].tolist())
+
+
+def test_a_good_sample_brackets_the_price_at_the_first_pass():
+    """A sample of 2,000 of 20,000 users brackets the budget's price: one pass over the source
+    after the sample's, whatever the seed, and a core of a minority of the users."""
+    problem = random_problem(np.random.default_rng(17), 20_000, MENU, "gmv")
+    source, _ = _source(problem, 4_000)
+    for share in (0.1, 0.4):
+        budget = share * float(np.where(problem.value > 0, problem.cost, 0).max(axis=1).sum())
+        for seed in range(4):
+            found = solve_budget_streamed(source, budget, sample_users=2_000, seed=seed)
+            assert found.passes == 2, (share, seed)
+            assert found.core_users < 0.5 * problem.n_users
+
+
+def test_the_chunk_error_shows_every_shape():
+    with pytest.raises(ValueError) as error:
+        Chunk(np.arange(3), np.zeros((3, 2)), np.zeros((3, 2)), np.ones((2, 2), bool))
+    assert str(error.value) == (
+        "a chunk's arrays disagree: user_id (3,), value (3, 2), cost (3, 2), eligible (2, 2) "
+        "(expected (m,) and three of (m, k))"
+    )
