@@ -225,3 +225,21 @@ def test_the_polish_re_optimises_the_least_decided_users(monkeypatch):
     _, size = _polish(value, rows, np.array([0.5]), choice, 2, 5.0, 1e-9)
     assert size == 2
     np.testing.assert_array_equal(seen[0], value[[1, 4]])
+
+
+def test_the_fill_offers_each_user_their_best_option_of_positive_value():
+    """User 0's best reduced option is worth nothing (value 0); the fill still offers them
+    their best option of positive value (1, worth 0.1 at cost 1.1), which fits the budget
+    the repaired plan leaves. Found by a search over small instances (seed 51)."""
+    from optimizer.solvers.constraints import LinearRow
+    from optimizer.solvers.dual import solve_dual_rows
+
+    value = np.array([[0.0, 0.1, 0.1], [1.5, 0.0, 1.5], [0.0, 0.0, 0.0], [1.8, 0.0, 0.0],
+                      [1.4, 0.5, 2.0]])  # fmt: skip
+    cost = np.array([[0.7, 1.1, 1.3], [1.7, 0.1, 1.5], [0.7, 0.5, 0.2], [1.1, 1.4, 2.0],
+                     [0.6, 2.0, 1.1]])  # fmt: skip
+    rows = [LinearRow("budget", 3.632178788680736, entry=cost),
+            LinearRow("messages", 4.0, option=np.ones(3))]  # fmt: skip
+    found = solve_dual_rows(value, rows, polish_gap=np.inf)
+    assert found.choice.tolist() == [1, -1, -1, 0, 2]
+    assert found.value == pytest.approx(3.9) and found.cost == pytest.approx(1.1 + 1.1 + 1.1)
