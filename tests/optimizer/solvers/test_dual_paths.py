@@ -3,6 +3,7 @@ sending, the polish's report, ties broken by input order, and the MILP's wiring.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -36,7 +37,9 @@ def test_large_budget_only_problems_take_the_bracketed_budget_solve(monkeypatch)
 
     monkeypatch.setattr(dual, "solve_budget", spy)
     for seed in (0, 5):
+        start = time.perf_counter()
         found = solve_dual(problem, budget, seed=seed)
+        wall = time.perf_counter() - start
         args, kwargs = asked[-1]
         assert args[0] is problem and args[1:] == (budget,) and kwargs == {"seed": seed}
         direct = solve_budget(problem, budget, seed=seed)
@@ -45,7 +48,7 @@ def test_large_budget_only_problems_take_the_bracketed_budget_solve(monkeypatch)
             direct.value, direct.cost, direct.upper_bound
         )  # fmt: skip
         assert found.multipliers == {"budget": direct.price} and found.core_users == 0
-        assert found.cost <= budget * (1 + 1e-9) and found.seconds > 0
+        assert found.cost <= budget * (1 + 1e-9) and 0 < found.seconds <= wall
         # Recounted from the problem's arrays.
         on = np.flatnonzero(found.choice >= 0)
         assert float(problem.value[on, found.choice[on]].sum()) == pytest.approx(found.value)
@@ -243,3 +246,67 @@ def test_the_fill_offers_each_user_their_best_option_of_positive_value():
     found = solve_dual_rows(value, rows, polish_gap=np.inf)
     assert found.choice.tolist() == [1, -1, -1, 0, 2]
     assert found.value == pytest.approx(3.9) and found.cost == pytest.approx(1.1 + 1.1 + 1.1)
+
+
+def test_options_worth_nothing_are_not_sent_even_when_free_of_any_price():
+    """No row binds (price 0): each user gets their best option of positive value; a user
+    whose best is worth exactly 0 gets nothing (it would cost a message for no gain)."""
+    from optimizer.solvers.constraints import LinearRow
+    from optimizer.solvers.dual import solve_dual_rows
+
+    value = np.array([[0.0, -0.5], [0.4, 0.0], [0.0, 0.0]])
+    rows = [LinearRow("budget", 100.0, entry=np.ones((3, 2)))]
+    found = solve_dual_rows(value, rows, polish_gap=np.inf)
+    assert found.choice.tolist() == [-1, 0, -1] and found.choice.dtype == np.int16
+    assert found.cost == 1.0 and found.value == pytest.approx(0.4)
+
+
+def test_the_budgets_price_is_the_lp_shadow_price():
+    """Budget only: the reported multiplier is the LP relaxation's shadow price of the
+    budget, from SciPy's HiGHS on the LP written out here."""
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix, identity, kron, vstack
+
+    problem = random_problem(np.random.default_rng(23), 300, MENU, "gmv")
+    n, k = problem.value.shape
+    one_each = kron(identity(n), np.ones((1, k)))
+    for share in (0.1, 0.35):
+        budget = share * float(np.where(problem.value > 0, problem.cost, 0).max(axis=1).sum())
+        lp = linprog(-problem.value.ravel(),
+                     A_ub=vstack([csr_matrix(problem.cost.ravel()[None, :]), one_each]),
+                     b_ub=np.r_[budget, np.ones(n)], bounds=(0, 1), method="highs")  # fmt: skip
+        start = time.perf_counter()
+        found = solve_dual(problem, budget)
+        wall = time.perf_counter() - start
+        assert found.multipliers["budget"] == pytest.approx(-lp.ineqlin.marginals[0], rel=1e-6)
+        assert found.upper_bound == pytest.approx(-lp.fun, rel=1e-9)
+        assert 0 < found.seconds <= wall
+
+
+def test_the_smoothed_duals_gradient_is_its_derivative():
+    """The gradient of the smoothed dual against central differences, on rows of very
+    different scales (money in the hundreds, a message count, a share row)."""
+    from scipy.optimize import approx_fprime
+
+    from optimizer.solvers.constraints import linear_rows
+    from optimizer.solvers.dual import _masked_values, _SmoothedDual
+
+    problem = random_problem(np.random.default_rng(29), 120, MENU, "profit")
+    problem.cost *= 100.0
+    constraints = Constraints(max_messages=30, min_roi=0.5)
+    rows = linear_rows(problem, 800.0, constraints)
+    dual = _SmoothedDual(_masked_values(problem, constraints), rows)
+    assert dual.ascale.max() / dual.ascale.min() > 50  # the scales really differ
+    for y in (np.array([0.2, 0.1, 0.05]), np.array([0.01, 0.5, 0.3])):
+        _, grad = dual(y, 0.03)
+        numeric = approx_fprime(y, lambda x: dual(x, 0.03)[0], 1e-7)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-7)
+
+
+def test_the_value_scale_of_small_values_is_the_largest_value():
+    from optimizer.solvers.constraints import LinearRow
+    from optimizer.solvers.dual import _SmoothedDual
+
+    value = np.array([[0.3, -0.1], [0.05, 0.2]])
+    dual = _SmoothedDual(value, [LinearRow("budget", 1.0, entry=np.ones((2, 2)))])
+    assert dual.vscale == 0.3

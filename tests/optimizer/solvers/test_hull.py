@@ -154,5 +154,27 @@ def test_a_block_of_users_with_nothing_worth_sending(monkeypatch):
     cost = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [2.0, 9.0]])
     seg = hull_of(value, cost)
     assert seg.user.dtype == np.int64 and seg.to_option.dtype == np.int16
+    assert seg.rank.dtype == np.int8  # one byte a segment at millions of users
     assert _segments(seg) == [(2, 0, 1.0, 3.0), (3, 0, 2.0, 4.0), (2, 1, 1.0, 1.0)]
     assert greedy_choice(seg, 4, 2.0).tolist() == [-1, -1, 1, -1]
+
+
+def test_the_fill_takes_a_users_next_segment_in_the_next_round():
+    """User 0's only segment (cost 3) does not fit 2.5, so the prefix is empty. The fill takes
+    user 1's first segment (cost 1) in round one and its second (cost 1 more) in round two."""
+    value = np.array([[9.0, -1.0], [2.0, 3.0]])
+    cost = np.array([[3.0, 100.0], [1.0, 2.0]])
+    seg = hull_of(value, cost)
+    assert _segments(seg) == [(0, 0, 3.0, 9.0), (1, 0, 1.0, 2.0), (1, 1, 1.0, 1.0)]
+    assert greedy_choice(seg, 2, 2.5).tolist() == [-1, 1]
+    assert greedy_choice(seg, 2, 1.5).tolist() == [-1, 0]
+
+
+def test_a_free_first_option_starts_the_users_hull():
+    """Option 0 costs nothing and is worth 0.5: it is the user's start (free value), and the
+    only segment goes from it to option 1."""
+    seg = hull_of(np.array([[0.5, 1.0]]), np.array([[0.0, 2.0]]))
+    assert seg.free_value == 0.5 and seg.free_choice.tolist() == [0]
+    assert _segments(seg) == [(0, 1, 2.0, 0.5)]
+    assert greedy_choice(seg, 1, 0.0).tolist() == [0]
+    assert greedy_choice(seg, 1, 2.0).tolist() == [1]

@@ -197,3 +197,44 @@ def test_probabilities_of_any_float_width_become_float64():
     problem = build_problem([1, 2], p0, p, MENU)
     assert problem.p0.dtype == np.float64 and problem.p.dtype == np.float64
     assert problem.value.dtype == np.float64
+
+
+def test_a_rows_tolerance_is_relative_to_its_rhs():
+    """A budget of ten million broken by one unit is within rounding (1e-6 of the rhs); by a
+    hundred it is broken."""
+    choice = np.zeros(2, dtype=np.int64)
+    for over, broken in ((1.0, False), (100.0, True)):
+        row = LinearRow("budget", 1e7, entry=np.array([[5e6], [5e6 + over]]))
+        assert bool(violations(choice, [row])) is broken, over
+
+
+def test_a_bad_segment_share_names_its_key():
+    with pytest.raises(InputError) as error:
+        SegmentShare("a", 0.6, 0.4)
+    assert error.value.key == "constraints.segment_shares"
+    assert str(error.value) == (
+        "constraints.segment_shares: segment share of 'a' needs 0 <= min <= max <= 1 "
+        "(got min 0.6, max 0.4)"
+    )
+
+
+def test_the_expected_cost_with_a_redemption_model():
+    """``sms + p r f + p c`` per option, recounted entry by entry (f face value, c the cost per
+    conversion); baskets of any float width become float64."""
+    menu = Menu(
+        denomination=(
+            Denomination(name="a", face_value=5.0, threshold=20.0),
+            Denomination(name="b", face_value=10.0, threshold=50.0, conversion_cost=0.5),
+        )
+    )
+    p0 = np.array([0.05, 0.1])
+    p = np.array([[0.1, 0.2], [0.3, 0.15]])
+    redeem = np.array([[0.5, 0.9], [0.2, 1.0]])
+    basket = np.array([30.0, 60.0], dtype=np.float32)
+    problem = build_problem(np.arange(2), p0, p, menu, objective="gmv", basket=basket,
+                            sms_cost=0.04, redeem=redeem)  # fmt: skip
+    faces, per_conversion = (5.0, 10.0), (0.0, 0.5)
+    expected = [[0.04 + p[i, j] * redeem[i, j] * faces[j] + p[i, j] * per_conversion[j]
+                 for j in range(2)] for i in range(2)]  # fmt: skip
+    np.testing.assert_allclose(problem.cost, expected, rtol=1e-6)
+    assert problem.basket.dtype == np.float64

@@ -186,3 +186,40 @@ def test_the_chunk_error_shows_every_shape():
         "a chunk's arrays disagree: user_id (3,), value (3, 2), cost (3, 2), eligible (2, 2) "
         "(expected (m,) and three of (m, k))"
     )
+
+
+def test_a_source_that_miscounts_is_refused_in_one_line():
+    from optimizer.solvers import Constraints
+    from optimizer.solvers.streamed_dual import solve_dual_streamed
+
+    problem = random_problem(np.random.default_rng(2), 300, MENU, "conversions")
+    source, _ = _source(problem, 100)
+    with pytest.raises(ValueError) as error:
+        solve_budget_streamed(source, 5.0, n_users=301)
+    assert str(error.value) == "the source yielded 300 users; n_users says 301"
+
+    def problems():
+        for lo in range(0, 300, 100):
+            yield problem.take(np.arange(lo, lo + 100))
+
+    with pytest.raises(ValueError) as error:
+        solve_dual_streamed(problems, 5.0, Constraints(max_messages=9), n_users=299)
+    assert str(error.value) == "the source yielded 300 users; n_users says 299"
+
+
+def test_the_kept_plan_of_an_empty_source_is_int16():
+    assert solve_budget_streamed(lambda: iter(()), 1.0, keep=True).choice.dtype == np.int16
+
+
+def test_the_streamed_plan_keeps_to_the_eligible_options():
+    """A third of the options are not sendable: no user of the plan, core included, gets one,
+    and the bound is the in-memory hull's."""
+    problem = random_problem(np.random.default_rng(27), 6_000, MENU, "gmv")
+    problem.eligible = np.random.default_rng(1).random(problem.eligible.shape) < 0.67
+    source, _ = _source(problem, 1_000)
+    budget = 0.3 * float(np.where(problem.value > 0, problem.cost, 0).max(axis=1).sum())
+    found = solve_budget_streamed(source, budget, sample_users=800, keep=True)
+    assert found.core_users > 0
+    on = np.flatnonzero(found.choice >= 0)
+    assert problem.eligible[on, found.choice[on]].all()
+    assert found.upper_bound == pytest.approx(solve_hull(problem, budget).upper_bound, rel=1e-9)
