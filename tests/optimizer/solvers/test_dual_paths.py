@@ -310,3 +310,22 @@ def test_the_value_scale_of_small_values_is_the_largest_value():
     value = np.array([[0.3, -0.1], [0.05, 0.2]])
     dual = _SmoothedDual(value, [LinearRow("budget", 1.0, entry=np.ones((2, 2)))])
     assert dual.vscale == 0.3
+
+
+def test_a_run_stopped_with_an_incumbent_is_feasible_without_a_bound(monkeypatch):
+    """When the solver stops at its time limit holding an integer plan (PuLP: status optimal,
+    solution integer-feasible), the plan is kept, called feasible, and claims no bound."""
+    import pulp
+
+    real = pulp.LpProblem.solve
+
+    def stopped(self, *args, **kwargs):
+        code = real(self, *args, **kwargs)
+        self.sol_status = pulp.LpSolutionIntegerFeasible
+        return code
+
+    monkeypatch.setattr(pulp.LpProblem, "solve", stopped)
+    problem = random_problem(np.random.default_rng(5), 12, MENU)
+    sol = solve_milp(problem, 2.0)
+    assert sol.status == "Feasible" and sol.upper_bound is None
+    assert (sol.choice >= 0).any() and sol.cost <= 2.0 + 1e-9
