@@ -387,9 +387,10 @@ def solve_dual(
 
     Notes
     -----
-    Ties are broken by input order, with stable sorts only, so the plan is the same on every
-    machine: of users the plan values equally, the fill serves the earliest first and the
-    repair drops the earliest first (those served are one run of them, in input order).
+    With rows beyond the budget, ties are broken by input order (stable sorts), so the plan is
+    the same on every machine: of users the plan values equally, the fill serves the earliest
+    first and the repair drops the earliest first (those served are one run of them, in input
+    order).
     """
     start = time.perf_counter()
     constraints = constraints or Constraints()
