@@ -185,12 +185,14 @@ def run_group(
         "MKL_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
     }
-    chosen = _sample(clone, mutmut, env, share, seed) if share < 1 else []
+    chosen: list[str] = []
     if names:  # only these mutants (fnmatch patterns), to check that new tests kill them
         _sample(clone, mutmut, env, 0.0, seed)  # generates the mutants' list
         listed = [m for meta in (clone / "mutants").rglob("*.meta")
                   for m in json.loads(meta.read_text()).get("exit_code_by_key", {})]  # fmt: skip
         chosen = [m for m in listed if any(fnmatch.fnmatch(m, pattern) for pattern in names)]
+    elif share < 1:
+        chosen = _sample(clone, mutmut, env, share, seed)
     if chosen:  # in batches: a command line holds a few thousand names
         for i in range(0, len(chosen), 500):
             subprocess.run([mutmut, "run", *chosen[i : i + 500]], cwd=clone, env=env,

@@ -75,9 +75,9 @@ class Chunk:
     eligible: np.ndarray
 
     def __post_init__(self) -> None:
-        m = self.user_id.shape[0] if np.ndim(self.user_id) == 1 else -1
-        shapes = {np.shape(a) for a in (self.value, self.cost, self.eligible)}
-        if m < 0 or len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[0] != m:
+        shape = np.shape(self.value)  # (m, k)
+        if (np.shape(self.user_id) != shape[:1] or len(shape) != 2
+                or np.shape(self.cost) != shape or np.shape(self.eligible) != shape):  # fmt: skip
             raise ValueError(
                 f"a chunk's arrays disagree: user_id {np.shape(self.user_id)}, value "
                 f"{np.shape(self.value)}, cost {np.shape(self.cost)}, eligible "

@@ -19,6 +19,7 @@ from optimizer.solvers.instances import random_instance, random_problem
 from optimizer.solvers.milp import milp_solver, solve_milp
 from optimizer.solvers.problem import build_problem
 from simulator.scenario import Scenario
+from tests.optimizer.solvers import lp_bound
 
 MENU = Scenario().menu
 
@@ -263,23 +264,16 @@ def test_options_worth_nothing_are_not_sent_even_when_free_of_any_price():
 
 def test_the_budgets_price_is_the_lp_shadow_price():
     """Budget only: the reported multiplier is the LP relaxation's shadow price of the
-    budget, from SciPy's HiGHS on the LP written out here."""
-    from scipy.optimize import linprog
-    from scipy.sparse import csr_matrix, identity, kron, vstack
-
+    budget, from SciPy's HiGHS on the LP written out in the tests."""
     problem = random_problem(np.random.default_rng(23), 300, MENU, "gmv")
-    n, k = problem.value.shape
-    one_each = kron(identity(n), np.ones((1, k)))
     for share in (0.1, 0.35):
         budget = share * float(np.where(problem.value > 0, problem.cost, 0).max(axis=1).sum())
-        lp = linprog(-problem.value.ravel(),
-                     A_ub=vstack([csr_matrix(problem.cost.ravel()[None, :]), one_each]),
-                     b_ub=np.r_[budget, np.ones(n)], bounds=(0, 1), method="highs")  # fmt: skip
+        bound, price = lp_bound(problem.value, problem.cost, budget)
         start = time.perf_counter()
         found = solve_dual(problem, budget)
         wall = time.perf_counter() - start
-        assert found.multipliers["budget"] == pytest.approx(-lp.ineqlin.marginals[0], rel=1e-6)
-        assert found.upper_bound == pytest.approx(-lp.fun, rel=1e-9)
+        assert found.multipliers["budget"] == pytest.approx(price, rel=1e-6)
+        assert found.upper_bound == pytest.approx(bound, rel=1e-9)
         assert 0 < found.seconds <= wall
 
 

@@ -18,6 +18,7 @@ from hypothesis.extra.numpy import arrays
 from optimizer.io import Denomination, Menu
 from optimizer.planning import Plan, PlanError, check_plan
 from optimizer.solvers import Constraints, SegmentShare, build_problem, solve_dual, solve_milp
+from tests.optimizer.solvers import lp_bound
 
 COUPONS = (
     Denomination(name="5off49", face_value=5, threshold=49),
@@ -232,18 +233,6 @@ def test_the_frontier_and_its_marginal_return_equal_an_independent_lp():
             assert price == pytest.approx(dual, rel=1e-6, abs=1e-9), (trial, b)
 
 
-def _lp_bound(value: np.ndarray, cost: np.ndarray, budget: float) -> tuple[float, float]:
-    """The relaxation's value and the budget row's dual, by SciPy's HiGHS."""
-    from scipy.optimize import linprog
-
-    n, k = value.shape
-    one_each = np.kron(np.eye(n), np.ones(k))
-    lp = linprog(-value.ravel(), A_ub=np.vstack([cost.ravel(), one_each]),
-                 b_ub=np.r_[budget, np.ones(n)], bounds=(0, 1), method="highs")  # fmt: skip
-    assert lp.status == 0
-    return -lp.fun, -lp.ineqlin.marginals[0]
-
-
 def test_the_frontier_at_dense_budgets_and_on_tied_slopes():
     """Two hundred budgets across the whole range (every slope bucket is split by one), and a
     menu where many users share one slope: the frontier equals the LP at each budget, and its
@@ -263,7 +252,7 @@ def test_the_frontier_at_dense_budgets_and_on_tied_slopes():
     front = frontier(problem, budgets, bins=64)
     assert front["budget"].dtype == np.float64
     for b, bound in zip(budgets, front["upper_bound"], strict=True):
-        assert bound == pytest.approx(_lp_bound(value, cost, b)[0], rel=1e-9, abs=1e-12)
+        assert bound == pytest.approx(lp_bound(value, cost, b)[0], rel=1e-9, abs=1e-12)
     # Integer budgets come back as money (float64).
     assert frontier(problem, [1, 2])["budget"].dtype == np.float64
     # 40 users, one message each, at two slopes: even users 0.2, odd users 0.1 (value per unit
